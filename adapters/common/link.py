@@ -1,0 +1,228 @@
+"""The adapter side of ``/adapter/v1``: a reliable link to the core, shared by every adapter.
+
+``AdapterLink.run`` connects, says hello, and keeps the attachment alive: heartbeats, answers
+to every frame, and reconnection with backoff when the core goes away. Frames that change
+anything are numbered (``seq``) and kept until the core acknowledges them; after a reconnect
+they are sent again in order and the core deduplicates them. Deliveries are handed to the
+runtime once per command id (redeliveries after a reconnect are dropped here).
+
+The adapter generation grows with every process start (a counter file beside the
+credential), so the core can tell a reconnect of this process from a new process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import trio
+from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
+
+log = logging.getLogger("patchbay.adapter")
+
+SEEN_LIMIT = 10_000
+MAX_UNACKED = 10_000
+
+
+class Runtime(Protocol):
+    """What an adapter implements; the link calls it."""
+
+    def manifest(self) -> dict[str, Any]: ...
+    async def attached(self) -> None: ...  # (re)attached: report every session again
+    async def deliver(self, command: dict[str, Any]) -> None: ...  # a new command; must not block long
+    async def withdraw(self, command_id: str, reason: str) -> None: ...
+
+
+class LinkError(Exception):
+    """The core refused this adapter (bad credential, old generation, protocol version)."""
+
+
+def next_generation(credential_file: Path) -> int:
+    """Bump and return this adapter's generation, kept in ``<credential>.generation``."""
+    counter = credential_file.with_name(credential_file.name + ".generation")
+    try:
+        current = int(counter.read_text().strip() or 0)
+    except (FileNotFoundError, ValueError):
+        current = 0
+    generation = current + 1
+    tmp = counter.with_name(counter.name + ".tmp")
+    tmp.write_text(f"{generation}\n")
+    tmp.replace(counter)
+    return generation
+
+
+class AdapterLink:
+    def __init__(self, *, adapter_id: str, core_url: str, credential: str, deployment_scope: str,
+                 generation: int, runtime: Runtime, reconnect_max: float = 10.0) -> None:
+        self.adapter_id = adapter_id
+        self.url = core_url.rstrip("/").replace("http://", "ws://").replace("https://", "wss://") + "/adapter/v1"
+        self.credential = credential
+        self.deployment_scope = deployment_scope
+        self.generation = generation
+        self.runtime = runtime
+        self.reconnect_max = reconnect_max
+        self.heartbeat_interval = 5.0
+        self._seq = 0
+        self._unacked: OrderedDict[int, str] = OrderedDict()
+        self._waiters: dict[int, trio.Event] = {}
+        self._answers: dict[int, dict[str, Any]] = {}
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._send_lock = trio.Lock()
+        self._drained = trio.Event()
+        self._ws: Any = None
+        self.attached = trio.Event()
+        self.attach_count = 0
+
+    # -- sending ---------------------------------------------------------------------------
+
+    async def send(self, frame_type: str, *, wait: bool = False, timeout: float = 30.0,
+                   **fields: Any) -> dict[str, Any] | None:
+        """Queue a numbered frame; with ``wait``, return the core's answer (ack or error).
+
+        A frame survives disconnects: it is resent on every reconnect until acknowledged.
+        Without ``wait`` this returns at once (the frame is already in the resend queue).
+        """
+        while len(self._unacked) >= MAX_UNACKED:  # backpressure while the core is away
+            self._drained = trio.Event()
+            await self._drained.wait()
+        self._seq += 1
+        seq = self._seq
+        text = json.dumps({"type": frame_type, "seq": seq, **fields}, separators=(",", ":"))
+        self._unacked[seq] = text
+        done = None
+        if wait:
+            done = self._waiters[seq] = trio.Event()
+        await self._transmit(text)
+        if done is None:
+            return None
+        with trio.move_on_after(timeout):
+            await done.wait()
+        return self._answers.pop(seq, None)
+
+    async def _transmit(self, text: str) -> None:
+        ws = self._ws
+        if ws is None:
+            return  # resent after the next attach
+        async with self._send_lock:
+            try:
+                await ws.send_message(text)
+            except (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+
+    async def session(self, runtime_session_id: str, generation: int, *, label: str = "",
+                      metadata: dict[str, Any] | None = None, activity: str = "unknown",
+                      snapshot_tier: str = "none", connectivity: str = "live", wait: bool = False) -> dict[str, Any] | None:
+        return await self.send("session", wait=wait, runtime_session_id=runtime_session_id, generation=generation,
+                               label=label, metadata=metadata or {}, activity=activity,
+                               snapshot_tier=snapshot_tier, connectivity=connectivity)
+
+    async def report(self, command_id: str, state: str, *, failure: str | None = None,
+                     result: dict[str, Any] | None = None, reason: str | None = None,
+                     wait: bool = False) -> dict[str, Any] | None:
+        return await self.send("report", wait=wait, command_id=command_id, state=state, failure=failure,
+                               result=result, reason=reason)
+
+    async def observe(self, runtime_session_id: str, generation: int, observation: dict[str, Any], *,
+                      command_id: str | None = None, activity: str | None = None) -> None:
+        await self.send("observation", runtime_session_id=runtime_session_id, generation=generation,
+                        observation=observation, command_id=command_id, activity=activity)
+
+    # -- connection --------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Stay attached until cancelled; raises LinkError if the core refuses this adapter."""
+        backoff = 0.2
+        started = False
+        while True:
+            try:
+                async with open_websocket_url(self.url, max_message_size=4 * 1024 * 1024) as ws:
+                    await self._attach(ws)
+                    backoff = 0.2
+                    if not started:
+                        task_status.started()
+                        started = True
+                    await self._serve(ws)
+            except (OSError, HandshakeError, ConnectionClosed, trio.BrokenResourceError) as problem:
+                log.warning("adapter %s: link to %s lost (%s); retrying in %.1f s", self.adapter_id,
+                            self.url, problem, backoff)
+            finally:
+                self._ws = None
+                self.attached = trio.Event() if self.attached.is_set() else self.attached
+            await trio.sleep(backoff)
+            backoff = min(backoff * 2, self.reconnect_max)
+
+    async def _attach(self, ws: Any) -> None:
+        hello = {"type": "hello", "protocol": 1, "adapter_id": self.adapter_id, "credential": self.credential,
+                 "adapter_generation": self.generation, "deployment_scope": self.deployment_scope,
+                 "manifest": self.runtime.manifest()}
+        await ws.send_message(json.dumps(hello))
+        welcome = json.loads(await ws.get_message())
+        if welcome.get("type") != "welcome":
+            raise LinkError(f"core refused adapter {self.adapter_id}: {welcome.get('error', welcome)}")
+        self.heartbeat_interval = float(welcome.get("heartbeat_interval", 5.0))
+        acked = int(welcome.get("acked_seq") or 0)
+        for seq in [s for s in self._unacked if s <= acked]:
+            self._acknowledge(seq, {"type": "ack", "seq": seq, "duplicate": True})
+        self._ws = ws
+        self.attach_count += 1
+        async with self._send_lock:
+            for text in list(self._unacked.values()):
+                await ws.send_message(text)
+        self.attached.set()
+
+    async def _serve(self, ws: Any) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._heartbeat, ws)
+            nursery.start_soon(self.runtime.attached)
+            while True:
+                frame = json.loads(await ws.get_message())
+                await self._dispatch(frame)
+
+    async def _heartbeat(self, ws: Any) -> None:
+        while True:
+            await trio.sleep(self.heartbeat_interval)
+            async with self._send_lock:
+                await ws.send_message('{"type":"heartbeat"}')
+
+    def _acknowledge(self, seq: int, frame: dict[str, Any]) -> None:
+        self._unacked.pop(seq, None)
+        if len(self._unacked) < MAX_UNACKED:
+            self._drained.set()
+        waiter = self._waiters.pop(seq, None)
+        if waiter is not None:
+            self._answers[seq] = frame
+            waiter.set()
+
+    async def _dispatch(self, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        if kind in ("ack", "error"):
+            seq = frame.get("seq")
+            if isinstance(seq, int) and seq > 0:
+                self._acknowledge(seq, frame)
+            if kind == "error":
+                log.warning("adapter %s: core answered an error: %s", self.adapter_id, frame.get("error"))
+        elif kind == "deliver":
+            command = frame["command"]
+            command_id = command["command_id"]
+            if command_id in self._seen:
+                return
+            self._seen[command_id] = None
+            while len(self._seen) > SEEN_LIMIT:
+                self._seen.popitem(last=False)
+            await self.runtime.deliver(command)
+        elif kind == "withdraw":
+            await self.runtime.withdraw(frame["command_id"], frame.get("reason", ""))
+
+
+def read_credential(path: Path) -> str:
+    text = path.read_text().strip()
+    if not text:
+        raise LinkError(f"credential file {path} is empty")
+    return text
+
+
+OnDeliver = Callable[[dict[str, Any]], Awaitable[None]]

@@ -1,0 +1,1 @@
+"""Patchbay adapter processes: they connect out to the core and drive runtimes."""

@@ -1,0 +1,46 @@
+# Shared by scripts/run, scripts/test and scripts/bench: a project venv with everything installed.
+# Sourced, not run. Idempotent: a second run installs nothing new.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+
+ensure_venv() {  # $1: the pip extra to install ("" for runtime only, "test" for the suite)
+  if [ ! -x "$PY" ]; then
+    python3 -m venv "$VENV"
+    "$PY" -m pip install -q --upgrade pip
+  fi
+  local spec="$ROOT"
+  [ -n "${1:-}" ] && spec="$ROOT[$1]"
+  "$PY" -m pip install -q -e "$spec" 2>&1 | grep -vE "^(WARNING: Location|  )" || true
+  "$PY" -c "import patchbay, patchbay_adapters, patchbay_cockpit" >/dev/null
+}
+
+ensure_node_tools() {  # the pinned pi coding agent and Quint (tools/package-lock.json)
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "npm is required (node >= 20.6): apt-get install -y nodejs npm" >&2
+    exit 1
+  fi
+  if [ ! -x "$ROOT/tools/node_modules/.bin/pi" ] || [ ! -x "$ROOT/tools/node_modules/.bin/quint" ] \
+     || [ "$ROOT/tools/package-lock.json" -nt "$ROOT/tools/node_modules/.package-lock.json" ]; then
+    (cd "$ROOT/tools" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+ensure_chromium() {  # Debian's Chromium for the browser tests (Playwright drives it; no download)
+  if [ ! -x /usr/bin/chromium ]; then
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+  fi
+}
+
+ensure_java() {  # TLC (TLA+) runs on Java 17
+  if ! command -v java >/dev/null 2>&1; then
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+  fi
+}

@@ -1,0 +1,1 @@
+"""Patchbay: a control plane through which one operator drives agent sessions on many machines."""

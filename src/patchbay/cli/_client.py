@@ -1,0 +1,113 @@
+"""The CLI's connection to a core: its saved login and an HTTP client with honest errors.
+
+The login lives in ``$PATCHBAY_CLI_CONFIG`` (default ``~/.config/patchbay/cli.json``, mode
+0600, written atomically). Transport failures are split in two: *not sent* (connection
+refused, DNS) is a local error (exit 1); *sent but no answer* (timeout, reset) means the
+outcome is unknown (exit 4) — the caller must reconcile by idempotency key, never assume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import attrs
+import httpx
+
+from patchbay.core.config import write_private
+
+EXIT_OK = 0
+EXIT_LOCAL = 1
+EXIT_REJECTED = 2
+EXIT_TERMINAL_FAILURE = 3
+EXIT_UNKNOWN = 4
+
+
+class CliError(Exception):
+    def __init__(self, message: str, exit_code: int = EXIT_LOCAL, *, body: Any = None) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.body = body
+
+
+class OutcomeUnknown(CliError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, EXIT_UNKNOWN)
+
+
+def config_path() -> Path:
+    env = os.environ.get("PATCHBAY_CLI_CONFIG")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "patchbay" / "cli.json"
+
+
+@attrs.frozen
+class Login:
+    url: str
+    token: str
+    session_id: str
+    endpoint_id: str
+
+    def save(self) -> Path:
+        path = config_path()
+        write_private(path, json.dumps(attrs.asdict(self), indent=2) + "\n")
+        return path
+
+
+def load_login() -> Login:
+    path = config_path()
+    try:
+        data = json.loads(path.read_text())
+        return Login(url=data["url"], token=data["token"], session_id=data["session_id"],
+                     endpoint_id=data["endpoint_id"])
+    except FileNotFoundError:
+        raise CliError(f"not logged in: run `patchbay login --url URL --password-stdin` ({path} missing)") from None
+    except (ValueError, KeyError) as problem:
+        raise CliError(f"{path} is not a valid CLI login ({problem}); log in again") from None
+
+
+class Client:
+    def __init__(self, login: Login, timeout: float = 30.0) -> None:
+        self.login = login
+        self._http = httpx.Client(base_url=login.url, timeout=timeout,
+                                  headers={"Authorization": f"Bearer {login.token}"})
+
+    def close(self) -> None:
+        self._http.close()
+
+    def request(self, method: str, path: str, *, json_body: Any = None, params: dict[str, Any] | None = None,
+                allow: tuple[int, ...] = ()) -> tuple[int, Any]:
+        try:
+            response = self._http.request(method, path, json=json_body, params=params)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol, httpx.InvalidURL) as problem:
+            raise CliError(f"cannot reach {self.login.url}: {problem}") from None
+        except httpx.TransportError as problem:
+            if method == "GET":
+                raise CliError(f"lost the connection to {self.login.url}: {problem}") from None
+            raise OutcomeUnknown(f"sent, but no answer from {self.login.url} ({type(problem).__name__})") from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"error": response.text[:200]}
+        if response.status_code == 401:
+            raise CliError(f"the core refused this login ({body.get('error')}); log in again")
+        if response.status_code >= 500 and method != "GET":
+            raise OutcomeUnknown(f"the core answered {response.status_code}: {body.get('error')}")
+        if response.status_code >= 400 and response.status_code not in allow:
+            raise CliError(f"{method} {path}: {response.status_code} {body.get('error', body)}",
+                           EXIT_REJECTED if response.status_code in (403, 404, 409, 422) else EXIT_LOCAL, body=body)
+        return response.status_code, body
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.request("GET", path, params={k: v for k, v in params.items() if v is not None})[1]
+
+    def post(self, path: str, body: Any = None, *, allow: tuple[int, ...] = ()) -> tuple[int, Any]:
+        return self.request("POST", path, json_body=body if body is not None else {}, allow=allow)
+
+    @property
+    def stream_url(self) -> str:
+        return self.login.url.replace("http://", "ws://").replace("https://", "wss://") + "/api/stream"

@@ -1,0 +1,354 @@
+"""The adapter plane: attachment, frames from adapters, delivery to them, and honest failure.
+
+One ``AdapterConnection`` per attached adapter. Inbound frames are handled one at a time per
+connection (the transport awaits each answer), so an adapter's frames take effect in the order
+it sent them. Outbound frames go through a bounded outbox; an adapter that does not drain it is
+disconnected rather than buffered without bound, and gets everything again on re-attach
+(at-least-once delivery; adapters deduplicate by command id).
+
+Failure bounds: an adapter that sends nothing for ``stale_after`` seconds is considered lost;
+its sessions are ``stale`` from the moment it is lost and ``offline`` ``offline_after`` seconds
+later, when its in-flight commands are settled (``execution_outcome_unknown`` if running,
+``adapter_unavailable`` otherwise). So no command stays ``running`` longer than
+``stale_after + offline_after`` after its adapter goes silent.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from patchbay.core.secrets import token_hash
+from patchbay.core.timers import TimerKey
+from patchbay.domain import access, lifecycle
+from patchbay.domain.events import EventKind, Fact
+from patchbay.domain.model import CommandRecord
+from patchbay.errors import ProtocolError, Refused
+from patchbay.journal import StoredEvent
+from patchbay.registry import CommandKind, CommandState, LeaseState, SessionConnectivityState
+from patchbay.wire import adapter as wire
+
+if TYPE_CHECKING:
+    from patchbay.core._core import Core
+
+OUTBOX_CAPACITY = 2048
+
+
+class AdapterConnection:
+    """One live attachment of an adapter process to this core."""
+
+    def __init__(self, adapter_id: str, adapter_generation: int, deployment_scope: str,
+                 manifest: dict[str, Any], connection_id: str, now: float) -> None:
+        self.adapter_id = adapter_id
+        self.adapter_generation = adapter_generation
+        self.deployment_scope = deployment_scope
+        self.manifest = manifest
+        self.connection_id = connection_id
+        self.last_seen = now
+        self._last_armed = 0.0
+        self._send, self.outbox = trio.open_memory_channel[str](OUTBOX_CAPACITY)
+        self.closed = trio.Event()
+        self.close_reason = ""
+
+    def send_nowait(self, frame: str) -> bool:
+        if self.closed.is_set():
+            return False
+        try:
+            self._send.send_nowait(frame)
+        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            self.close("outbox overflow: the adapter is not reading")
+            return False
+        return True
+
+    def close(self, reason: str) -> None:
+        if not self.closed.is_set():
+            self.close_reason = reason
+            self.closed.set()
+            self._send.close()
+
+
+class AdapterPlane:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.connections: dict[str, AdapterConnection] = {}
+
+    # -- attachment ----------------------------------------------------------------------
+
+    def verify_credential(self, adapter_id: str, credential: str) -> bool:
+        record = self.core.state.adapters.get(adapter_id)
+        return record is not None and hmac.compare_digest(record.credential_hash, token_hash(credential))
+
+    async def register(self, adapter_id: str, kind: str, credential: str) -> None:
+        """Record a newly minted credential (hash only); re-registering replaces it."""
+        await self.core.journal.persist([Fact(EventKind.adapter_registered, f"adapter:{adapter_id}", {
+            "adapter_id": adapter_id, "adapter_kind": kind, "credential_hash": token_hash(credential),
+        })])
+
+    async def attach(self, hello: wire.Hello) -> AdapterConnection:
+        """Verify the credential and generation, record the attachment, queue redelivery."""
+        core = self.core
+        if hello.protocol != wire.PROTOCOL_VERSION:
+            raise Refused(f"protocol version {hello.protocol} is not supported (this core speaks "
+                          f"{wire.PROTOCOL_VERSION})")
+        if not self.verify_credential(hello.adapter_id, hello.credential):
+            await core.record(EventKind.protocol_error, f"adapter:{hello.adapter_id}", {
+                "adapter_id": hello.adapter_id, "reason": "bad credential", "frame_type": "hello"})
+            raise Refused(f"adapter {hello.adapter_id!r}: unknown adapter or wrong credential")
+        record = core.journal.speculative.adapters[hello.adapter_id]
+        if hello.adapter_generation < record.adapter_generation:
+            await core.record(EventKind.protocol_error, f"adapter:{hello.adapter_id}", {
+                "adapter_id": hello.adapter_id, "frame_type": "hello",
+                "reason": f"adapter generation {hello.adapter_generation} is older than "
+                          f"{record.adapter_generation}"})
+            raise Refused(f"adapter generation {hello.adapter_generation} is older than the attached "
+                          f"generation {record.adapter_generation}")
+        previous = self.connections.pop(hello.adapter_id, None)
+        if previous is not None:
+            previous.close("replaced by a new attachment")
+        now = core.clock.now()
+        connection = AdapterConnection(hello.adapter_id, hello.adapter_generation, hello.deployment_scope,
+                                       wire.unstructure(hello.manifest), core.ids.new_id("conn"), now)
+        new_generation = hello.adapter_generation > record.adapter_generation
+        facts = [Fact(EventKind.adapter_attached, f"adapter:{hello.adapter_id}", {
+            "adapter_id": hello.adapter_id, "adapter_generation": hello.adapter_generation,
+            "deployment_scope": hello.deployment_scope, "manifest": connection.manifest,
+            "connection_id": connection.connection_id, "new_generation": new_generation,
+        })]
+        if new_generation:
+            facts.extend(lifecycle.decide_adapter_lost(core.journal.speculative, hello.adapter_id,
+                                                       new_attachment=True).facts)
+        await core.journal.persist(facts, now=now)
+        self.connections[hello.adapter_id] = connection
+        core.timers.cancel(("adapter-offline", hello.adapter_id))
+        self._arm_stale(connection, force=True)
+        frame_gen, frame_seq = core.state.adapter_frames.get(hello.adapter_id, (0, 0))
+        connection.send_nowait(wire.encode(
+            "welcome", protocol=wire.PROTOCOL_VERSION, adapter_id=hello.adapter_id,
+            adapter_generation=hello.adapter_generation, core_generation=core.core_generation,
+            authority_domain_id=core.domain_id, heartbeat_interval=core.settings.heartbeat_interval,
+            acked_seq=frame_seq if frame_gen == hello.adapter_generation else 0,
+        ))
+        for command in sorted(core.state.commands.values(), key=lambda c: c.accepted_lsn):
+            if command.adapter_id == hello.adapter_id and command.state in (
+                CommandState.accepted, CommandState.delivered
+            ):
+                self._deliver(connection, command)
+        return connection
+
+    async def detached(self, connection: AdapterConnection, reason: str, *, failed: bool = False) -> None:
+        """The transport closed (or heartbeats stopped): sessions go stale now, offline later."""
+        connection.close(reason)
+        if self.connections.get(connection.adapter_id) is not connection:
+            return  # already replaced by a newer attachment
+        del self.connections[connection.adapter_id]
+        core = self.core
+        kind = EventKind.adapter_failed if failed else EventKind.adapter_detached
+        facts = [Fact(kind, f"adapter:{connection.adapter_id}", {
+            "adapter_id": connection.adapter_id, "adapter_generation": connection.adapter_generation,
+            "reason": reason})]
+        facts.extend(self._sessions_to(connection.adapter_id, SessionConnectivityState.stale,
+                                       f"adapter {connection.adapter_id} {reason}"))
+        await core.journal.persist(facts)
+        core.timers.arm(("adapter-offline", connection.adapter_id), core.clock.now() + core.settings.offline_after)
+
+    def _sessions_to(self, adapter_id: str, connectivity: SessionConnectivityState, reason: str) -> list[Fact]:
+        facts: list[Fact] = []
+        for session in self.core.journal.speculative.sessions.values():
+            if session.adapter_id == adapter_id and session.connectivity not in (
+                connectivity, SessionConnectivityState.offline
+            ):
+                facts.extend(lifecycle.decide_connectivity(session, connectivity, reason).facts)
+        return facts
+
+    async def recover(self) -> None:
+        """At core start no adapter is connected yet: what the journal shows as attached is not."""
+        core = self.core
+        facts: list[Fact] = []
+        for record in core.journal.speculative.adapters.values():
+            if record.attached:
+                facts.append(Fact(EventKind.adapter_detached, f"adapter:{record.adapter_id}", {
+                    "adapter_id": record.adapter_id, "adapter_generation": record.adapter_generation,
+                    "reason": "core restarted"}))
+            facts.extend(self._sessions_to(record.adapter_id, SessionConnectivityState.stale, "core restarted"))
+        await core.journal.persist(facts)
+        deadline = core.clock.now() + core.settings.offline_after
+        for record in core.state.adapters.values():
+            core.timers.arm(("adapter-offline", record.adapter_id), deadline)
+
+    def _arm_stale(self, connection: AdapterConnection, *, force: bool = False) -> None:
+        now = self.core.clock.now()
+        connection.last_seen = now
+        if force or now - connection._last_armed >= 1.0:
+            connection._last_armed = now
+            self.core.timers.arm(("adapter-stale", connection.adapter_id, connection.connection_id),
+                                 now + self.core.settings.stale_after)
+
+    async def fire(self, key: TimerKey, now: float) -> None:
+        kind = key[0]
+        if kind == "adapter-stale":
+            connection = self.connections.get(str(key[1]))
+            if connection is None or connection.connection_id != key[2]:
+                return
+            if now - connection.last_seen < self.core.settings.stale_after:
+                self.core.timers.arm(key, connection.last_seen + self.core.settings.stale_after)
+                return
+            await self.detached(connection, f"sent nothing for {self.core.settings.stale_after:.0f} s "
+                                            "(heartbeat lost)", failed=True)
+        elif kind == "adapter-offline":
+            adapter_id = str(key[1])
+            if adapter_id in self.connections:
+                return
+            facts = self._sessions_to(adapter_id, SessionConnectivityState.offline,
+                                      f"adapter {adapter_id} has been gone for "
+                                      f"{self.core.settings.offline_after:.0f} s")
+            facts.extend(lifecycle.decide_adapter_lost(self.core.journal.speculative, adapter_id,
+                                                       new_attachment=False).facts)
+            holder = f"adapter:{adapter_id}"
+            for lease in list(self.core.journal.speculative.leases.values()):
+                if lease.holder == holder and lease.state is LeaseState.held:
+                    facts.extend(access.decide_lease_release(self.core.journal.speculative, lease.lease_id,
+                                                             holder, "holder disappeared").facts)
+            await self.core.journal.persist(facts, now=now)
+
+    # -- delivery ------------------------------------------------------------------------
+
+    def _deliver(self, connection: AdapterConnection, command: CommandRecord) -> None:
+        connection.send_nowait(wire.encode("deliver", command={
+            "command_id": command.command_id, "idempotency_key": command.idempotency_key,
+            "kind": command.kind.value, "target": command.target,
+            "runtime_session_id": command.runtime_session_id, "generation": command.generation,
+            "payload": command.payload, "expires_at": command.expires_at, "state": command.state.value,
+        }))
+
+    async def command_accepted(self, record: CommandRecord) -> None:
+        """After an acceptance is durable: settle in the core what it can, deliver the rest."""
+        if record.kind in (CommandKind.cancel, CommandKind.interrupt):
+            outcome, deliver = lifecycle.decide_core_cancel(self.core.journal.speculative, record)
+            await self.core.journal.persist(outcome.facts)
+            if not deliver:
+                return
+        if record.supersedes:
+            older = self.core.state.commands.get(record.supersedes)
+            if older is not None and older.state is CommandState.superseded:
+                self.withdraw(older, "superseded")
+        connection = self.connections.get(record.adapter_id)
+        if connection is not None:
+            self._deliver(connection, self.core.state.commands[record.command_id])
+
+    def withdraw(self, record: CommandRecord, reason: str) -> None:
+        """Tell the adapter to drop a command it holds that the core has settled."""
+        connection = self.connections.get(record.adapter_id)
+        if connection is not None:
+            connection.send_nowait(wire.encode("withdraw", command_id=record.command_id, reason=reason))
+
+    def after_commit(self, stored: list[StoredEvent]) -> None:
+        """Withdraw delivered commands the core settled without the adapter (e.g. superseded)."""
+        for event in stored:
+            if event.kind == EventKind.command_transitioned and event.payload["state"] in (
+                CommandState.superseded.value, CommandState.cancelled.value, CommandState.failed.value,
+            ) and event.payload.get("adapter_frame") is None:
+                record = self.core.state.commands.get(event.payload["command_id"])
+                if record is not None and len(record.history) >= 2 and record.history[-2].state is not CommandState.accepted:
+                    self.withdraw(record, event.payload["state"])
+
+    # -- inbound frames ------------------------------------------------------------------
+
+    async def handle(self, connection: AdapterConnection, text: str | bytes) -> str:
+        """Apply one frame; returns the answer frame (ack or error). Never raises for bad input."""
+        core = self.core
+        self._arm_stale(connection)
+        try:
+            frame_type, frame = wire.decode_frame(text)
+        except ProtocolError as error:
+            await self._protocol_error(connection, "unparsed", str(error))
+            return wire.encode("error", seq=None, error=str(error), code="malformed")
+        seq = getattr(frame, "seq", 0)
+        if frame_type == "heartbeat":
+            return wire.encode("ack", seq=seq)
+        if frame_type == "hello":
+            await self._protocol_error(connection, frame_type, "already attached")
+            return wire.encode("error", seq=seq, error="already attached", code="out_of_order")
+        if connection.closed.is_set() or self.connections.get(connection.adapter_id) is not connection:
+            return wire.encode("error", seq=seq, error="this attachment was replaced", code="stale_attachment")
+        recorded = core.journal.speculative.adapter_frames.get(connection.adapter_id, (0, 0))
+        if seq and (connection.adapter_generation, seq) <= recorded:
+            return wire.encode("ack", seq=seq, duplicate=True)
+        frame_key = (connection.adapter_id, connection.adapter_generation, seq) if seq else None
+        try:
+            outcome, extra = self._decide(connection, frame_type, frame)
+        except ProtocolError as error:
+            await self._protocol_error(connection, frame_type, str(error))
+            return wire.encode("error", seq=seq, error=str(error), code="refused")
+        await core.journal.persist(outcome.facts, frame=frame_key)
+        if not outcome.ok:
+            if frame_type == "lease":
+                return wire.encode("error", seq=seq, error=outcome.error, code="lease_held")
+            if not outcome.stale:
+                await self._protocol_error(connection, frame_type, outcome.error or "refused")
+            return wire.encode("error", seq=seq, error=outcome.error,
+                               code="stale_event" if outcome.stale else "refused")
+        return wire.encode("ack", seq=seq, **extra)
+
+    async def _protocol_error(self, connection: AdapterConnection, frame_type: str, reason: str) -> None:
+        await self.core.record(EventKind.protocol_error, f"adapter:{connection.adapter_id}", {
+            "adapter_id": connection.adapter_id, "frame_type": frame_type, "reason": reason[:500]})
+
+    def _decide(self, connection: AdapterConnection, frame_type: str,
+                frame: Any) -> tuple[lifecycle.Outcome, dict[str, Any]]:
+        """The decision for one frame, against the speculative state; pure apart from ids."""
+        state = self.core.journal.speculative
+        adapter_id = connection.adapter_id
+        if frame_type == "session":
+            return lifecycle.decide_session_report(
+                state, adapter_id, connection.deployment_scope, frame.runtime_session_id, frame.generation,
+                frame.label, frame.metadata, frame.activity, frame.snapshot_tier, frame.connectivity), {}
+        if frame_type == "report":
+            return lifecycle.decide_adapter_report(state, adapter_id, frame.command_id, frame.state,
+                                                   frame.failure, frame.result, frame.reason), {}
+        if frame_type == "elicitation_closed":
+            record = state.elicitations.get(frame.elicitation_id)
+            if record is None or not record.target.startswith(f"{adapter_id}/"):
+                raise ProtocolError(f"unknown elicitation {frame.elicitation_id}")
+            return lifecycle.decide_elicitation_closed(state, frame.elicitation_id, frame.state, frame.reason), {}
+        if frame_type == "lease":
+            return self._lease(connection, frame)
+        session, stale = lifecycle.live_session(state, adapter_id, frame.runtime_session_id, frame.generation,
+                                                frame_type)
+        if session is None:
+            assert stale is not None
+            return stale, {}
+        if frame_type == "observation":
+            facts = [Fact(EventKind.session_observation, f"session:{session.target}", {
+                "target": session.target, "generation": session.generation,
+                "command_id": frame.command_id, "observation": frame.observation})]
+            if frame.activity is not None and frame.activity != session.activity.value:
+                facts.append(Fact(EventKind.session_activity, f"session:{session.target}", {
+                    "target": session.target, "generation": session.generation, "activity": frame.activity}))
+            return lifecycle.Outcome(tuple(facts)), {}
+        if frame_type == "elicitation":
+            return lifecycle.decide_elicitation_opened(
+                state, session, frame.elicitation_id, frame.kind, frame.command_id, frame.title,
+                frame.body, frame.options, frame.expires_at), {}
+        if frame_type == "reply":
+            return lifecycle.decide_reply(state, session, frame.reply_id, frame.correlates_kind,
+                                          frame.correlates_id, frame.content), {}
+        raise ProtocolError(f"unexpected frame type {frame_type}")
+
+    def _lease(self, connection: AdapterConnection, frame: wire.LeaseFrame) -> tuple[lifecycle.Outcome, dict[str, Any]]:
+        state = self.core.journal.speculative
+        now = self.core.clock.now()
+        holder = f"adapter:{connection.adapter_id}"
+        if frame.op == "acquire":
+            lease_id = self.core.ids.new_id("lease")
+            outcome = access.decide_lease_acquire(state, lease_id, frame.resource, frame.scope, holder,
+                                                  frame.ttl, now)
+            return outcome, ({"lease_id": lease_id} if outcome.ok else {})
+        if frame.lease_id is None:
+            raise ProtocolError(f"lease {frame.op} needs a lease_id")
+        if frame.op == "renew":
+            return access.decide_lease_renew(state, frame.lease_id, holder, frame.ttl, now), {"lease_id": frame.lease_id}
+        if frame.op == "release":
+            return access.decide_lease_release(state, frame.lease_id, holder, "released by holder"), {}
+        raise ProtocolError(f"unknown lease op {frame.op!r}")

@@ -1,0 +1,383 @@
+"""The core's public async API: what the web app, the adapter endpoint, the CLI and the tests use.
+
+``Core`` wires the journaled state, the event bus, timers, the supervised entity actors
+(commands, sessions, leases) and the adapter connections. Decisions come from
+``patchbay.domain``; this module only supplies time, ids, durability and delivery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from patchbay.actors import ActorSystem, Intensity, Supervisor
+from patchbay.core._state import JournaledState
+from patchbay.core.bus import EventBus
+from patchbay.core.ports import Clock, IdSource, RandomIds, SystemClock
+from patchbay.core.secrets import hash_password, token_hash, verify_password
+from patchbay.core.timers import TimerKey, Timers
+from patchbay.domain import access, lifecycle
+from patchbay.domain.acceptance import Submission, decide_submission
+from patchbay.domain.events import AUDIT_KINDS, AUDIT_REDACTED_FIELDS, EventKind, Fact
+from patchbay.domain.model import CommandRecord, CoreState, Issuer, OperatorSessionRecord
+from patchbay.errors import CoreStopped, NotFound, Refused
+from patchbay.journal import JournalStore, NewEvent, StoredEvent
+from patchbay.registry import (
+    CommandKind,
+    CommandState,
+    ElicitationState,
+    Failure,
+    SessionConnectivityState,
+    SubmissionOutcome,
+)
+
+OPERATOR_ID = "operator"
+ALL_KINDS = [kind.value for kind in CommandKind]
+
+
+@attrs.frozen
+class CoreSettings:
+    stale_after: float = 15.0
+    offline_after: float = 45.0
+    heartbeat_interval: float = 5.0
+    checkpoint_every: int = 20_000
+    session_idle: float = 7 * 24 * 3600.0
+    session_absolute: float = 30 * 24 * 3600.0
+    ask_timeout: float = 30.0
+
+
+@attrs.frozen
+class SubmissionResult:
+    outcome: SubmissionOutcome
+    failure: Failure | None
+    reason: str
+    command: CommandRecord | None
+
+
+@attrs.frozen
+class LoginResult:
+    session_id: str
+    token: str
+    operator_id: str
+    endpoint_id: str
+
+
+def initialize_journal(path: Path, domain_id: str, password: str | None, clock: Clock | None = None,
+                       ids: IdSource | None = None) -> None:
+    """Create a new journal with its authority domain, the operator and the default grant."""
+    clock = clock or SystemClock()
+    ids = ids or RandomIds()
+    store = JournalStore.create(path, domain_id)
+    try:
+        now = clock.now()
+        facts = [Fact(EventKind.domain_initialized, "domain", {"authority_domain_id": domain_id})]
+        if password is not None:  # else: the operator is created through the one-time setup secret
+            facts += [
+                Fact(EventKind.operator_created, f"operator:{OPERATOR_ID}",
+                     {"operator_id": OPERATOR_ID, "password_hash": hash_password(password)}),
+                *access.decide_grant(ids.new_id("grant"), OPERATOR_ID, {"type": "all"}, ALL_KINDS, None,
+                                     "continue", "patchbay init: the operator's default grant").facts,
+            ]
+        store.append_batch([NewEvent(kind=f.kind.value, entity=f.entity, payload=f.payload, ts=now) for f in facts])
+    finally:
+        store.close()
+
+
+class Core:
+    """One authority domain's core. Use ``async with Core.open(...) as core`` or ``run``."""
+
+    def __init__(self, journal_path: Path, *, expected_domain: str | None = None,
+                 clock: Clock | None = None, ids: IdSource | None = None,
+                 settings: CoreSettings | None = None, synchronous: str = "FULL") -> None:
+        self.clock = clock or SystemClock()
+        self.ids = ids or RandomIds()
+        self.settings = settings or CoreSettings()
+        self.journal_path = journal_path
+        self._store = JournalStore.open(journal_path, expected_domain=expected_domain, synchronous=synchronous)
+        self._reader = JournalStore.open(journal_path, expected_domain=expected_domain, read_only=True)
+        self.bus: EventBus[StoredEvent] = EventBus()
+        self.journal = JournaledState(self._store, self.clock, checkpoint_every=self.settings.checkpoint_every,
+                                      on_commit=self._after_commit)
+        self.timers = Timers(self.clock, self._fire)
+        self.supervisor = Supervisor("core", Intensity(max_restarts=20, within=10.0))
+        self.actors = ActorSystem(self.supervisor)
+        self._session_last_seen: dict[str, float] = {}
+        self._nursery: trio.Nursery | None = None
+        self._running = False
+        self._started_ts = self.clock.now()
+        self._inflight: dict[str, trio.Event] = {}
+        from patchbay.core._adapters import AdapterPlane
+
+        self.adapters = AdapterPlane(self)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    @property
+    def state(self) -> CoreState:
+        """The committed state: what is durable. Read-only for callers."""
+        return self.journal.committed
+
+    @property
+    def domain_id(self) -> str:
+        return self._store.domain_id
+
+    @property
+    def core_generation(self) -> int:
+        return self._store.core_generation
+
+    async def run(self, *, task_status: trio.TaskStatus[Core] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the core until cancelled. Reports readiness once recovery is complete."""
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                await nursery.start(self.journal.run)
+                await nursery.start(self.timers.run)
+                await nursery.start(self.supervisor.run)
+                await self.journal.persist([Fact(EventKind.core_started, "core",
+                                                 {"core_generation": self.core_generation})])
+                await self._recover()
+                self._running = True
+                task_status.started(self)
+        finally:
+            self._running = False
+            self._store.close()
+            self._reader.close()
+
+    async def _recover(self) -> None:
+        """After a restart nothing is attached: settle what the previous run left open."""
+        await self.adapters.recover()
+        now = self.clock.now()
+        for record in list(self.state.commands.values()):
+            if not record.terminal and record.expires_at is not None:
+                self.timers.arm(("command-expiry", record.command_id), record.expires_at)
+        for elicitation in self.state.elicitations.values():
+            if elicitation.state is ElicitationState.pending and elicitation.expires_at is not None:
+                self.timers.arm(("elicitation-expiry", elicitation.elicitation_id), elicitation.expires_at)
+        for lease in self.state.leases.values():
+            if lease.live_at(now) or lease.state.value == "held":
+                self.timers.arm(("lease-expiry", lease.lease_id), lease.expires_at)
+
+    def stop(self) -> None:
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+
+    def _after_commit(self, stored: list[StoredEvent]) -> None:
+        """Runs synchronously after each commit: publish, then schedule what the events imply."""
+        self.bus.publish(stored)
+        for event in stored:
+            if event.kind == EventKind.command_accepted:
+                expires_at = event.payload.get("expires_at")
+                if expires_at is not None:
+                    self.timers.arm(("command-expiry", event.payload["command_id"]), float(expires_at))
+            elif event.kind == EventKind.elicitation_opened and event.payload.get("expires_at"):
+                self.timers.arm(("elicitation-expiry", event.payload["elicitation_id"]),
+                                float(event.payload["expires_at"]))
+            elif event.kind in (EventKind.lease_acquired, EventKind.lease_renewed):
+                self.timers.arm(("lease-expiry", event.payload["lease_id"]), float(event.payload["expires_at"]))
+        self.adapters.after_commit(stored)
+        if self.journal.checkpoint_due():
+            self.timers.arm(("checkpoint",), self.clock.now())
+
+    async def _fire(self, key: TimerKey) -> None:
+        """A deadline passed: decide what it means against the current state."""
+        now = self.clock.now()
+        kind = key[0]
+        if kind == "command-expiry":
+            record = self.journal.speculative.commands.get(str(key[1]))
+            if record is not None:
+                outcome = lifecycle.decide_expiry(record, now)
+                await self.journal.persist(outcome.facts, now=now)
+                if outcome.facts and record.state is not CommandState.accepted:
+                    self.adapters.withdraw(record, "expired")
+        elif kind == "elicitation-expiry":
+            elicitation = self.journal.speculative.elicitations.get(str(key[1]))
+            if elicitation is not None and elicitation.expires_at is not None and now >= elicitation.expires_at:
+                outcome = lifecycle.decide_elicitation_closed(self.journal.speculative, elicitation.elicitation_id,
+                                                              ElicitationState.expired.value, "deadline passed")
+                await self.journal.persist(outcome.facts, now=now)
+        elif kind == "lease-expiry":
+            await self.journal.persist(access.decide_lease_expiry(self.journal.speculative, str(key[1]), now).facts,
+                                       now=now)
+        elif kind == "checkpoint":
+            await self.journal.checkpoint()
+        else:
+            await self.adapters.fire(key, now)
+
+    # -- operator access -----------------------------------------------------------------
+
+    def operator_password_ok(self, password: str) -> bool:
+        stored = self.state.operators.get(OPERATOR_ID)
+        return stored is not None and verify_password(stored, password)
+
+    async def record(self, kind: EventKind, entity: str, payload: dict[str, Any]) -> None:
+        """Journal an audit fact that changes nothing (login failures, refused requests)."""
+        await self.journal.persist([Fact(kind, entity, payload)])
+
+    async def create_operator_session(self, *, session_kind: str, address: str, label: str,
+                                      endpoint_id: str | None = None) -> LoginResult:
+        """After a verified login: enroll the endpoint (unless given) and open a session."""
+        from patchbay.core.secrets import new_token
+
+        now = self.clock.now()
+        token = new_token()
+        session_id = self.ids.new_id("ses")
+        facts = []
+        if endpoint_id is None or endpoint_id not in self.journal.speculative.endpoints:
+            endpoint_id = self.ids.new_id("end")
+            facts.append(Fact(EventKind.endpoint_enrolled, f"endpoint:{endpoint_id}", {
+                "endpoint_id": endpoint_id, "endpoint_kind": session_kind, "label": label[:120],
+                "operator_id": OPERATOR_ID,
+            }))
+        facts.append(Fact(EventKind.operator_session_created, f"operator_session:{session_id}", {
+            "session_id": session_id, "operator_id": OPERATOR_ID, "endpoint_id": endpoint_id,
+            "session_kind": session_kind, "token_hash": token_hash(token),
+            "idle_timeout": self.settings.session_idle, "absolute_expiry": now + self.settings.session_absolute,
+            "address": address,
+        }))
+        facts.append(Fact(EventKind.login_succeeded, f"operator_session:{session_id}", {
+            "operator_id": OPERATOR_ID, "address": address, "session_kind": session_kind,
+            "session_id": session_id,
+        }))
+        await self.journal.persist(facts, now=now)
+        self._session_last_seen[session_id] = now
+        return LoginResult(session_id, token, OPERATOR_ID, endpoint_id)
+
+    def authenticate(self, token: str) -> OperatorSessionRecord | None:
+        """The live operator session a bearer/cookie token belongs to, or None."""
+        hashed = token_hash(token)
+        now = self.clock.now()
+        for session in self.state.operator_sessions.values():
+            if session.token_hash == hashed:
+                # Idle time is tracked in memory; a core restart counts as activity, so a
+                # restart never logs anyone out (the absolute expiry still holds).
+                last_seen = max(self._session_last_seen.get(session.session_id, session.created_ts),
+                                self._started_ts)
+                endpoint = self.state.endpoints.get(session.endpoint_id)
+                if endpoint is None or endpoint.revoked or not session.usable_at(now, last_seen):
+                    return None
+                self._session_last_seen[session.session_id] = now
+                return session
+        return None
+
+    async def end_operator_session(self, session_id: str, reason: str, *, logout: bool = False) -> None:
+        record = self.state.operator_sessions.get(session_id)
+        if record is None:
+            raise NotFound(f"no operator session {session_id}")
+        kind = EventKind.logout if logout else EventKind.operator_session_revoked
+        await self.journal.persist([Fact(kind, f"operator_session:{session_id}",
+                                         {"session_id": session_id, "reason": reason})])
+
+    async def revoke_all_sessions(self, reason: str) -> int:
+        facts = [Fact(EventKind.operator_session_revoked, f"operator_session:{s.session_id}",
+                      {"session_id": s.session_id, "reason": reason})
+                 for s in self.journal.speculative.operator_sessions.values() if not s.revoked]
+        await self.journal.persist(facts)
+        return len(facts)
+
+    async def revoke_endpoint(self, endpoint_id: str, reason: str) -> None:
+        endpoint = self.journal.speculative.endpoints.get(endpoint_id)
+        if endpoint is None:
+            raise NotFound(f"no endpoint {endpoint_id}")
+        if not endpoint.revoked:
+            await self.journal.persist([Fact(EventKind.endpoint_revoked, f"endpoint:{endpoint_id}",
+                                             {"endpoint_id": endpoint_id, "reason": reason})])
+
+    async def add_grant(self, *, scope: dict[str, Any], kinds: list[str], expires_at: float | None,
+                        revocation_policy: str, provenance: str, endpoint_id: str | None = None) -> str:
+        grant_id = self.ids.new_id("grant")
+        outcome = access.decide_grant(grant_id, OPERATOR_ID, scope, kinds, expires_at, revocation_policy,
+                                      provenance, endpoint_id)
+        if not outcome.ok:
+            raise Refused(outcome.error or "grant refused")
+        await self.journal.persist(outcome.facts)
+        return grant_id
+
+    async def revoke_grant(self, grant_id: str, reason: str) -> None:
+        outcome = access.decide_grant_revocation(self.journal.speculative, grant_id, reason)
+        if not outcome.ok:
+            raise NotFound(outcome.error or f"no grant {grant_id}")
+        pending = self.journal.decide(outcome.facts)
+        await self.journal.wait(pending)
+
+    async def enter_lockdown(self, reason: str, by: str) -> None:
+        outcome = access.decide_lockdown_enter(self.journal.speculative, reason, by)
+        if not outcome.ok:
+            raise Refused(outcome.error or "lockdown refused")
+        await self.journal.persist(outcome.facts)
+
+    async def exit_lockdown(self, by: str) -> None:
+        """Only the local bootstrap channel calls this; the web app has no route to it."""
+        await self.journal.persist(access.decide_lockdown_exit(self.journal.speculative, by).facts)
+
+    # -- commands ------------------------------------------------------------------------
+
+    async def submit(self, submission: Submission, issuer: Issuer) -> SubmissionResult:
+        """Run the acceptance pipeline; answers only once the outcome is durable.
+
+        A duplicate of a command whose acceptance is still committing waits for that commit
+        and then answers with the record.
+        """
+        if not self._running:
+            raise CoreStopped("the core is not running")
+        now = self.clock.now()
+        decision = decide_submission(self.journal.speculative, submission, issuer, now)
+        pending = self.journal.decide(decision.facts, now=now)
+        if decision.outcome is not SubmissionOutcome.accepted or decision.command_id is None:
+            await self.journal.wait(pending)
+            return SubmissionResult(decision.outcome, decision.failure, decision.reason, None)
+        if decision.duplicate:
+            inflight = self._inflight.get(decision.command_id)
+            if inflight is not None:  # the original's acceptance is still committing
+                await inflight.wait()
+            record = self.state.commands.get(decision.command_id)
+            if record is None:
+                raise CoreStopped("the original submission did not commit")
+            return SubmissionResult(decision.outcome, None, decision.reason, record)
+        committed = self._inflight[decision.command_id] = trio.Event()
+        try:
+            await self.journal.wait(pending)
+        finally:
+            committed.set()
+            del self._inflight[decision.command_id]
+        record = self.state.commands[decision.command_id]
+        await self.adapters.command_accepted(record)
+        return SubmissionResult(decision.outcome, None, decision.reason, self.state.commands[decision.command_id])
+
+    def command(self, command_id: str) -> CommandRecord:
+        record = self.state.commands.get(command_id)
+        if record is None:
+            raise NotFound(f"no command {command_id}")
+        return record
+
+    def command_by_key(self, idempotency_key: str) -> CommandRecord | None:
+        command_id = self.state.idempotency.get(idempotency_key)
+        return self.state.commands.get(command_id) if command_id else None
+
+    def commands(self, *, target: str | None = None, limit: int = 200) -> list[CommandRecord]:
+        records = [c for c in self.state.commands.values() if target is None or c.target == target]
+        records.sort(key=lambda c: c.accepted_lsn, reverse=True)
+        return records[:limit]
+
+    # -- journal reads -------------------------------------------------------------------
+
+    def events_after(self, cursor: int, *, limit: int | None = None, entity: str | None = None,
+                     kinds: list[str] | None = None) -> Iterator[StoredEvent]:
+        return self._reader.read(after_lsn=cursor, entity=entity, kinds=kinds, limit=limit,
+                                 until_lsn=self.state.last_lsn)
+
+    def audit(self, *, before_lsn: int | None = None, limit: int = 100,
+              kinds: list[str] | None = None) -> list[dict[str, Any]]:
+        wanted = [k for k in (kinds or sorted(AUDIT_KINDS)) if k in AUDIT_KINDS]
+        events = self._reader.read_descending(before_lsn=before_lsn, kinds=wanted, limit=limit)
+        return [audit_view(event) for event in events]
+
+
+def audit_view(event: StoredEvent) -> dict[str, Any]:
+    """An event as the audit log shows it: secrets, hashes and prompt bodies removed."""
+    payload = {k: v for k, v in event.payload.items() if k not in AUDIT_REDACTED_FIELDS}
+    return {"lsn": event.lsn, "ts": event.ts, "kind": event.kind, "entity": event.entity,
+            "core_generation": event.core_generation, "details": payload}

@@ -1,0 +1,187 @@
+"""The journal-backed state of the core: recovery, the decision section, and group commit.
+
+Two copies of the same reduction are kept:
+
+- ``committed`` — ``apply`` over every durable event. Every read (API, stream snapshots,
+  checkpoints) comes from it, so nothing not yet durable is ever visible.
+- ``speculative`` — ``committed`` plus the events decided but not yet durable. Deciders read
+  it, so a decision sees the effect of every earlier decision even while their commit is in
+  flight.
+
+``decide`` runs a pure decision against ``speculative`` and queues its facts *without any
+checkpoint in between* (trio is cooperative), so the journal's LSN order is exactly the order
+of decisions, and every decision was taken against the prefix that precedes it. The facts are
+then committed by the group-commit feeder, and ``decide`` returns once they are durable.
+
+If a commit fails, the waiters of that batch get ``CoreStopped`` and the core stops: the
+speculative state may now be ahead of the journal, and a core that cannot be sure of its state
+stops rather than lies. Restarting recovers from the journal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+import trio
+
+from patchbay.core.checkpoint import decode_state, encode_state
+from patchbay.core.ports import Clock
+from patchbay.domain.events import Fact
+from patchbay.domain.model import CoreState
+from patchbay.domain.reducer import apply
+from patchbay.errors import CoreStopped
+from patchbay.journal import JournalStore, JournalWriteFailed, JournalWriter, NewEvent, StoredEvent
+
+
+@attrs.frozen
+class _Provisional:
+    """An event as the speculative state sees it before the journal assigns its LSN."""
+
+    lsn: int
+    core_generation: int
+    kind: str
+    ts: float
+    payload: Mapping[str, Any]
+
+
+class _Pending:
+    __slots__ = ("events", "done", "stored", "error")
+
+    def __init__(self, events: list[NewEvent]) -> None:
+        self.events = events
+        self.done = trio.Event()
+        self.stored: list[StoredEvent] = []
+        self.error: BaseException | None = None
+
+
+def recover_state(store: JournalStore) -> tuple[CoreState, int]:
+    """Latest checkpoint + tail through ``apply``: the state at the last committed LSN.
+
+    Returns the state and the number of tail events replayed.
+    """
+    state = CoreState()
+    checkpoint = store.latest_checkpoint()
+    after = 0
+    if checkpoint is not None:
+        decoded = decode_state(checkpoint.state)
+        if decoded is not None:
+            state, after = decoded, checkpoint.lsn
+    replayed = 0
+    for event in store.read(after_lsn=after):
+        apply(state, event)
+        replayed += 1
+    return state, replayed
+
+
+class JournaledState:
+    def __init__(self, store: JournalStore, clock: Clock, *, checkpoint_every: int,
+                 on_commit: Callable[[list[StoredEvent]], None]) -> None:
+        self.store = store
+        self.clock = clock
+        self.committed, self.replayed_at_open = recover_state(store)
+        self.speculative = self.committed.clone()
+        self._checkpoint_every = checkpoint_every
+        self._since_checkpoint = self.replayed_at_open
+        self._on_commit_hook = on_commit
+        self._writer = JournalWriter(store, on_commit=self._on_commit)
+        self._queue: list[_Pending] = []
+        self._wake = trio.Event()
+        self._stopped: BaseException | None = None
+        self.commits = 0
+
+    @property
+    def core_generation(self) -> int:
+        return self.store.core_generation
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the journal writer and the feeder; returns only by cancellation or failure."""
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self._writer.run)
+            nursery.start_soon(self._feed)
+            task_status.started()
+
+    def decide(self, facts: Sequence[Fact], *, now: float | None = None,
+               frame: tuple[str, int, int] | None = None) -> _Pending | None:
+        """Queue already-decided facts in decision order and fold them into ``speculative``.
+
+        Must be called in the same synchronous step as the decision that produced ``facts``.
+        """
+        if self._stopped is not None:
+            raise CoreStopped("the core stopped after a journal failure") from self._stopped
+        if not facts:
+            return None
+        ts = self.clock.now() if now is None else now
+        events = []
+        lsn = self.speculative.last_lsn
+        for fact in facts:
+            payload = fact.payload if frame is None else {**fact.payload, "adapter_frame": list(frame)}
+            events.append(NewEvent(kind=fact.kind.value, entity=fact.entity, payload=payload, ts=ts))
+            lsn += 1
+            apply(self.speculative, _Provisional(lsn, self.core_generation, fact.kind.value, ts, payload))
+        pending = _Pending(events)
+        self._queue.append(pending)
+        self._wake.set()
+        return pending
+
+    async def wait(self, pending: _Pending | None) -> list[StoredEvent]:
+        """Wait until ``pending`` is durable; raises CoreStopped if it never will be."""
+        if pending is None:
+            return []
+        await pending.done.wait()
+        if pending.error is not None:
+            raise CoreStopped("the journal could not commit; the core is stopping") from pending.error
+        return pending.stored
+
+    async def persist(self, facts: Sequence[Fact], *, now: float | None = None,
+                      frame: tuple[str, int, int] | None = None) -> list[StoredEvent]:
+        return await self.wait(self.decide(facts, now=now, frame=frame))
+
+    async def _feed(self) -> None:
+        """Hand everything queued to the writer as one append, in order (group commit)."""
+        while True:
+            while not self._queue:
+                self._wake = trio.Event()
+                await self._wake.wait()
+            batch, self._queue = self._queue, []
+            events = [event for pending in batch for event in pending.events]
+            try:
+                stored = await self._writer.append(events)
+            except JournalWriteFailed as error:
+                self._stopped = error
+                for pending in (*batch, *self._queue):
+                    pending.error = error
+                    pending.done.set()
+                raise CoreStopped("journal write failed; stopping the core") from error
+            offset = 0
+            for pending in batch:
+                pending.stored = stored[offset:offset + len(pending.events)]
+                offset += len(pending.events)
+                pending.done.set()
+
+    def _on_commit(self, stored: list[StoredEvent]) -> None:
+        for event in stored:
+            apply(self.committed, event)
+        self.commits += 1
+        self._since_checkpoint += len(stored)
+        self._on_commit_hook(stored)
+
+    def checkpoint_due(self) -> bool:
+        return self._since_checkpoint >= self._checkpoint_every
+
+    async def checkpoint(self) -> int:
+        """Write the committed state as a checkpoint at its LSN (encoding happens here, the
+        write in a worker thread); returns the LSN."""
+        lsn = self.committed.last_lsn
+        data = encode_state(self.committed)
+        self._since_checkpoint = 0
+        await trio.to_thread.run_sync(self._write_checkpoint, lsn, data)
+        return lsn
+
+    def _write_checkpoint(self, lsn: int, data: bytes) -> None:
+        self.store.save_checkpoint(lsn, data)
+        self.store.prune_checkpoints(keep=2)
+
+    async def aclose(self) -> None:
+        await self._writer.aclose()

@@ -1,0 +1,271 @@
+"""``patchbay serve``: the one trio program that runs the core, the web app and the local channel.
+
+Root of the task tree::
+
+    serve (root nursery, owns everything; SIGINT/SIGTERM cancel it)
+    ├── Core.run           journal writer + feeder, timers, actor supervisor
+    ├── hypercorn.trio.serve(app)   cockpit, JSON API, /api/stream, /adapter/v1
+    ├── local admin socket (ADMIN: lockdown exit, adapter registration; home folder access only)
+    └── local adapters from patchbay.toml, each a supervised child process (restart w/ backoff)
+
+Shutdown: cancelling the root lets hypercorn close connections, commits the in-flight journal
+batch (the writer shields it), stops child adapters by PID, and removes the admin socket.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve as hypercorn_serve
+
+from patchbay.core._core import ALL_KINDS, OPERATOR_ID, Core, CoreSettings
+from patchbay.core.config import Config, Home, LocalAdapter, write_private
+from patchbay.core.secrets import hash_password, new_token
+from patchbay.domain import access
+from patchbay.domain.events import EventKind, Fact
+from patchbay.errors import PatchbayError
+from patchbay.web._guard import is_loopback
+
+
+class ServeError(PatchbayError):
+    """serve cannot start; the message says what to change."""
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ServeError(f"--listen must be HOST:PORT, not {listen!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def settings_from(config: Config) -> CoreSettings:
+    t = config.timeouts
+    return CoreSettings(stale_after=t.stale_after, offline_after=t.offline_after,
+                        heartbeat_interval=t.heartbeat_interval, checkpoint_every=config.checkpoint_every,
+                        session_idle=t.session_idle, session_absolute=t.session_absolute)
+
+
+@attrs.define
+class SetupSecret:
+    """The one-time secret that lets a browser create the first operator (home without one)."""
+
+    secret: str
+    expires_at: float
+    used: bool = False
+
+    async def complete(self, core: Core, secret: str, password: str) -> str | None:
+        if self.used or core.clock.now() >= self.expires_at:
+            return "the setup secret has expired; restart serve for a new one"
+        if not secrets.compare_digest(secret, self.secret):
+            return "wrong setup secret"
+        if len(password) < 8:
+            return "choose a password of at least 8 characters"
+        self.used = True
+        password_hash = await trio.to_thread.run_sync(hash_password, password)
+        facts = [Fact(EventKind.operator_created, f"operator:{OPERATOR_ID}",
+                      {"operator_id": OPERATOR_ID, "password_hash": password_hash})]
+        facts += access.decide_grant(core.ids.new_id("grant"), OPERATOR_ID, {"type": "all"}, ALL_KINDS, None,
+                                     "continue", "web setup: the operator's default grant").facts
+        await core.journal.persist(facts)
+        return None
+
+
+class ServeLock:
+    """Held while serve runs, so local commands know to use the admin socket instead of the file."""
+
+    def __init__(self, home: Home) -> None:
+        self.path = home.path / "serve.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+async def serve(home: Home, *, listen: str | None = None, announce: Callable[[str], None] = print,
+                ready: trio.Event | None = None) -> None:
+    config = home.load_config()
+    host, port = parse_listen(listen or config.listen)
+    if not is_loopback(host) and not config.tls and not config.trusted_proxy:
+        raise ServeError(
+            f"refusing to listen on {host}: a non-loopback address needs TLS. Set [tls] cert and key in "
+            f"{home.config_file}, or put a TLS-terminating proxy in front, listen on 127.0.0.1 and set "
+            "trusted_proxy = true (see docs/RUNBOOK.md)")
+    lock = ServeLock(home)
+    if not lock.acquire():
+        raise ServeError(f"another patchbay serve is already running on {home.path}")
+    try:
+        core = Core(home.journal_file, expected_domain=config.authority_domain_id,
+                    settings=settings_from(config), synchronous=config.synchronous)
+        await _serve_core(home, config, core, host, port, announce, ready)
+    finally:
+        lock.release()
+
+
+async def _serve_core(home: Home, config: Config, core: Core, host: str, port: int,
+                      announce: Callable[[str], None], ready: trio.Event | None) -> None:
+    from patchbay.web.app import create_app
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_stop_on_signals, nursery.cancel_scope)
+        await nursery.start(core.run)
+        setup = None
+        if not core.state.operators:
+            setup = SetupSecret(secrets.token_urlsafe(18), core.clock.now() + config.timeouts.setup_secret)
+        app = create_app(core, server_key=home.server_key(), secure_cookies=config.tls or config.trusted_proxy,
+                         trusted_proxy=config.trusted_proxy, setup=setup)
+        hyper = HypercornConfig()
+        hyper.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+        hyper.accesslog = None
+        hyper.errorlog = "-"
+        hyper.loglevel = "WARNING"
+        hyper.keep_alive_max_requests = 1_000_000
+        hyper.graceful_timeout = 3.0
+        if config.tls:
+            hyper.certfile, hyper.keyfile = config.tls_cert, config.tls_key
+        binds = await nursery.start(hypercorn_serve, app, hyper)  # type: ignore[arg-type]
+        url = _announced_url(binds, "https" if config.tls else "http")
+        await nursery.start(_admin_socket, home, core)
+        announce(f"patchbay listening on {url}")
+        if setup is not None:
+            announce(f"no operator yet: open {url}/#setup and enter the one-time setup secret "
+                     f"{setup.secret} (valid for {int(config.timeouts.setup_secret // 60)} minutes)")
+        for adapter in config.adapters:
+            nursery.start_soon(_supervise_adapter, home, adapter, url, announce)
+        if ready is not None:
+            ready.set()
+
+
+def _announced_url(binds: Any, scheme: str) -> str:
+    bound = binds[0] if binds else ""
+    address = bound.split("://", 1)[-1]
+    return f"{scheme}://{address}"
+
+
+async def _stop_on_signals(scope: trio.CancelScope) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            scope.cancel()
+            return
+
+
+# -- the local bootstrap channel --------------------------------------------------------------
+
+
+async def _admin_socket(home: Home, core: Core, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    path = home.admin_socket
+    path.unlink(missing_ok=True)
+    listener = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)
+    try:
+        await listener.bind(str(path))
+    finally:
+        os.umask(old_umask)
+    os.chmod(path, 0o600)
+    listener.listen(8)
+    listeners = [trio.SocketListener(listener)]
+    try:
+        async with trio.open_nursery() as nursery:
+            task_status.started()
+            await trio.serve_listeners(lambda stream: _admin_session(stream, core, home), listeners,
+                                       handler_nursery=nursery)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+async def _admin_session(stream: trio.SocketStream, core: Core, home: Home) -> None:
+    async with stream:
+        data = b""
+        with trio.move_on_after(10):
+            while not data.endswith(b"\n") and len(data) < 65536:
+                chunk = await stream.receive_some(4096)
+                if not chunk:
+                    break
+                data += chunk
+        try:
+            request = json.loads(data or b"{}")
+            answer = await admin_action(core, home, request)
+        except (ValueError, KeyError, PatchbayError) as problem:
+            answer = {"ok": False, "error": str(problem)}
+        await stream.send_all(json.dumps(answer).encode() + b"\n")
+
+
+async def admin_action(core: Core, home: Home, request: dict[str, Any]) -> dict[str, Any]:
+    """Actions only the local bootstrap channel may take (never reachable over HTTP)."""
+    op = request.get("op")
+    if op == "lockdown_exit":
+        await core.exit_lockdown("local bootstrap channel")
+        return {"ok": True, "lockdown": core.state.lockdown.active}
+    if op == "adapter_register":
+        await core.adapters.register(str(request["adapter_id"]), str(request["kind"]), str(request["credential"]))
+        return {"ok": True}
+    if op == "status":
+        return {"ok": True, "lsn": core.state.last_lsn, "lockdown": core.state.lockdown.active}
+    return {"ok": False, "error": f"unknown admin op {op!r}"}
+
+
+def mint_credential(home: Home, adapter_id: str) -> tuple[str, Path]:
+    credential = new_token()
+    path = home.credential_file(adapter_id)
+    write_private(path, credential + "\n")
+    return credential, path
+
+
+# -- local adapters -----------------------------------------------------------------------------
+
+
+async def _supervise_adapter(home: Home, adapter: LocalAdapter, url: str, announce: Callable[[str], None]) -> None:
+    """Run one configured adapter as a child process; restart it with backoff when it exits."""
+    backoff = 0.5
+    argv = [sys.executable, "-m", "patchbay", "adapter", "run", adapter.kind, "--id", adapter.adapter_id,
+            "--core", url, "--credential-file", str(home.credential_file(adapter.adapter_id)), *adapter.args]
+    while True:
+        started = trio.current_time()
+        process = await trio.lowlevel.open_process(argv, start_new_session=True)
+        try:
+            code = await process.wait()
+        finally:
+            if process.returncode is None:
+                with trio.CancelScope(shield=True):
+                    _terminate_group(process.pid)
+                    with trio.move_on_after(5):
+                        await process.wait()
+                    if process.returncode is None:
+                        _terminate_group(process.pid, signal.SIGKILL)
+                        await process.wait()
+        announce(f"adapter {adapter.adapter_id} exited with code {code}; restarting in {backoff:.1f} s")
+        if trio.current_time() - started > 30:
+            backoff = 0.5
+        await trio.sleep(backoff)
+        backoff = min(backoff * 2, 30.0)
+
+
+def _terminate_group(pid: int, sig: int = signal.SIGTERM) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass

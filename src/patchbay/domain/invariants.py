@@ -1,0 +1,191 @@
+"""Invariants a journal can show, checked from the raw events alone (``replay --check``).
+
+This is an independent oracle: it keeps its own small bookkeeping instead of calling the
+reducer or the deciders, so a bug in either is caught rather than repeated. Each violation
+names the SPEC §10 property it breaks and the LSN where it shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+import attrs
+
+from patchbay.domain.events import EventKind
+from patchbay.registry import COMMAND_TRANSITIONS, CommandState
+
+
+class RawEvent(Protocol):
+    @property
+    def lsn(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def ts(self) -> float: ...
+    @property
+    def payload(self) -> Mapping[str, Any]: ...
+
+
+@attrs.frozen
+class Violation:
+    property: str
+    lsn: int
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.property} violated at LSN {self.lsn}: {self.detail}"
+
+
+@attrs.define
+class _Grant:
+    subject: str
+    kinds: frozenset[str]
+    expires_at: float | None
+    revoked_lsn: int | None = None
+
+
+@attrs.define
+class JournalChecker:
+    """Feed events in LSN order with ``check``; read ``violations`` at the end."""
+
+    violations: list[Violation] = attrs.field(factory=list)
+    events_checked: int = 0
+    _last_lsn: int = 0
+    _command_state: dict[str, str] = attrs.field(factory=dict)
+    _command_key: dict[str, str] = attrs.field(factory=dict)
+    _keys: dict[str, str] = attrs.field(factory=dict)
+    _generation: dict[str, int] = attrs.field(factory=dict)
+    _grants: dict[str, _Grant] = attrs.field(factory=dict)
+    _lockdown: bool = False
+    _lease_holder: dict[tuple[str, str], tuple[str, float]] = attrs.field(factory=dict)
+    _lease_key: dict[str, tuple[str, str]] = attrs.field(factory=dict)
+
+    def _flag(self, prop: str, lsn: int, detail: str) -> None:
+        self.violations.append(Violation(prop, lsn, detail))
+
+    def check_all(self, events: Iterable[RawEvent]) -> list[Violation]:
+        for event in events:
+            self.check(event)
+        return self.violations
+
+    def check(self, event: RawEvent) -> None:
+        self.events_checked += 1
+        if event.lsn != self._last_lsn + 1:
+            self._flag("CommandDurability", event.lsn,
+                       f"LSN gap: expected {self._last_lsn + 1}, found {event.lsn}")
+        self._last_lsn = event.lsn
+        p = event.payload
+        kind = event.kind
+        if kind == EventKind.command_accepted:
+            self._accepted(event, p)
+        elif kind == EventKind.command_transitioned:
+            self._transitioned(event, p)
+        elif kind == EventKind.grant_created:
+            self._grants[p["grant_id"]] = _Grant(p["subject"], frozenset(p["kinds"]), p.get("expires_at"))
+        elif kind == EventKind.grant_revoked:
+            grant = self._grants.get(p["grant_id"])
+            if grant is not None and grant.revoked_lsn is None:
+                grant.revoked_lsn = event.lsn
+        elif kind == EventKind.lockdown_entered:
+            self._lockdown = True
+        elif kind == EventKind.lockdown_exited:
+            self._lockdown = False
+        elif kind == EventKind.session_reported:
+            self._session_reported(event, p)
+        elif kind in (EventKind.session_activity, EventKind.session_connectivity,
+                      EventKind.session_observation, EventKind.elicitation_opened):
+            live = self._generation.get(p["target"])
+            if live is not None and int(p["generation"]) < live:
+                self._flag("LateGenerationInert", event.lsn,
+                           f"{kind} for tombstoned generation {p['generation']} of {p['target']} (live {live})")
+        elif kind == EventKind.lease_acquired:
+            self._lease_acquired(event, p)
+        elif kind in (EventKind.lease_released, EventKind.lease_expired):
+            key = self._lease_key.get(p["lease_id"])
+            if key is not None and self._lease_holder.get(key, ("", 0.0))[0] == p["lease_id"]:
+                del self._lease_holder[key]
+        elif kind == EventKind.lease_renewed:
+            key = self._lease_key.get(p["lease_id"])
+            holder = self._lease_holder.get(key) if key else None
+            if holder is None or holder[0] != p["lease_id"]:
+                self._flag("ExpiredLeaseInert", event.lsn, f"renewal of lease {p['lease_id']} that is not held")
+            elif holder[1] <= event.ts:
+                self._flag("ExpiredLeaseInert", event.lsn, f"renewal of expired lease {p['lease_id']}")
+            else:
+                self._lease_holder[key] = (p["lease_id"], float(p["expires_at"]))  # type: ignore[index]
+
+    def _accepted(self, event: RawEvent, p: Mapping[str, Any]) -> None:
+        command_id = p["command_id"]
+        if command_id in self._command_state:
+            self._flag("BoundaryDedup", event.lsn, f"command {command_id} accepted twice")
+            return
+        key = p["idempotency_key"]
+        if key in self._keys:
+            self._flag("BoundaryDedup", event.lsn,
+                       f"idempotency key {key!r} accepted again (first by {self._keys[key]})")
+        self._keys[key] = command_id
+        self._command_state[command_id] = CommandState.accepted.value
+        self._command_key[command_id] = key
+        if self._lockdown:
+            self._flag("Lockdown", event.lsn, f"command {command_id} accepted during lockdown")
+        grant = self._grants.get(p.get("grant_id", ""))
+        issuer = p.get("issuer") or {}
+        if grant is None:
+            self._flag("NoCommandWithoutGrant", event.lsn, f"command {command_id} names no known grant")
+        else:
+            if grant.revoked_lsn is not None:
+                self._flag("RevocationPreventsFuture", event.lsn,
+                           f"command {command_id} accepted under grant revoked at LSN {grant.revoked_lsn}")
+            if p["kind"] not in grant.kinds:
+                self._flag("GrantAuthorityIsCommandKinds", event.lsn,
+                           f"grant does not allow kind {p['kind']} of command {command_id}")
+            if grant.subject != issuer.get("operator_id"):
+                self._flag("CompoundIssuer", event.lsn, f"command {command_id} issuer is not the grant's subject")
+            if grant.expires_at is not None and event.ts >= grant.expires_at:
+                self._flag("NoCommandWithoutGrant", event.lsn, f"command {command_id} accepted under an expired grant")
+        if not issuer.get("endpoint_id") or not issuer.get("session_id"):
+            self._flag("CompoundIssuer", event.lsn, f"command {command_id} lacks endpoint or session of its issuer")
+        live = self._generation.get(p["target"])
+        if live is not None and int(p["generation"]) != live:
+            self._flag("GenerationMonotonic", event.lsn,
+                       f"command {command_id} bound to generation {p['generation']}, live is {live}")
+
+    def _transitioned(self, event: RawEvent, p: Mapping[str, Any]) -> None:
+        command_id = p["command_id"]
+        current = self._command_state.get(command_id)
+        if current is None:
+            self._flag("CommandDurability", event.lsn, f"transition of command {command_id} never accepted")
+            return
+        target = p["state"]
+        if CommandState(current).terminal:
+            self._flag("TerminalFinality", event.lsn,
+                       f"command {command_id} moved from terminal {current} to {target}")
+            return
+        if CommandState(target) not in COMMAND_TRANSITIONS[CommandState(current)]:
+            self._flag("TerminalFinality", event.lsn,
+                       f"command {command_id}: {current} -> {target} is not an allowed transition")
+            return
+        self._command_state[command_id] = target
+
+    def _session_reported(self, event: RawEvent, p: Mapping[str, Any]) -> None:
+        target = p["target"]
+        generation = int(p["generation"])
+        live = self._generation.get(target)
+        if live is not None and generation < live:
+            self._flag("GenerationMonotonic", event.lsn,
+                       f"session {target} went back from generation {live} to {generation}")
+            return
+        self._generation[target] = generation
+
+    def _lease_acquired(self, event: RawEvent, p: Mapping[str, Any]) -> None:
+        key = (p["resource"], p["scope"])
+        holder = self._lease_holder.get(key)
+        if holder is not None and holder[1] > event.ts:
+            self._flag("LeaseExclusive", event.lsn,
+                       f"{p['resource']} ({p['scope']}) acquired by {p['holder']} while lease {holder[0]} was live")
+        self._lease_holder[key] = (p["lease_id"], float(p["expires_at"]))
+        self._lease_key[p["lease_id"]] = key
+
+    def command_states(self) -> dict[str, str]:
+        return dict(self._command_state)

@@ -1,0 +1,158 @@
+"""The two websockets: the client stream (``/api/stream``) and the adapter link (``/adapter/v1``).
+
+Client stream: the client sends its cursor (the LSN up to which it has authoritative
+knowledge). The server subscribes to the bus *first*, then sends the journal events after the
+cursor (verdict ``ok``) — or, when the cursor is unknown, from another authority domain, or too
+far behind, a snapshot materialized at the current LSN (verdict ``snapshot``) — and then live
+events, skipping any LSN already sent. Cost grows with the missed events, not with history.
+A client too slow for the bus is cut off with close code 4408 and resumes from its cursor.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import trio
+
+from patchbay.core import AdapterConnection, Core
+from patchbay.domain.events import AUDIT_REDACTED_FIELDS, EventKind
+from patchbay.errors import ProtocolError, Refused
+from patchbay.journal import StoredEvent
+from patchbay.registry import ResumeVerdict
+from patchbay.web._guard import Caller
+from patchbay.wire import adapter as wire
+from patchbay.wire import api
+
+MAX_BACKLOG = 5_000
+HELLO_TIMEOUT = 10.0
+HIDDEN_FIELDS = AUDIT_REDACTED_FIELDS - {"payload", "content"}
+
+
+def event_view(event: StoredEvent) -> dict[str, Any]:
+    payload = {k: v for k, v in event.payload.items() if k not in HIDDEN_FIELDS}
+    return {"lsn": event.lsn, "kind": event.kind, "ts": event.ts, "entity": event.entity, "payload": payload}
+
+
+def _with_views(core: Core, event: StoredEvent) -> dict[str, Any]:
+    """An event plus the current view of the record it changed (clients keep the max revision)."""
+    view = event_view(event)
+    state = core.state
+    entity_type, _, entity_id = event.entity.partition(":")
+    if entity_type == "command" and entity_id in state.commands:
+        view["command"] = api.command_view(state.commands[entity_id], state)
+    elif entity_type == "session" and entity_id in state.sessions:
+        if event.kind != EventKind.session_observation:
+            view["session"] = api.session_view(state.sessions[entity_id], state)
+    elif entity_type == "elicitation" and entity_id in state.elicitations:
+        view["elicitation"] = api.elicitation_view(state.elicitations[entity_id])
+        command_id = state.elicitations[entity_id].command_id
+        if command_id and command_id in state.commands:
+            view["command"] = api.command_view(state.commands[command_id], state)
+    return view
+
+
+def snapshot(core: Core) -> dict[str, Any]:
+    state = core.state
+    recent = sorted(state.commands.values(), key=lambda c: c.accepted_lsn, reverse=True)[:300]
+    live = [c for c in state.commands.values() if not c.terminal and c not in recent]
+    return {
+        "type": "snapshot",
+        "lsn": state.last_lsn,
+        "authority_domain_id": core.domain_id,
+        "core_generation": core.core_generation,
+        "sessions": [api.session_view(s, state) for s in state.sessions.values()],
+        "commands": [api.command_view(c, state) for c in (*recent, *live)],
+        "elicitations": [api.elicitation_view(e) for e in state.elicitations.values()
+                         if e.state.value == "pending" or e.revision > state.last_lsn - 5_000],
+        "lockdown": {"active": state.lockdown.active, "reason": state.lockdown.reason,
+                     "since_ts": state.lockdown.since_ts},
+    }
+
+
+async def serve_stream(core: Core, ws: Any, caller: Caller) -> None:
+    await ws.accept()
+    try:
+        cursor = int(ws.args.get("cursor", "-1"))
+    except ValueError:
+        cursor = -1
+    domain = ws.args.get("domain")
+    with core.bus.subscribe(capacity=8192) as subscription:
+        head = core.state.last_lsn
+        fresh = 0 <= cursor <= head and head - cursor <= MAX_BACKLOG and (domain in (None, "", core.domain_id))
+        verdict = ResumeVerdict.ok if fresh else ResumeVerdict.snapshot
+        await ws.send(json.dumps({"type": "hello", "verdict": verdict.value, "lsn": head, "cursor": cursor,
+                                  "authority_domain_id": core.domain_id,
+                                  "core_generation": core.core_generation}))
+        sent = cursor
+        if fresh:
+            backlog = [_with_views(core, e) for e in core.events_after(cursor)]
+            for start in range(0, len(backlog), 200):
+                await ws.send(json.dumps({"type": "events", "events": backlog[start:start + 200]}))
+            if backlog:
+                sent = backlog[-1]["lsn"]
+        else:
+            snap = snapshot(core)
+            await ws.send(json.dumps(snap))
+            sent = snap["lsn"]
+        await ws.send(json.dumps({"type": "live", "lsn": max(sent, head)}))
+        sent = max(sent, head)
+        async for event in subscription.receive:
+            if event.lsn <= sent:
+                continue
+            batch = [event]
+            while True:
+                try:
+                    more = subscription.receive.receive_nowait()
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
+                if more.lsn > sent:
+                    batch.append(more)
+            sent = batch[-1].lsn
+            await ws.send(json.dumps({"type": "events", "events": [_with_views(core, e) for e in batch]}))
+        if subscription.overflowed:
+            await ws.close(4408, "too slow: reconnect with your cursor")
+
+
+async def serve_adapter(core: Core, ws: Any) -> None:
+    """One adapter attachment: hello, then frames in, answers and deliveries out."""
+    await ws.accept()
+    try:
+        with trio.fail_after(HELLO_TIMEOUT):
+            first = await ws.receive()
+        frame_type, hello = wire.decode_frame(first)
+        if frame_type != "hello":
+            raise ProtocolError("the first frame must be hello")
+        connection = await core.adapters.attach(hello)
+    except trio.TooSlowError:
+        await ws.close(4408, "no hello within the time limit")
+        return
+    except (ProtocolError, Refused) as problem:
+        await ws.send(wire.encode("error", seq=None, error=str(problem), code="attach_refused"))
+        await ws.close(4403, str(problem)[:120])
+        return
+    reason = "connection closed"
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_pump_outbox, ws, connection, nursery.cancel_scope)
+            nursery.start_soon(_watch_closed, connection, nursery.cancel_scope)
+            while True:
+                text = await ws.receive()
+                answer = await core.adapters.handle(connection, text)
+                await ws.send(answer)
+    finally:
+        if connection.close_reason:
+            reason = connection.close_reason
+        with trio.CancelScope(shield=True):
+            await core.adapters.detached(connection, reason)
+
+
+async def _pump_outbox(ws: Any, connection: AdapterConnection, scope: trio.CancelScope) -> None:
+    async for frame in connection.outbox:
+        await ws.send(frame)
+    scope.cancel()
+
+
+async def _watch_closed(connection: AdapterConnection, scope: trio.CancelScope) -> None:
+    await connection.closed.wait()
+    scope.cancel()

@@ -1,0 +1,431 @@
+"""The quart-trio application: cockpit files, JSON API, client stream, adapter endpoint.
+
+``create_app`` is a factory (one app per core; a module-level app shared between trio runs
+breaks). Every response carries the security headers; every state-changing route goes through
+``Guard.require``. There is deliberately no route that exits a lockdown.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from importlib import resources
+from typing import Any
+
+import trio
+from quart import Response, request, websocket
+from quart_trio import QuartTrio
+
+from patchbay.core import Core
+from patchbay.domain.acceptance import Submission
+from patchbay.domain.events import EventKind
+from patchbay.errors import CoreStopped, NotFound, ProtocolError, Refused
+from patchbay.registry import CommandKind, registry_document
+from patchbay.web._guard import Caller, Guard, Refusal, is_loopback
+from patchbay.web._stream import serve_adapter, serve_stream
+from patchbay.wire import api
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; manifest-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+        "form-action 'self'; object-src 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+STATIC_TYPES = {
+    ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8", ".json": "application/json", ".svg": "image/svg+xml",
+    ".png": "image/png", ".webmanifest": "application/manifest+json",
+}
+MAX_BODY = 256 * 1024
+
+
+def error(status: int, message: str, **extra: Any) -> Response:
+    return Response(json.dumps({"error": message, **extra}), status=status, content_type="application/json")
+
+
+def ok(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body), status=status, content_type="application/json")
+
+
+def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, trusted_proxy: bool = False,
+               setup: Any = None) -> QuartTrio:
+    app = QuartTrio("patchbay")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    guard = Guard(core, server_key, secure_cookies=secure_cookies)
+    app.extensions["patchbay_guard"] = guard
+    cockpit = resources.files("patchbay_cockpit")
+
+    def scheme() -> str:
+        if trusted_proxy:
+            return request.headers.get("X-Forwarded-Proto", request.scheme)
+        return request.scheme
+
+    def address() -> str:
+        if trusted_proxy:
+            forwarded = request.headers.get("X-Forwarded-For", "")
+            if forwarded:
+                return forwarded.split(",")[0].strip()
+        return request.remote_addr or ""
+
+    @app.before_request
+    async def refuse_plain_http_from_afar() -> Response | None:
+        if scheme() != "https" and not is_loopback(request.remote_addr or "") and not trusted_proxy:
+            return error(403, "non-loopback access needs HTTPS (configure [tls] or a trusted TLS proxy)",
+                         check="tls")
+        return None
+
+    @app.after_request
+    async def headers(response: Response) -> Response:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if request.path.startswith("/api/"):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    Handler = Callable[..., Awaitable[Response]]
+
+    def guarded(mutating: bool) -> Callable[[Handler], Handler]:
+        def wrap(handler: Handler) -> Handler:
+            @wraps(handler)
+            async def inner(*args: Any, **kwargs: Any) -> Response:
+                try:
+                    caller = guard.require(request.method, request.headers, request.cookies, scheme(),
+                                           mutating=mutating)
+                except Refusal as refusal:
+                    if refusal.status == 403 or mutating:
+                        await guard.audit_refusal(refusal, request.method, request.path, address())
+                    return error(refusal.status, refusal.message, check=refusal.check)
+                try:
+                    return await handler(caller, *args, **kwargs)
+                except NotFound as missing:
+                    return error(404, str(missing))
+                except Refused as refused:
+                    return error(409, str(refused))
+                except CoreStopped as stopped:
+                    return error(503, str(stopped), outcome="unknown")
+            return inner
+        return wrap
+
+    async def body() -> dict[str, Any]:
+        data = await request.get_json(force=True, silent=True)
+        if not isinstance(data, dict):
+            raise Refused("the request body must be a JSON object")
+        return data
+
+    # -- cockpit -------------------------------------------------------------------------
+
+    @app.get("/")
+    async def index() -> Response:
+        return static_file("index.html")
+
+    @app.get("/static/<path:name>")
+    async def static(name: str) -> Response:
+        return static_file(name)
+
+    @app.get("/manifest.webmanifest")
+    async def manifest() -> Response:
+        return static_file("manifest.webmanifest")
+
+    def static_file(name: str) -> Response:
+        if ".." in name.split("/") or name.startswith("/"):
+            return error(404, "not found")
+        node = cockpit.joinpath(*name.split("/"))
+        suffix = "." + name.rsplit(".", 1)[-1] if "." in name else ""
+        if not node.is_file() or suffix not in STATIC_TYPES:
+            return error(404, "not found")
+        response = Response(node.read_bytes(), content_type=STATIC_TYPES[suffix])
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+    # -- setup, login, logout ------------------------------------------------------------
+
+    @app.get("/api/registry")
+    async def registry() -> Response:
+        return ok(registry_document())
+
+    @app.get("/api/status")
+    async def status() -> Response:
+        return ok({"setup_required": not core.state.operators, "lockdown": core.state.lockdown.active,
+                   "authority_domain_id": core.domain_id, "core_generation": core.core_generation})
+
+    @app.post("/api/setup")
+    async def do_setup() -> Response:
+        if setup is None or core.state.operators:
+            return error(409, "setup is closed: an operator exists")
+        data = await request.get_json(force=True, silent=True) or {}
+        secret, password = data.get("secret"), data.get("password")
+        if not isinstance(secret, str) or not isinstance(password, str):
+            return error(400, "setup needs 'secret' and 'password'")
+        problem = await setup.complete(core, secret, password)
+        if problem:
+            await core.record(EventKind.login_failed, "security", {
+                "account": "setup", "address": address(), "reason": problem})
+            return error(403, problem, check="setup_secret")
+        return ok({"ok": True})
+
+    @app.post("/api/login")
+    async def login() -> Response:
+        data = await request.get_json(force=True, silent=True) or {}
+        password = data.get("password")
+        kind = "cli" if data.get("endpoint_kind") == "cli" else "browser"
+        now = core.clock.now()
+        keys = ["account:operator", f"address:{address()}"]
+        wait = guard.limiter.blocked(keys, now)
+        if wait > 0:
+            await core.record(EventKind.login_failed, "security", {
+                "account": "operator", "address": address(), "reason": "rate_limited"})
+            response = error(429, f"too many failed logins; try again in {math.ceil(wait)} s", check="rate_limit")
+            response.headers["Retry-After"] = str(math.ceil(wait))
+            return response
+        if kind == "browser":
+            try:
+                guard.check_origin(request.headers, scheme())
+            except Refusal as refusal:
+                await guard.audit_refusal(refusal, request.method, request.path, address())
+                return error(refusal.status, refusal.message, check=refusal.check)
+        if not isinstance(password, str) or not await trio.to_thread.run_sync(core.operator_password_ok, password):
+            guard.limiter.failed(keys, now)
+            await core.record(EventKind.login_failed, "security", {
+                "account": "operator", "address": address(), "reason": "wrong password"})
+            return error(401, "wrong password", check="password")
+        label = str(data.get("label") or request.headers.get("User-Agent", kind))
+        result = await core.create_operator_session(session_kind=kind, address=address(), label=label)
+        body_out = {"csrf_token": guard.csrf_for(result.session_id), "session_id": result.session_id,
+                    "endpoint_id": result.endpoint_id}
+        if kind == "cli":
+            body_out["token"] = result.token
+            return ok(body_out)
+        response = ok(body_out)
+        response.headers["Set-Cookie"] = guard.cookie_header(result.token, int(core.settings.session_absolute))
+        return response
+
+    @app.post("/api/logout")
+    @guarded(mutating=True)
+    async def logout(caller: Caller) -> Response:
+        await core.end_operator_session(caller.session.session_id, "logout", logout=True)
+        response = ok({"ok": True})
+        if caller.transport == "web":
+            response.headers["Set-Cookie"] = guard.clear_cookie_header()
+        return response
+
+    @app.get("/api/me")
+    @guarded(mutating=False)
+    async def me(caller: Caller) -> Response:
+        return ok({"session_id": caller.session.session_id, "endpoint_id": caller.session.endpoint_id,
+                   "csrf_token": guard.csrf_for(caller.session.session_id), "transport": caller.transport,
+                   "lockdown": lockdown_view()})
+
+    def lockdown_view() -> dict[str, Any]:
+        lock = core.state.lockdown
+        return {"active": lock.active, "reason": lock.reason, "since_ts": lock.since_ts}
+
+    # -- sessions, commands, elicitations ------------------------------------------------
+
+    @app.get("/api/sessions")
+    @guarded(mutating=False)
+    async def sessions(caller: Caller) -> Response:
+        state = core.state
+        views = [api.session_view(s, state) for s in sorted(state.sessions.values(), key=lambda s: s.target)]
+        return ok({"sessions": views, "lsn": state.last_lsn})
+
+    @app.get("/api/sessions/<path:target>/transcript")
+    @guarded(mutating=False)
+    async def transcript(caller: Caller, target: str) -> Response:
+        after = int(request.args.get("after", "0") or 0)
+        limit = min(int(request.args.get("limit", "500") or 500), 2000)
+        events = [stream_event(e) for e in core.events_after(after, limit=limit, entity=f"session:{target}")]
+        return ok({"target": target, "events": events, "lsn": core.state.last_lsn})
+
+    @app.post("/api/commands")
+    @guarded(mutating=True)
+    async def submit(caller: Caller) -> Response:
+        data = await body()
+        submission = Submission(
+            command_id=data.get("command_id"),  # type: ignore[arg-type]
+            idempotency_key=data.get("idempotency_key"),  # type: ignore[arg-type]
+            kind=data.get("kind"),  # type: ignore[arg-type]
+            target=data.get("target"),  # type: ignore[arg-type]
+            payload=data.get("payload", {}),
+            generation=data.get("generation") if isinstance(data.get("generation"), int) else None,
+            expires_at=data.get("expires_at"),
+            supersedes=data.get("supersedes"),
+        )
+        result = await core.submit(submission, caller.issuer)
+        status_code = 200 if result.outcome.value == "accepted" else 422
+        if result.failure is not None and result.failure.value == "authorization_denied":
+            status_code = 403
+        return ok({"outcome": result.outcome.value, "failure": result.failure.value if result.failure else None,
+                   "reason": result.reason,
+                   "command": api.command_view(result.command, core.state) if result.command else None},
+                  status_code)
+
+    @app.get("/api/commands/<command_id>")
+    @guarded(mutating=False)
+    async def command(caller: Caller, command_id: str) -> Response:
+        return ok(api.command_view(core.command(command_id), core.state))
+
+    @app.get("/api/commands")
+    @guarded(mutating=False)
+    async def commands(caller: Caller) -> Response:
+        key = request.args.get("idempotency_key")
+        if key:
+            record = core.command_by_key(key)
+            return ok({"commands": [api.command_view(record, core.state)] if record else []})
+        target = request.args.get("target") or None
+        limit = min(int(request.args.get("limit", "200") or 200), 1000)
+        return ok({"commands": [api.command_view(c, core.state) for c in core.commands(target=target, limit=limit)],
+                   "lsn": core.state.last_lsn})
+
+    @app.get("/api/elicitations")
+    @guarded(mutating=False)
+    async def elicitations(caller: Caller) -> Response:
+        wanted = request.args.get("state")
+        views = [api.elicitation_view(e) for e in core.state.elicitations.values()
+                 if wanted is None or e.state.value == wanted]
+        views.sort(key=lambda v: v["opened_ts"], reverse=True)
+        return ok({"elicitations": views[:500]})
+
+    @app.post("/api/elicitations/<elicitation_id>")
+    @guarded(mutating=True)
+    async def answer(caller: Caller, elicitation_id: str) -> Response:
+        data = await body()
+        record = core.state.elicitations.get(elicitation_id)
+        if record is None:
+            raise NotFound(f"no elicitation {elicitation_id}")
+        kind = CommandKind.approval_response if record.kind.value == "approval" else CommandKind.elicitation_response
+        payload: dict[str, Any] = {"elicitation_id": elicitation_id}
+        for field in ("decision", "answer", "decline"):
+            if field in data:
+                payload[field] = data[field]
+        command_id = data.get("command_id") or core.ids.new_id("cmd")
+        submission = Submission(command_id=command_id, idempotency_key=data.get("idempotency_key") or command_id,
+                                kind=kind.value, target=record.target, payload=payload)
+        result = await core.submit(submission, caller.issuer)
+        status_code = 200 if result.outcome.value == "accepted" else 409
+        return ok({"outcome": result.outcome.value, "failure": result.failure.value if result.failure else None,
+                   "reason": result.reason, "elicitation": api.elicitation_view(core.state.elicitations[elicitation_id]),
+                   "command": api.command_view(result.command, core.state) if result.command else None}, status_code)
+
+    # -- security ------------------------------------------------------------------------
+
+    @app.get("/api/audit")
+    @guarded(mutating=False)
+    async def audit(caller: Caller) -> Response:
+        before = request.args.get("before")
+        kinds = [k for k in request.args.get("kind", "").split(",") if k] or None
+        limit = min(int(request.args.get("limit", "100") or 100), 500)
+        return ok({"records": core.audit(before_lsn=int(before) if before else None, limit=limit, kinds=kinds)})
+
+    @app.get("/api/security")
+    @guarded(mutating=False)
+    async def security(caller: Caller) -> Response:
+        state = core.state
+        return ok({
+            "operator_sessions": [api.operator_session_view(s, caller.session.session_id)
+                                  for s in state.operator_sessions.values()],
+            "endpoints": [api.endpoint_view(e, caller.session.endpoint_id) for e in state.endpoints.values()],
+            "grants": [api.grant_view(g) for g in state.grants.values()],
+            "lockdown": lockdown_view(),
+        })
+
+    @app.post("/api/security/sessions/<session_id>/revoke")
+    @guarded(mutating=True)
+    async def revoke_session(caller: Caller, session_id: str) -> Response:
+        await core.end_operator_session(session_id, "revoked by the operator")
+        return ok({"ok": True})
+
+    @app.post("/api/security/sessions/revoke-all")
+    @guarded(mutating=True)
+    async def revoke_all(caller: Caller) -> Response:
+        return ok({"revoked": await core.revoke_all_sessions("all sessions revoked by the operator")})
+
+    @app.post("/api/security/endpoints/<endpoint_id>/revoke")
+    @guarded(mutating=True)
+    async def revoke_endpoint(caller: Caller, endpoint_id: str) -> Response:
+        await core.revoke_endpoint(endpoint_id, "revoked by the operator")
+        return ok({"ok": True})
+
+    @app.get("/api/grants")
+    @guarded(mutating=False)
+    async def grants(caller: Caller) -> Response:
+        return ok({"grants": [api.grant_view(g) for g in core.state.grants.values()]})
+
+    @app.post("/api/grants")
+    @guarded(mutating=True)
+    async def add_grant(caller: Caller) -> Response:
+        data = await body()
+        grant_id = await core.add_grant(scope=data.get("scope") or {"type": "all"},
+                                        kinds=list(data.get("kinds") or []),
+                                        expires_at=data.get("expires_at"),
+                                        revocation_policy=str(data.get("revocation_policy", "continue")),
+                                        provenance=f"added by {caller.transport} endpoint {caller.session.endpoint_id}",
+                                        endpoint_id=data.get("endpoint_id"))
+        return ok(api.grant_view(core.state.grants[grant_id]))
+
+    @app.post("/api/grants/<grant_id>/revoke")
+    @guarded(mutating=True)
+    async def revoke_grant(caller: Caller, grant_id: str) -> Response:
+        await core.revoke_grant(grant_id, "revoked by the operator")
+        return ok(api.grant_view(core.state.grants[grant_id]))
+
+    @app.post("/api/lockdown")
+    @guarded(mutating=True)
+    async def lockdown(caller: Caller) -> Response:
+        data = await body()
+        await core.enter_lockdown(str(data.get("reason", "")), f"{caller.transport}:{caller.session.endpoint_id}")
+        return ok(lockdown_view())
+
+    @app.get("/api/leases")
+    @guarded(mutating=False)
+    async def leases(caller: Caller) -> Response:
+        return ok({"leases": [api.lease_view(lease) for lease in core.state.leases.values()]})
+
+    @app.get("/api/adapters")
+    @guarded(mutating=False)
+    async def adapters(caller: Caller) -> Response:
+        return ok({"adapters": [api.adapter_view(a) for a in core.state.adapters.values()]})
+
+    # -- websockets ----------------------------------------------------------------------
+
+    @app.websocket("/api/stream")
+    async def stream() -> None:
+        caller = guard.identify(websocket.headers, websocket.cookies)
+        if caller is None:
+            await websocket.close(4401, "log in first")
+            return
+        if caller.transport == "web":
+            try:
+                guard.check_origin(websocket.headers, "https" if scheme_ws() == "wss" else "http")
+            except Refusal as refusal:
+                await guard.audit_refusal(refusal, "WS", "/api/stream", websocket.remote_addr or "")
+                await websocket.close(4403, refusal.message)
+                return
+        await serve_stream(core, websocket, caller)
+
+    def scheme_ws() -> str:
+        if trusted_proxy:
+            proto = websocket.headers.get("X-Forwarded-Proto")
+            if proto:
+                return "wss" if proto == "https" else "ws"
+        return websocket.scheme
+
+    @app.websocket("/adapter/v1")
+    async def adapter_endpoint() -> None:
+        await serve_adapter(core, websocket)
+
+    app.extensions["patchbay_stream_event"] = stream_event
+    _ = ProtocolError
+    return app
+
+
+def stream_event(event: Any) -> dict[str, Any]:
+    from patchbay.web._stream import event_view
+
+    return event_view(event)
