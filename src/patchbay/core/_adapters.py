@@ -285,6 +285,8 @@ class AdapterPlane:
         if not outcome.ok:
             if frame_type == "lease":
                 return wire.encode("error", seq=seq, error=outcome.error, code="lease_held")
+            if outcome.settled:
+                return wire.encode("error", seq=seq, error=outcome.error, code="settled")
             if not outcome.stale:
                 await self._protocol_error(connection, frame_type, outcome.error or "refused")
             return wire.encode("error", seq=seq, error=outcome.error,

@@ -90,6 +90,9 @@ class JournaledState:
         self._wake = trio.Event()
         self._stopped: BaseException | None = None
         self.commits = 0
+        self.in_flight = 0
+        self._drained = trio.Event()
+        self._drained.set()
 
     @property
     def core_generation(self) -> int:
@@ -121,6 +124,8 @@ class JournaledState:
             lsn += 1
             apply(self.speculative, _Provisional(lsn, self.core_generation, fact.kind.value, ts, payload))
         pending = _Pending(events)
+        self.in_flight += 1
+        self._drained = trio.Event()
         self._queue.append(pending)
         self._wake.set()
         return pending
@@ -159,6 +164,13 @@ class JournaledState:
                 pending.stored = stored[offset:offset + len(pending.events)]
                 offset += len(pending.events)
                 pending.done.set()
+            self.in_flight -= len(batch)
+            if self.in_flight == 0:
+                self._drained.set()
+
+    async def drained(self) -> None:
+        """Wait until nothing decided is still waiting for its commit (tests, shutdown)."""
+        await self._drained.wait()
 
     def _on_commit(self, stored: list[StoredEvent]) -> None:
         for event in stored:

@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 
+from patchbay import faults
 from patchbay.domain.events import (
     EventKind,
     Fact,
@@ -40,6 +41,7 @@ class Outcome:
     ok: bool = True
     error: str | None = None
     stale: bool = False
+    settled: bool = False  # the command already has its outcome: the report is recorded as late
 
 
 def _transition(record: CommandRecord, state: CommandState, failure: Failure | None,
@@ -68,11 +70,14 @@ def move_command(record: CommandRecord, state: CommandState, failure: Failure | 
     """Ask for ``record -> state``; a terminal record turns the request into a late outcome."""
     if record.state is state and not state.terminal:
         return Outcome()  # a repeated report of the current state: nothing to record
+    if record.terminal and faults.active("terminal_overwrite") and state.terminal:
+        return Outcome((_transition(record, state, failure, result, reason),))
     if record.terminal:
         if state is record.state and failure is record.failure:
             return Outcome()  # the same outcome reported again (e.g. resent after a reconnect)
         if state.terminal or state in (CommandState.delivered, CommandState.running):
             return Outcome((_late(record, state, failure, reason or "reported after the outcome"),),
+                           ok=False, settled=True,
                            error=f"command {record.command_id} is already {record.state.value}")
         return Outcome()
     if not command_transition_allowed(record.state, state):
@@ -211,7 +216,7 @@ def decide_session_report(
     if current.deployment_scope and deployment_scope != current.deployment_scope:
         return Outcome(ok=False, error=f"session {target} belongs to deployment scope "
                                        f"{current.deployment_scope!r}, not {deployment_scope!r}")
-    if generation < current.generation:
+    if generation < current.generation and not faults.active("generation_regress"):
         rejected = Fact(EventKind.session_generation_rejected, entity_for_session(target), {
             "target": target, "reported": generation, "current": current.generation,
         })
@@ -257,7 +262,7 @@ def live_session(state: CoreState, adapter_id: str, runtime_session_id: str, gen
     session = state.sessions.get(target)
     if session is None:
         return None, Outcome(ok=False, error=f"unknown session {target}")
-    if generation != session.generation:
+    if generation != session.generation and not faults.active("generation_check_off"):
         fact = stale_event(target, generation, session.generation, frame_type,
                            "event for a generation that is not live")
         return None, Outcome((fact,), ok=False, error=f"generation {generation} of {target} is not live "
@@ -325,10 +330,12 @@ def decide_reply(state: CoreState, session: SessionRecord, reply_id: str, correl
     """TypedCorrelation: a reply references a known command in the same session context."""
     if reply_id in state.commands or reply_id in state.elicitations:
         return Outcome(ok=False, error="a reply id cannot reuse a command or elicitation id")
-    if correlates_kind != "command":
+    if faults.active("reply_correlation_off"):
+        pass
+    elif correlates_kind != "command":
         return Outcome(ok=False, error=f"replies correlate to commands, not {correlates_kind!r}")
     command = state.commands.get(correlates_id)
-    if command is None or command.target != session.target:
+    if (command is None or command.target != session.target) and not faults.active("reply_correlation_off"):
         return Outcome(ok=False, error=f"reply refers to unknown command {correlates_id} on {session.target}")
     return Outcome((Fact(EventKind.reply_recorded, entity_for_command(correlates_id), {
         "reply_id": reply_id, "target": session.target, "generation": session.generation,

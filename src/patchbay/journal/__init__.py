@@ -1,0 +1,32 @@
+"""The journal: an apsw (SQLite, WAL) append-only event log with checkpoints and group commit.
+
+``JournalStore`` is the file (synchronous, one connection); ``JournalWriter`` is the single
+writer service that batches appends into one durable transaction each.
+"""
+
+from patchbay.journal._errors import (
+    ForeignDomain,
+    JournalClosed,
+    JournalError,
+    JournalWriteFailed,
+    NotAJournal,
+    UnsupportedSchema,
+)
+from patchbay.journal._migrations import SCHEMA_VERSION
+from patchbay.journal._store import Checkpoint, JournalStore, NewEvent, StoredEvent
+from patchbay.journal._writer import JournalWriter
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Checkpoint",
+    "ForeignDomain",
+    "JournalClosed",
+    "JournalError",
+    "JournalStore",
+    "JournalWriteFailed",
+    "JournalWriter",
+    "NewEvent",
+    "NotAJournal",
+    "StoredEvent",
+    "UnsupportedSchema",
+]

@@ -1,0 +1,304 @@
+"""The apsw journal file: one append-only, gap-free event log per authority domain.
+
+Opening is careful: a file is checked (SQLite header, our meta table, schema version,
+authority domain) through a read-only connection *before* anything may write to it, so a
+foreign, damaged or newer file is reported and left byte-for-byte untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Collection, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import apsw
+import attrs
+
+from patchbay.journal._errors import ForeignDomain, JournalClosed, NotAJournal, UnsupportedSchema
+from patchbay.journal._migrations import MIGRATIONS, SCHEMA_VERSION
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+READ_BATCH = 2000
+
+
+@attrs.frozen
+class NewEvent:
+    """What callers append; the store assigns the LSN and stamps the core generation."""
+
+    kind: str
+    entity: str
+    payload: dict[str, Any]
+    ts: float
+
+
+@attrs.frozen
+class StoredEvent:
+    domain: str
+    lsn: int
+    core_generation: int
+    kind: str
+    entity: str
+    ts: float
+    payload: dict[str, Any]
+
+
+@attrs.frozen
+class Checkpoint:
+    domain: str
+    lsn: int
+    core_generation: int
+    state: bytes
+
+
+def _dumps(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, separators=(",", ":"), sort_keys=True)
+
+
+def _inspect(path: Path, expected_domain: str | None) -> tuple[int, str]:
+    """Validate an existing file read-only; returns (schema version, domain id)."""
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except OSError as error:
+        raise NotAJournal(f"{path}: cannot read ({error})") from None
+    if header != SQLITE_HEADER:
+        raise NotAJournal(f"{path} is not a SQLite file, so not a Patchbay journal; check the path")
+    try:
+        connection = apsw.Connection(f"file:{path}?immutable=1", flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
+    except apsw.Error as error:
+        raise NotAJournal(f"{path}: SQLite cannot open it ({error})") from None
+    try:
+        version = int(connection.execute("PRAGMA user_version").fetchone()[0])  # type: ignore[index]
+        has_meta = connection.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()[0]  # type: ignore[index]
+        if not has_meta:
+            raise NotAJournal(f"{path} is a SQLite database but not a Patchbay journal (no meta table)")
+        if version > SCHEMA_VERSION:
+            raise UnsupportedSchema(f"{path} has journal schema {version}; this Patchbay knows up to "
+                                    f"{SCHEMA_VERSION}: upgrade Patchbay to open it")
+        row = connection.execute("SELECT value FROM meta WHERE key='authority_domain_id'").fetchone()
+        if row is None:
+            raise NotAJournal(f"{path} has no authority domain: not a Patchbay journal")
+        domain = str(row[0])
+    except apsw.Error as error:
+        raise NotAJournal(f"{path}: damaged or not a Patchbay journal ({error})") from None
+    finally:
+        connection.close()
+    if expected_domain is not None and domain != expected_domain:
+        raise ForeignDomain(f"{path} belongs to authority domain {domain!r}, not {expected_domain!r}: "
+                            "this journal is from another Patchbay home")
+    return version, domain
+
+
+class JournalStore:
+    """Synchronous access to one journal file through one apsw connection.
+
+    apsw refuses concurrent use of a connection from two threads; callers keep one store per
+    thread (the core has a writer store, used only from the writer's worker thread, and a
+    read-only store for queries).
+    """
+
+    def __init__(self, connection: apsw.Connection, path: Path, domain_id: str, core_generation: int,
+                 schema_version: int, read_only: bool) -> None:
+        self._connection: apsw.Connection | None = connection
+        self.path = path
+        self._domain_id = domain_id
+        self._core_generation = core_generation
+        self.schema_version = schema_version
+        self.read_only = read_only
+        self._last_lsn = self._query_last_lsn()
+
+    # -- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, path: Path, domain_id: str, *, synchronous: str = "FULL") -> JournalStore:
+        if path.exists() and path.stat().st_size > 0:
+            raise NotAJournal(f"{path} already exists; refusing to create a journal over it")
+        connection = apsw.Connection(str(path))
+        cls._configure(connection, synchronous)
+        with connection:
+            for migration in MIGRATIONS:
+                migration(connection)
+            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            connection.execute("INSERT INTO meta(key, value) VALUES ('authority_domain_id', ?)", (domain_id,))
+            connection.execute("INSERT INTO meta(key, value) VALUES ('core_generation', '1')")
+        return cls(connection, path, domain_id, 1, SCHEMA_VERSION, read_only=False)
+
+    @classmethod
+    def open(cls, path: Path, *, expected_domain: str | None = None, read_only: bool = False,
+             synchronous: str = "FULL") -> JournalStore:
+        if not path.exists():
+            raise NotAJournal(f"{path} does not exist; create a home with `patchbay init`")
+        version, domain = _inspect(path, expected_domain)
+        if read_only:
+            connection = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+            connection.set_busy_timeout(5000)
+            generation = int(connection.execute(
+                "SELECT value FROM meta WHERE key='core_generation'").fetchone()[0])  # type: ignore[index]
+            return cls(connection, path, domain, generation, version, read_only=True)
+        connection = apsw.Connection(str(path))
+        cls._configure(connection, synchronous)
+        with connection:
+            for number in range(version, SCHEMA_VERSION):
+                MIGRATIONS[number](connection)
+            if version != SCHEMA_VERSION:
+                connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            generation = int(connection.execute(
+                "SELECT value FROM meta WHERE key='core_generation'").fetchone()[0]) + 1  # type: ignore[index]
+            connection.execute("UPDATE meta SET value=? WHERE key='core_generation'", (str(generation),))
+        return cls(connection, path, domain, generation, SCHEMA_VERSION, read_only=False)
+
+    @staticmethod
+    def _configure(connection: apsw.Connection, synchronous: str) -> None:
+        if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA", "OFF"):
+            raise ValueError(f"synchronous must be FULL, NORMAL, EXTRA or OFF, not {synchronous!r}")
+        connection.set_busy_timeout(5000)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute(f"PRAGMA synchronous={synchronous.upper()}")
+
+    # -- properties ----------------------------------------------------------------------
+
+    @property
+    def domain_id(self) -> str:
+        return self._domain_id
+
+    @property
+    def core_generation(self) -> int:
+        return self._core_generation
+
+    @property
+    def _db(self) -> apsw.Connection:
+        if self._connection is None:
+            raise JournalClosed(f"{self.path} is closed")
+        return self._connection
+
+    def _query_last_lsn(self) -> int:
+        row = self._db.execute("SELECT max(lsn) FROM events WHERE domain=?", (self._domain_id,)).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    # -- writing -------------------------------------------------------------------------
+
+    def append_batch(self, events: Sequence[NewEvent]) -> list[StoredEvent]:
+        """Append in one transaction: all events get consecutive LSNs, or none is written."""
+        if self.read_only:
+            raise JournalClosed(f"{self.path} was opened read-only")
+        if not events:
+            return []
+        db = self._db
+        first = self._query_last_lsn() + 1  # from the file, not a cache: the file is the truth
+        stored = [
+            StoredEvent(self._domain_id, first + index, self._core_generation, e.kind, e.entity, e.ts, e.payload)
+            for index, e in enumerate(events)
+        ]
+        rows = [(s.domain, s.lsn, s.core_generation, s.kind, s.entity, s.ts, _dumps(s.payload)) for s in stored]
+        with db:
+            db.executemany(
+                "INSERT INTO events(domain, lsn, core_generation, kind, entity, ts, payload) VALUES (?,?,?,?,?,?,?)",
+                rows)
+        self._last_lsn = stored[-1].lsn
+        return stored
+
+    def last_lsn(self) -> int:
+        return self._query_last_lsn() if self.read_only else self._last_lsn
+
+    def count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM events WHERE domain=?", (self._domain_id,)).fetchone()[0])  # type: ignore[index]
+
+    # -- reading -------------------------------------------------------------------------
+
+    def read(self, after_lsn: int = 0, until_lsn: int | None = None, *, entity: str | None = None,
+             kinds: Collection[str] | None = None, limit: int | None = None) -> Iterator[StoredEvent]:
+        """Events in ascending LSN order, streamed in pages (never the whole log in memory)."""
+        yielded = 0
+        cursor = after_lsn
+        while True:
+            page = READ_BATCH if limit is None else min(READ_BATCH, limit - yielded)
+            if page <= 0:
+                return
+            rows = self._page(cursor, until_lsn, entity, kinds, page, descending=False)
+            for row in rows:
+                yield self._event(row)
+            yielded += len(rows)
+            if len(rows) < page:
+                return
+            cursor = int(rows[-1][1])
+
+    def read_descending(self, before_lsn: int | None = None, *, kinds: Collection[str] | None = None,
+                        entity: str | None = None, limit: int = 100) -> list[StoredEvent]:
+        rows = self._page(before_lsn, None, entity, kinds, limit, descending=True)
+        return [self._event(row) for row in rows]
+
+    def _page(self, bound: int | None, until_lsn: int | None, entity: str | None, kinds: Collection[str] | None,
+              limit: int, *, descending: bool) -> list[Any]:
+        clauses = ["domain = ?"]
+        args: list[Any] = [self._domain_id]
+        if descending:
+            if bound is not None:
+                clauses.append("lsn < ?")
+                args.append(bound)
+        else:
+            clauses.append("lsn > ?")
+            args.append(bound or 0)
+        if until_lsn is not None:
+            clauses.append("lsn <= ?")
+            args.append(until_lsn)
+        if entity is not None:
+            clauses.append("entity = ?")
+            args.append(entity)
+        if kinds is not None:
+            kinds = list(kinds)
+            if not kinds:
+                return []
+            clauses.append(f"kind IN ({','.join('?' * len(kinds))})")
+            args.extend(kinds)
+        order = "DESC" if descending else "ASC"
+        sql = (f"SELECT domain, lsn, core_generation, kind, entity, ts, payload FROM events "
+               f"WHERE {' AND '.join(clauses)} ORDER BY lsn {order} LIMIT ?")
+        args.append(limit)
+        return list(self._db.execute(sql, args))
+
+    @staticmethod
+    def _event(row: Any) -> StoredEvent:
+        domain, lsn, generation, kind, entity, ts, payload = row
+        return StoredEvent(domain, int(lsn), int(generation), kind, entity, float(ts), json.loads(payload))
+
+    # -- checkpoints and meta ------------------------------------------------------------
+
+    def save_checkpoint(self, lsn: int, state: bytes) -> None:
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO checkpoints(domain, lsn, core_generation, state, created) VALUES (?,?,?,?,?)",
+                (self._domain_id, lsn, self._core_generation, state, time.time()))
+
+    def latest_checkpoint(self, max_lsn: int | None = None) -> Checkpoint | None:
+        sql = "SELECT domain, lsn, core_generation, state FROM checkpoints WHERE domain = ?"
+        args: list[Any] = [self._domain_id]
+        if max_lsn is not None:
+            sql += " AND lsn <= ?"
+            args.append(max_lsn)
+        row = self._db.execute(sql + " ORDER BY lsn DESC LIMIT 1", args).fetchone()
+        if row is None:
+            return None
+        return Checkpoint(str(row[0]), int(row[1]), int(row[2]), bytes(row[3]))
+
+    def prune_checkpoints(self, keep: int = 2) -> None:
+        with self._db:
+            self._db.execute(
+                "DELETE FROM checkpoints WHERE domain = ? AND lsn NOT IN "
+                "(SELECT lsn FROM checkpoints WHERE domain = ? ORDER BY lsn DESC LIMIT ?)",
+                (self._domain_id, self._domain_id, keep))
+
+    def meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None

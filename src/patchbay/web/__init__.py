@@ -1,0 +1,1 @@
+"""The web surface: the quart-trio app (cockpit files, JSON API, client stream, adapter endpoint)."""
