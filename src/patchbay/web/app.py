@@ -56,7 +56,7 @@ def ok(body: Any, status: int = 200) -> Response:
 
 def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, trusted_proxy: bool = False,
                setup: Any = None) -> QuartTrio:
-    app = QuartTrio("patchbay")
+    app = QuartTrio("patchbay", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     guard = Guard(core, server_key, secure_cookies=secure_cookies)
     app.extensions["patchbay_guard"] = guard
@@ -126,7 +126,7 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
         return static_file("index.html")
 
     @app.get("/static/<path:name>")
-    async def static(name: str) -> Response:
+    async def cockpit_file(name: str) -> Response:
         return static_file(name)
 
     @app.get("/manifest.webmanifest")
