@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import trio
-
 from patchbay_adapters.common.link import AdapterLink, Runtime, next_generation, read_credential
 
 

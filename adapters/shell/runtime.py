@@ -21,7 +21,6 @@ from typing import Any
 
 import attrs
 import trio
-
 from patchbay_adapters.common.link import AdapterLink
 
 OUTPUT_TAIL = 8 * 1024

@@ -191,8 +191,10 @@ async def _admin_socket(home: Home, core: Core, *, task_status: trio.TaskStatus[
     try:
         async with trio.open_nursery() as nursery:
             task_status.started()
-            await trio.serve_listeners(lambda stream: _admin_session(stream, core, home), listeners,
-                                       handler_nursery=nursery)
+            async def handler(stream: trio.SocketStream) -> None:
+                await _admin_session(stream, core, home)
+
+            await trio.serve_listeners(handler, listeners, handler_nursery=nursery)
     finally:
         path.unlink(missing_ok=True)
 

@@ -23,8 +23,8 @@ from patchbay.cli._client import (
     EXIT_REJECTED,
     EXIT_TERMINAL_FAILURE,
     EXIT_UNKNOWN,
-    CliError,
     Client,
+    CliError,
     Login,
     OutcomeUnknown,
     load_login,
@@ -276,7 +276,8 @@ def submit(kind: str, target: str, payload: dict[str, Any], *, command_id: str |
     command_id = command_id or new_command_id()
     key = key or command_id
     http = client()
-    body = {"command_id": command_id, "idempotency_key": key, "kind": kind, "target": target, "payload": payload}
+    body: dict[str, Any] = {"command_id": command_id, "idempotency_key": key, "kind": kind, "target": target,
+                            "payload": payload}
     if generation is not None:
         body["generation"] = generation
     try:
@@ -335,7 +336,7 @@ def wait_for_terminal(http: Client, record: dict[str, Any], timeout: float) -> d
 
     async def follow() -> None:
         nonlocal latest
-        headers = [("Authorization", f"Bearer {http.login.token}")]
+        headers = [(b"Authorization", f"Bearer {http.login.token}".encode())]
         url = f"{http.stream_url}?cursor={record['accepted_lsn']}"
         async with open_websocket_url(url, extra_headers=headers, max_message_size=16 * 1024 * 1024) as ws:
             while True:
@@ -472,7 +473,7 @@ def watch(cursor: int | None, as_json: bool) -> None:
     url = f"{http.stream_url}?cursor={cursor if cursor is not None else -1}"
 
     async def follow() -> None:
-        async with open_websocket_url(url, extra_headers=[("Authorization", f"Bearer {http.login.token}")],
+        async with open_websocket_url(url, extra_headers=[(b"Authorization", f"Bearer {http.login.token}".encode())],
                                       max_message_size=64 * 1024 * 1024) as ws:
             while True:
                 message = json.loads(await ws.get_message())

@@ -31,7 +31,6 @@ from patchbay.registry import (
     CommandState,
     ElicitationState,
     Failure,
-    SessionConnectivityState,
     SubmissionOutcome,
 )
 

@@ -6,6 +6,7 @@ due: an idle core sleeps in ``Clock.sleep_until`` (no periodic wake-ups).
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 from collections.abc import Awaitable, Callable, Hashable
@@ -37,6 +38,18 @@ class Timers:
     def pending(self) -> int:
         return len(self._deadlines)
 
+    async def _sleep_until_due_or_changed(self, deadline: float) -> None:
+        """Return when ``deadline`` passes or an earlier deadline may have been armed."""
+        changed = self._changed = trio.Event()
+        async with trio.open_nursery() as nursery:
+
+            async def first(wait: Callable[[], Awaitable[None]]) -> None:
+                await wait()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(first, changed.wait)
+            nursery.start_soon(first, functools.partial(self._clock.sleep_until, deadline))
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
         while True:
@@ -48,19 +61,7 @@ class Timers:
                 continue
             deadline, _, key = self._heap[0]
             if self._clock.now() < deadline:
-                self._changed = trio.Event()
-                with trio.move_on_after(3600):
-                    async with trio.open_nursery() as nursery:
-                        async def wake_on_change() -> None:
-                            await self._changed.wait()
-                            nursery.cancel_scope.cancel()
-
-                        async def wake_on_deadline() -> None:
-                            await self._clock.sleep_until(deadline)
-                            nursery.cancel_scope.cancel()
-
-                        nursery.start_soon(wake_on_change)
-                        nursery.start_soon(wake_on_deadline)
+                await self._sleep_until_due_or_changed(deadline)
                 continue
             heapq.heappop(self._heap)
             del self._deadlines[key]

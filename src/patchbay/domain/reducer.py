@@ -205,10 +205,10 @@ def _lockdown_entered(state: CoreState, event: Event) -> None:
             state.operator_sessions[session_id] = attrs.evolve(
                 session, revoked=True, ended_reason="lockdown"
             )
-    for target, session in list(state.sessions.items()):
-        if session.connectivity is SessionConnectivityState.live:
+    for target, runtime_session in list(state.sessions.items()):
+        if runtime_session.connectivity is SessionConnectivityState.live:
             state.sessions[target] = attrs.evolve(
-                session, connectivity=SessionConnectivityState.stale, revision=event.lsn
+                runtime_session, connectivity=SessionConnectivityState.stale, revision=event.lsn
             )
 
 

@@ -182,6 +182,7 @@ def decode_frame(text: str | bytes) -> tuple[str, Any]:
     cls = FRAME_TYPES.get(frame_type) if isinstance(frame_type, str) else None
     if cls is None:
         raise ProtocolError(f"unknown frame type {frame_type!r}")
+    frame: Any
     try:
         frame = _converter.structure(raw, cls)
     except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as error:
@@ -189,7 +190,7 @@ def decode_frame(text: str | bytes) -> tuple[str, Any]:
     seq = getattr(frame, "seq", 0)
     if not isinstance(seq, int) or seq < 0:
         raise ProtocolError(f"{frame_type} frame needs a non-negative integer seq")
-    return frame_type, frame
+    return str(frame_type), frame
 
 
 def describe(error: BaseException) -> str:
