@@ -201,7 +201,9 @@ class AdapterLink:
         kind = frame.get("type")
         if kind in ("ack", "error"):
             seq = frame.get("seq")
-            if isinstance(seq, int) and seq > 0:
+            if frame.get("code") == "retry":
+                log.warning("adapter %s: core asked to resend frame %s later", self.adapter_id, seq)
+            elif isinstance(seq, int) and seq > 0:
                 self._acknowledge(seq, frame)
             if kind == "error":
                 log.warning("adapter %s: core answered an error: %s", self.adapter_id, frame.get("error"))

@@ -160,3 +160,34 @@ async def test_restart_recovers_state_and_replay_matches(tmp_path: Path) -> None
     first = replay_journal(tmp_path / "journal.db")
     second = replay_journal(tmp_path / "journal.db")
     assert first.violations == [] and first.state == second.state
+
+
+async def test_crashed_command_actor_is_restarted_by_its_supervisor_with_state_intact(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from patchbay.domain import lifecycle
+
+    real = lifecycle.decide_adapter_report
+    crashes = []
+
+    def crash_once(*args: object, **kwargs: object) -> lifecycle.Outcome:
+        if not crashes:
+            crashes.append(1)
+            raise RuntimeError("injected crash")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    async with running_core(tmp_path) as h:
+        await h.login()
+        adapter = await h.adapter()
+        await adapter.attach()
+        await adapter.session()
+        await h.submit("c1", "echo")
+        await adapter.report("c1", "delivered")
+        monkeypatch.setattr(lifecycle, "decide_adapter_report", crash_once)
+        answer = await adapter.report("c1", "running")
+        assert (answer["type"], answer["code"]) == ("error", "retry")
+        assert h.core.command("c1").state is CommandState.delivered
+        await adapter.send("report", seq=answer["seq"], command_id="c1", state="running")
+        assert h.core.command("c1").state is CommandState.running
+        assert h.core.supervisor.restarts == 1
+        await adapter.report("c1", "completed")
+        assert h.core.command("c1").state is CommandState.completed

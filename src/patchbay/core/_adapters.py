@@ -20,6 +20,16 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from patchbay.actors import ActorError
+from patchbay.core._entities import (
+    Deliver,
+    Frame,
+    LeaseRequest,
+    Report,
+    command_spec,
+    lease_spec,
+    session_spec,
+)
 from patchbay.core.secrets import token_hash
 from patchbay.core.timers import TimerKey
 from patchbay.domain import access, lifecycle
@@ -27,7 +37,7 @@ from patchbay.domain.events import EventKind, Fact
 from patchbay.domain.model import CommandRecord
 from patchbay.errors import ProtocolError, Refused
 from patchbay.journal import StoredEvent
-from patchbay.registry import CommandKind, CommandState, LeaseState, SessionConnectivityState
+from patchbay.registry import CommandState, LeaseState, SessionConnectivityState
 from patchbay.wire import adapter as wire
 
 if TYPE_CHECKING:
@@ -223,19 +233,16 @@ class AdapterPlane:
         }))
 
     async def command_accepted(self, record: CommandRecord) -> None:
-        """After an acceptance is durable: settle in the core what it can, deliver the rest."""
-        if record.kind in (CommandKind.cancel, CommandKind.interrupt):
-            outcome, deliver = lifecycle.decide_core_cancel(self.core.journal.speculative, record)
-            await self.core.journal.persist(outcome.facts)
-            if not deliver:
-                return
-        if record.supersedes:
-            older = self.core.state.commands.get(record.supersedes)
-            if older is not None and older.state is CommandState.superseded:
-                self.withdraw(older, "superseded")
+        """After an acceptance is durable: its command actor settles what the core can and
+        delivers the rest."""
+        core = self.core
+        actor = core.actors.get_or_start(f"command:{record.command_id}", lambda: command_spec(core, record.command_id))
+        await actor.ask(Deliver(), timeout=core.settings.ask_timeout)
+
+    def send_delivery(self, record: CommandRecord) -> None:
         connection = self.connections.get(record.adapter_id)
         if connection is not None:
-            self._deliver(connection, self.core.state.commands[record.command_id])
+            self._deliver(connection, record)
 
     def withdraw(self, record: CommandRecord, reason: str) -> None:
         """Tell the adapter to drop a command it holds that the core has settled."""
@@ -277,11 +284,14 @@ class AdapterPlane:
             return wire.encode("ack", seq=seq, duplicate=True)
         frame_key = (connection.adapter_id, connection.adapter_generation, seq) if seq else None
         try:
-            outcome, extra = self._decide(connection, frame_type, frame)
+            outcome, extra = await self._route(connection, frame_type, frame, frame_key)
         except ProtocolError as error:
             await self._protocol_error(connection, frame_type, str(error))
             return wire.encode("error", seq=seq, error=str(error), code="refused")
-        await core.journal.persist(outcome.facts, frame=frame_key)
+        except ActorError as error:
+            # The entity actor crashed (and is being restarted) or timed out: nothing of this
+            # frame was journaled; the adapter keeps it and sends it again.
+            return wire.encode("error", seq=seq, error=str(error), code="retry")
         if not outcome.ok:
             if frame_type == "lease":
                 return wire.encode("error", seq=seq, error=outcome.error, code="lease_held")
@@ -297,30 +307,56 @@ class AdapterPlane:
         await self.core.record(EventKind.protocol_error, f"adapter:{connection.adapter_id}", {
             "adapter_id": connection.adapter_id, "frame_type": frame_type, "reason": reason[:500]})
 
-    def _decide(self, connection: AdapterConnection, frame_type: str,
-                frame: Any) -> tuple[lifecycle.Outcome, dict[str, Any]]:
-        """The decision for one frame, against the speculative state; pure apart from ids."""
+    async def _route(self, connection: AdapterConnection, frame_type: str, frame: Any,
+                     frame_key: tuple[str, int, int] | None) -> tuple[lifecycle.Outcome, dict[str, Any]]:
+        """Hand the frame to the entity actor that owns what it is about, and wait for it."""
+        core = self.core
+        timeout = core.settings.ask_timeout
+        if frame_type == "report":
+            record = core.journal.speculative.commands.get(frame.command_id)
+            if record is None or record.adapter_id != connection.adapter_id:
+                raise ProtocolError(f"unknown command {frame.command_id} for adapter {connection.adapter_id}")
+            actor = core.actors.get_or_start(f"command:{frame.command_id}",
+                                             lambda: command_spec(core, frame.command_id))
+            message = Report(connection.adapter_id, frame.state, frame.failure, frame.result, frame.reason, frame_key)
+            return await actor.ask(message, timeout=timeout), {}
+        if frame_type == "lease":
+            if frame.op == "acquire":
+                resource, scope = frame.resource, frame.scope
+            else:
+                lease = core.journal.speculative.leases.get(frame.lease_id or "")
+                if lease is None:
+                    raise ProtocolError(f"unknown lease {frame.lease_id}")
+                resource, scope = lease.resource, lease.scope
+            actor = core.actors.get_or_start(f"lease:{scope}:{resource}", lambda: lease_spec(core, resource, scope))
+            request = LeaseRequest(frame.op, f"adapter:{connection.adapter_id}", frame.lease_id, frame.ttl, frame_key)
+            outcome, extra = await actor.ask(request, timeout=timeout)
+            return outcome, extra
+        if frame_type == "elicitation_closed":
+            elicitation = core.journal.speculative.elicitations.get(frame.elicitation_id)
+            if elicitation is None or not elicitation.target.startswith(f"{connection.adapter_id}/"):
+                raise ProtocolError(f"unknown elicitation {frame.elicitation_id}")
+            target = elicitation.target
+        else:
+            target = f"{connection.adapter_id}/{frame.runtime_session_id}"
+        actor = core.actors.get_or_start(f"session:{target}", lambda: session_spec(core, target))
+        return await actor.ask(Frame(connection, frame_type, frame, frame_key), timeout=timeout), {}
+
+    def decide_session_frame(self, connection: AdapterConnection, frame_type: str, frame: Any) -> lifecycle.Outcome:
+        """The decision for one session-scoped frame, against the speculative state."""
         state = self.core.journal.speculative
         adapter_id = connection.adapter_id
         if frame_type == "session":
             return lifecycle.decide_session_report(
                 state, adapter_id, connection.deployment_scope, frame.runtime_session_id, frame.generation,
-                frame.label, frame.metadata, frame.activity, frame.snapshot_tier, frame.connectivity), {}
-        if frame_type == "report":
-            return lifecycle.decide_adapter_report(state, adapter_id, frame.command_id, frame.state,
-                                                   frame.failure, frame.result, frame.reason), {}
+                frame.label, frame.metadata, frame.activity, frame.snapshot_tier, frame.connectivity)
         if frame_type == "elicitation_closed":
-            record = state.elicitations.get(frame.elicitation_id)
-            if record is None or not record.target.startswith(f"{adapter_id}/"):
-                raise ProtocolError(f"unknown elicitation {frame.elicitation_id}")
-            return lifecycle.decide_elicitation_closed(state, frame.elicitation_id, frame.state, frame.reason), {}
-        if frame_type == "lease":
-            return self._lease(connection, frame)
+            return lifecycle.decide_elicitation_closed(state, frame.elicitation_id, frame.state, frame.reason)
         session, stale = lifecycle.live_session(state, adapter_id, frame.runtime_session_id, frame.generation,
                                                 frame_type)
         if session is None:
             assert stale is not None
-            return stale, {}
+            return stale
         if frame_type == "observation":
             facts = [Fact(EventKind.session_observation, f"session:{session.target}", {
                 "target": session.target, "generation": session.generation,
@@ -328,29 +364,12 @@ class AdapterPlane:
             if frame.activity is not None and frame.activity != session.activity.value:
                 facts.append(Fact(EventKind.session_activity, f"session:{session.target}", {
                     "target": session.target, "generation": session.generation, "activity": frame.activity}))
-            return lifecycle.Outcome(tuple(facts)), {}
+            return lifecycle.Outcome(tuple(facts))
         if frame_type == "elicitation":
             return lifecycle.decide_elicitation_opened(
                 state, session, frame.elicitation_id, frame.kind, frame.command_id, frame.title,
-                frame.body, frame.options, frame.expires_at), {}
+                frame.body, frame.options, frame.expires_at)
         if frame_type == "reply":
             return lifecycle.decide_reply(state, session, frame.reply_id, frame.correlates_kind,
-                                          frame.correlates_id, frame.content), {}
+                                          frame.correlates_id, frame.content)
         raise ProtocolError(f"unexpected frame type {frame_type}")
-
-    def _lease(self, connection: AdapterConnection, frame: wire.LeaseFrame) -> tuple[lifecycle.Outcome, dict[str, Any]]:
-        state = self.core.journal.speculative
-        now = self.core.clock.now()
-        holder = f"adapter:{connection.adapter_id}"
-        if frame.op == "acquire":
-            lease_id = self.core.ids.new_id("lease")
-            outcome = access.decide_lease_acquire(state, lease_id, frame.resource, frame.scope, holder,
-                                                  frame.ttl, now)
-            return outcome, ({"lease_id": lease_id} if outcome.ok else {})
-        if frame.lease_id is None:
-            raise ProtocolError(f"lease {frame.op} needs a lease_id")
-        if frame.op == "renew":
-            return access.decide_lease_renew(state, frame.lease_id, holder, frame.ttl, now), {"lease_id": frame.lease_id}
-        if frame.op == "release":
-            return access.decide_lease_release(state, frame.lease_id, holder, "released by holder"), {}
-        raise ProtocolError(f"unknown lease op {frame.op!r}")

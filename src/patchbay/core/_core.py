@@ -15,6 +15,7 @@ import attrs
 import trio
 
 from patchbay.actors import ActorSystem, Intensity, Supervisor
+from patchbay.core._entities import Expire, command_spec, lease_spec
 from patchbay.core._state import JournaledState
 from patchbay.core.bus import EventBus
 from patchbay.core.ports import Clock, IdSource, RandomIds, SystemClock
@@ -28,9 +29,9 @@ from patchbay.errors import CoreStopped, NotFound, Refused
 from patchbay.journal import JournalStore, NewEvent, StoredEvent
 from patchbay.registry import (
     CommandKind,
-    CommandState,
     ElicitationState,
     Failure,
+    LeaseState,
     SubmissionOutcome,
 )
 
@@ -186,12 +187,11 @@ class Core:
         now = self.clock.now()
         kind = key[0]
         if kind == "command-expiry":
-            record = self.journal.speculative.commands.get(str(key[1]))
-            if record is not None:
-                outcome = lifecycle.decide_expiry(record, now)
-                await self.journal.persist(outcome.facts, now=now)
-                if outcome.facts and record.state is not CommandState.accepted:
-                    self.adapters.withdraw(record, "expired")
+            command_id = str(key[1])
+            record = self.journal.speculative.commands.get(command_id)
+            if record is not None and not record.terminal:
+                actor = self.actors.get_or_start(f"command:{command_id}", lambda: command_spec(self, command_id))
+                await actor.ask(Expire(now), timeout=self.settings.ask_timeout)
         elif kind == "elicitation-expiry":
             elicitation = self.journal.speculative.elicitations.get(str(key[1]))
             if elicitation is not None and elicitation.expires_at is not None and now >= elicitation.expires_at:
@@ -199,8 +199,12 @@ class Core:
                                                               ElicitationState.expired.value, "deadline passed")
                 await self.journal.persist(outcome.facts, now=now)
         elif kind == "lease-expiry":
-            await self.journal.persist(access.decide_lease_expiry(self.journal.speculative, str(key[1]), now).facts,
-                                       now=now)
+            lease = self.journal.speculative.leases.get(str(key[1]))
+            if lease is not None and lease.state is LeaseState.held:
+                resource, scope = lease.resource, lease.scope
+                actor = self.actors.get_or_start(f"lease:{scope}:{resource}",
+                                                 lambda: lease_spec(self, resource, scope))
+                await actor.ask(Expire(now), timeout=self.settings.ask_timeout)
         elif kind == "checkpoint":
             await self.journal.checkpoint()
         else:
