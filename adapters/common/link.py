@@ -146,9 +146,9 @@ class AdapterLink:
                         task_status.started()
                         started = True
                     await self._serve(ws)
-            except (OSError, HandshakeError, ConnectionClosed, trio.BrokenResourceError) as problem:
+            except* (OSError, HandshakeError, ConnectionClosed, trio.BrokenResourceError) as lost:
                 log.warning("adapter %s: link to %s lost (%s); retrying in %.1f s", self.adapter_id,
-                            self.url, problem, backoff)
+                            self.url, lost.exceptions[0], backoff)
             finally:
                 self._ws = None
                 self.attached = trio.Event() if self.attached.is_set() else self.attached
