@@ -1,0 +1,1 @@
+"""The Pi adapter: drives `pi --mode rpc` children for Patchbay."""
