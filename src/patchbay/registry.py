@@ -114,6 +114,8 @@ class LocalSubmissionState(StrEnum):
 
 
 class SessionConnectivityState(StrEnum):
+    """Is a runtime session reachable and is what we show of it fresh (SPEC §4)."""
+
     live = "live"
     stale = "stale"
     offline = "offline"
@@ -122,9 +124,48 @@ class SessionConnectivityState(StrEnum):
 
 
 class SessionActivityState(StrEnum):
+    """Is the runtime working; only meaningful while connectivity is ``live``."""
+
     idle = "idle"
     working = "working"
     unknown = "unknown"
+
+
+OBSERVABLE_CONNECTIVITY: Final = frozenset(
+    {
+        SessionConnectivityState.live,
+        SessionConnectivityState.offline,
+        SessionConnectivityState.unknown,
+        SessionConnectivityState.failed,
+    }
+)
+"""Connectivity an adapter may report about its own session. ``stale`` is never observed: it
+is the core's judgment that what it holds is no longer fresh (adapter silence, core restart,
+lockdown), so an adapter cannot claim it, and cannot clear it except by a fresh report."""
+
+OBSERVABLE_ACTIVITY: Final = frozenset(SessionActivityState)
+"""Activity an adapter may report; the core never invents ``working`` or ``idle`` itself."""
+
+ACTIVITY_TRUSTED_WHEN: Final = frozenset({SessionConnectivityState.live})
+"""Connectivity under which the activity axis is current. Anything else dominates it:
+stale working is not working."""
+
+
+def presentation_label(connectivity: SessionConnectivityState, activity: SessionActivityState) -> str:
+    """The UI label over the two axes ("Live idle", "Working", "Stale working", "Offline")."""
+    if connectivity is SessionConnectivityState.live:
+        return {
+            SessionActivityState.idle: "Live idle",
+            SessionActivityState.working: "Working",
+            SessionActivityState.unknown: "Live",
+        }[activity]
+    if connectivity is SessionConnectivityState.stale:
+        return {
+            SessionActivityState.idle: "Stale idle",
+            SessionActivityState.working: "Stale working",
+            SessionActivityState.unknown: "Stale",
+        }[activity]
+    return connectivity.value.capitalize()
 
 
 class Failure(StrEnum):
@@ -192,6 +233,19 @@ class LeaseState(StrEnum):
     released = "released"
     expired = "expired"
 
+    @property
+    def terminal(self) -> bool:
+        return self is not LeaseState.held
+
+
+LEASE_TRANSITIONS: Final[dict[LeaseState, frozenset[LeaseState]]] = {
+    LeaseState.held: frozenset({LeaseState.held, LeaseState.released, LeaseState.expired}),
+    LeaseState.released: frozenset(),
+    LeaseState.expired: frozenset(),
+}
+"""``held -> held`` is a renewal by the holder; a released or expired lease is final (a new
+claim is a new lease id)."""
+
 
 class ResumeVerdict(StrEnum):
     """What a reconnecting stream client is told about the gap since its cursor."""
@@ -213,6 +267,13 @@ def registry_document() -> dict[str, object]:
         "local_submission_states": [s.value for s in LocalSubmissionState],
         "connectivity_states": [s.value for s in SessionConnectivityState],
         "activity_states": [s.value for s in SessionActivityState],
+        "observable_connectivity": sorted(s.value for s in OBSERVABLE_CONNECTIVITY),
+        "observable_activity": sorted(s.value for s in OBSERVABLE_ACTIVITY),
+        "activity_trusted_when": sorted(s.value for s in ACTIVITY_TRUSTED_WHEN),
+        "presentation_labels": {
+            c.value: {a.value: presentation_label(c, a) for a in SessionActivityState}
+            for c in SessionConnectivityState
+        },
         "failures": [f.value for f in Failure],
         "elicitation_kinds": [k.value for k in ElicitationKind],
         "elicitation_states": [s.value for s in ElicitationState],
@@ -220,5 +281,8 @@ def registry_document() -> dict[str, object]:
         "idempotency_strengths": [s.value for s in IdempotencyStrength],
         "revocation_policies": [p.value for p in RevocationPolicy],
         "lease_states": [s.value for s in LeaseState],
+        "lease_transitions": {
+            s.value: sorted(t.value for t in targets) for s, targets in LEASE_TRANSITIONS.items()
+        },
         "resume_verdicts": [v.value for v in ResumeVerdict],
     }

@@ -9,6 +9,7 @@ by the restarted instance.
 
 from __future__ import annotations
 
+import enum
 import math
 from typing import Any, Generic, TypeVar
 
@@ -115,8 +116,21 @@ class ActorRef(Generic[Msg]):
         return envelope.result
 
 
-async def run_actor(actor: Actor[Any], mailbox: Mailbox, idle_timeout: float | None) -> str:
-    """Run one instance until it stops; returns "stopped" or "idle". A crash propagates."""
+class RunEnd(enum.Enum):
+    """How one actor instance ended without crashing."""
+
+    stopped = "stopped"  # the actor called ``stop()``: its entity is finished
+    passivated = "passivated"  # no message for ``idle_timeout`` seconds: its mailbox is closed
+
+
+async def run_actor(actor: Actor[Any], mailbox: Mailbox, idle_timeout: float | None) -> RunEnd:
+    """Run one instance until it stops or passivates; a crash propagates to the supervisor.
+
+    Passivation is race-free: after the idle timeout the mailbox is checked once more and
+    closed in the same step (no checkpoint between), so a message that arrived meanwhile is
+    handled, and a later sender gets ``ActorStopped`` instead of a message lost in a dead
+    mailbox. ``on_stop`` runs only after the mailbox is closed.
+    """
     await actor.on_start()
     try:
         while not actor._stopping:
@@ -124,7 +138,11 @@ async def run_actor(actor: Actor[Any], mailbox: Mailbox, idle_timeout: float | N
             with trio.move_on_after(math.inf if idle_timeout is None else idle_timeout):
                 envelope = await mailbox.receive.receive()
             if envelope is None:
-                return "idle"  # passivation: a normal stop; the next message starts it again
+                try:
+                    envelope = mailbox.receive.receive_nowait()
+                except trio.WouldBlock:
+                    mailbox.close()
+                    return RunEnd.passivated
             try:
                 result = await actor.handle(envelope.message)
             except trio.Cancelled:
@@ -134,7 +152,7 @@ async def run_actor(actor: Actor[Any], mailbox: Mailbox, idle_timeout: float | N
                 envelope.answer(error=ActorCrashed(f"actor {actor.name} crashed: {error!r}"))
                 raise
             envelope.answer(result)
-        return "stopped"
+        return RunEnd.stopped
     finally:
         with trio.CancelScope(shield=True):
             await actor.on_stop()

@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 import trio
 
-from patchbay.actors._actor import Actor, ActorRef, Mailbox, run_actor
+from patchbay.actors._actor import Actor, ActorRef, Mailbox, RunEnd, run_actor
 from patchbay.actors._errors import ActorStopped, SupervisorEscalation
 
 
@@ -113,15 +113,21 @@ class Supervisor:
                 actor = spec.factory()
                 actor.name = spec.name
                 crashed: BaseException | None = None
+                started = trio.current_time()
                 try:
-                    await run_actor(actor, mailbox, spec.idle_timeout)
+                    ended = await run_actor(actor, mailbox, spec.idle_timeout)
                 except Exception as error:
                     crashed = error
+                else:
+                    if ended is RunEnd.passivated:
+                        break  # the mailbox is closed; the next message starts a fresh instance
                 if crashed is None and spec.restart is not Restart.permanent:
                     break
                 if crashed is not None and spec.restart is Restart.temporary:
                     break
                 now = trio.current_time()
+                if now - started > self.intensity.within:
+                    backoff = self.intensity.backoff_initial  # it ran well for a while: start over
                 recent.append(now)
                 while recent and recent[0] < now - self.intensity.within:
                     recent.popleft()

@@ -37,7 +37,7 @@ from patchbay.domain.events import EventKind, Fact
 from patchbay.domain.model import CommandRecord
 from patchbay.errors import ProtocolError, Refused
 from patchbay.journal import StoredEvent
-from patchbay.registry import CommandState, LeaseState, SessionConnectivityState
+from patchbay.registry import CommandState, Failure, LeaseState, SessionConnectivityState
 from patchbay.wire import adapter as wire
 
 if TYPE_CHECKING:
@@ -300,7 +300,7 @@ class AdapterPlane:
             if not outcome.stale:
                 await self._protocol_error(connection, frame_type, outcome.error or "refused")
             return wire.encode("error", seq=seq, error=outcome.error,
-                               code="stale_event" if outcome.stale else "refused")
+                               code=Failure.stale_event.value if outcome.stale else "refused")
         return wire.encode("ack", seq=seq, **extra)
 
     async def _protocol_error(self, connection: AdapterConnection, frame_type: str, reason: str) -> None:
@@ -358,13 +358,7 @@ class AdapterPlane:
             assert stale is not None
             return stale
         if frame_type == "observation":
-            facts = [Fact(EventKind.session_observation, f"session:{session.target}", {
-                "target": session.target, "generation": session.generation,
-                "command_id": frame.command_id, "observation": frame.observation})]
-            if frame.activity is not None and frame.activity != session.activity.value:
-                facts.append(Fact(EventKind.session_activity, f"session:{session.target}", {
-                    "target": session.target, "generation": session.generation, "activity": frame.activity}))
-            return lifecycle.Outcome(tuple(facts))
+            return lifecycle.decide_observation(session, frame.command_id, frame.observation, frame.activity)
         if frame_type == "elicitation":
             return lifecycle.decide_elicitation_opened(
                 state, session, frame.elicitation_id, frame.kind, frame.command_id, frame.title,

@@ -32,6 +32,7 @@ from patchbay.registry import (
     ElicitationState,
     Failure,
     LeaseState,
+    RevocationPolicy,
     SubmissionOutcome,
 )
 
@@ -80,7 +81,8 @@ def initialize_journal(path: Path, domain_id: str, password: str | None, clock: 
                 Fact(EventKind.operator_created, f"operator:{OPERATOR_ID}",
                      {"operator_id": OPERATOR_ID, "password_hash": hash_password(password)}),
                 *access.decide_grant(ids.new_id("grant"), OPERATOR_ID, {"type": "all"}, ALL_KINDS, None,
-                                     "continue", "patchbay init: the operator's default grant").facts,
+                                     RevocationPolicy.continue_.value,
+                                     "patchbay init: the operator's default grant").facts,
             ]
         store.append_batch([NewEvent(kind=f.kind.value, entity=f.entity, payload=f.payload, ts=now) for f in facts])
     finally:
@@ -158,7 +160,7 @@ class Core:
             if elicitation.state is ElicitationState.pending and elicitation.expires_at is not None:
                 self.timers.arm(("elicitation-expiry", elicitation.elicitation_id), elicitation.expires_at)
         for lease in self.state.leases.values():
-            if lease.live_at(now) or lease.state.value == "held":
+            if lease.live_at(now) or lease.state is LeaseState.held:
                 self.timers.arm(("lease-expiry", lease.lease_id), lease.expires_at)
 
     def stop(self) -> None:
@@ -328,9 +330,15 @@ class Core:
             raise CoreStopped("the core is not running")
         now = self.clock.now()
         decision = decide_submission(self.journal.speculative, submission, issuer, now)
-        pending = self.journal.decide(decision.facts, now=now)
+        try:
+            pending = self.journal.decide(decision.facts, now=now)
+        except CoreStopped as stopped:
+            return _not_recorded(stopped)
         if decision.outcome is not SubmissionOutcome.accepted or decision.command_id is None:
-            await self.journal.wait(pending)
+            try:
+                await self.journal.wait(pending)
+            except CoreStopped as stopped:
+                return _not_recorded(stopped)
             return SubmissionResult(decision.outcome, decision.failure, decision.reason, None)
         if decision.duplicate:
             inflight = self._inflight.get(decision.command_id)
@@ -338,11 +346,13 @@ class Core:
                 await inflight.wait()
             record = self.state.commands.get(decision.command_id)
             if record is None:
-                raise CoreStopped("the original submission did not commit")
+                return _not_recorded(CoreStopped("the original submission did not commit"))
             return SubmissionResult(decision.outcome, None, decision.reason, record)
         committed = self._inflight[decision.command_id] = trio.Event()
         try:
             await self.journal.wait(pending)
+        except CoreStopped as stopped:
+            return _not_recorded(stopped)
         finally:
             committed.set()
             del self._inflight[decision.command_id]
@@ -377,6 +387,14 @@ class Core:
         wanted = [k for k in (kinds or sorted(AUDIT_KINDS)) if k in AUDIT_KINDS]
         events = self._reader.read_descending(before_lsn=before_lsn, kinds=wanted, limit=limit)
         return [audit_view(event) for event in events]
+
+
+def _not_recorded(stopped: CoreStopped) -> SubmissionResult:
+    """The journal failed under this submission: its transaction rolled back, so nothing of it
+    exists and the client must not assume acceptance (SubmissionOutcome ``failed``)."""
+    return SubmissionResult(SubmissionOutcome.failed, None,
+                            f"not recorded: the journal could not commit ({stopped.__cause__ or stopped}); "
+                            "nothing was accepted, and the core is stopping", None)
 
 
 def audit_view(event: StoredEvent) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from patchbay.actors import Actor, ChildSpec, Restart
 from patchbay.domain import access, lifecycle
 from patchbay.domain.events import EventKind, Fact
 from patchbay.domain.model import CommandRecord
-from patchbay.registry import CommandState
+from patchbay.registry import CommandKind, CommandState
 
 if TYPE_CHECKING:
     from patchbay.core._core import Core
@@ -102,7 +102,7 @@ class CommandActor(Actor[Any]):
             outcome = lifecycle.decide_expiry(before, message.now)
             await core.journal.persist(outcome.facts, now=message.now)
             if outcome.facts and before.state is not CommandState.accepted:
-                core.adapters.withdraw(before, "expired")
+                core.adapters.withdraw(before, CommandState.expired.value)
         elif isinstance(message, Settle):
             await core.journal.persist(message.facts)
             outcome = lifecycle.Outcome(message.facts)
@@ -118,7 +118,7 @@ class CommandActor(Actor[Any]):
         record = core.journal.speculative.commands.get(self.command_id)
         if record is None or record.terminal:
             return
-        if record.kind.value in ("cancel", "interrupt") and record.state is CommandState.accepted:
+        if record.kind in (CommandKind.cancel, CommandKind.interrupt) and record.state is CommandState.accepted:
             outcome, deliver = lifecycle.decide_core_cancel(core.journal.speculative, record)
             await core.journal.persist(outcome.facts)
             if not deliver:

@@ -26,6 +26,7 @@ from typing import Any
 import attrs
 import trio
 
+from patchbay import faults
 from patchbay.core.checkpoint import decode_state, encode_state
 from patchbay.core.ports import Clock
 from patchbay.domain.events import Fact
@@ -68,8 +69,12 @@ def recover_state(store: JournalStore) -> tuple[CoreState, int]:
         decoded = decode_state(checkpoint.state)
         if decoded is not None:
             state, after = decoded, checkpoint.lsn
+            if faults.active("checkpoint_off_by_one"):
+                after += 1
     replayed = 0
     for event in store.read(after_lsn=after):
+        if after and faults.active("recovery_tail_off"):
+            break
         apply(state, event)
         replayed += 1
     return state, replayed
@@ -87,6 +92,7 @@ class JournaledState:
         self._on_commit_hook = on_commit
         self._writer = JournalWriter(store, on_commit=self._on_commit)
         self._queue: list[_Pending] = []
+        self._in_writer: list[_Pending] = []
         self._wake = trio.Event()
         self._stopped: BaseException | None = None
         self.commits = 0
@@ -118,17 +124,36 @@ class JournaledState:
         ts = self.clock.now() if now is None else now
         events = []
         lsn = self.speculative.last_lsn
-        for fact in facts:
-            payload = fact.payload if frame is None else {**fact.payload, "adapter_frame": list(frame)}
-            events.append(NewEvent(kind=fact.kind.value, entity=fact.entity, payload=payload, ts=ts))
-            lsn += 1
-            apply(self.speculative, _Provisional(lsn, self.core_generation, fact.kind.value, ts, payload))
+        try:
+            for fact in facts:
+                payload = fact.payload if frame is None else {**fact.payload, "adapter_frame": list(frame)}
+                events.append(NewEvent(kind=fact.kind.value, entity=fact.entity, payload=payload, ts=ts))
+                lsn += 1
+                apply(self.speculative, _Provisional(lsn, self.core_generation, fact.kind.value, ts, payload))
+        except Exception:
+            # A decider produced a fact the reducer cannot fold: none of these facts is queued,
+            # so take back the part already folded into ``speculative`` before re-raising.
+            self._rebuild_speculative()
+            raise
         pending = _Pending(events)
         self.in_flight += 1
         self._drained = trio.Event()
         self._queue.append(pending)
         self._wake.set()
         return pending
+
+    def _rebuild_speculative(self) -> None:
+        """``committed`` plus every queued-but-uncommitted fact, folded again (a rare path)."""
+        speculative = self.committed.clone()
+        lsn = speculative.last_lsn
+        for pending in self._queued_in_order():
+            for event in pending.events:
+                lsn += 1
+                apply(speculative, _Provisional(lsn, self.core_generation, event.kind, event.ts, event.payload))
+        self.speculative = speculative
+
+    def _queued_in_order(self) -> list[_Pending]:
+        return [*self._in_writer, *self._queue]
 
     async def wait(self, pending: _Pending | None) -> list[StoredEvent]:
         """Wait until ``pending`` is durable; raises CoreStopped if it never will be."""
@@ -150,6 +175,7 @@ class JournaledState:
                 self._wake = trio.Event()
                 await self._wake.wait()
             batch, self._queue = self._queue, []
+            self._in_writer = batch
             events = [event for pending in batch for event in pending.events]
             try:
                 stored = await self._writer.append(events)
@@ -173,6 +199,7 @@ class JournaledState:
         await self._drained.wait()
 
     def _on_commit(self, stored: list[StoredEvent]) -> None:
+        self._in_writer = []  # the feeder hands the writer one batch at a time: this one
         for event in stored:
             apply(self.committed, event)
         self.commits += 1

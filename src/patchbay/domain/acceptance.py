@@ -147,8 +147,8 @@ def find_grant(
         if (
             grant.subject == issuer.operator_id
             and (grant.endpoint_id is None or grant.endpoint_id == issuer.endpoint_id)
-            and grant.live_at(now)
-            and kind in grant.kinds
+            and (grant.live_at(now) or (grant.revoked and faults.active("revocation_off")))
+            and (kind in grant.kinds or faults.active("grant_kinds_off"))
             and grant.covers(target, adapter_id)
         ):
             return grant
@@ -185,7 +185,7 @@ def _existing(submission: Submission, record: CommandRecord, digest: str) -> Sub
     """Answer for a key or command id already in use; None when both are unused."""
     if record.idempotency_key != submission.idempotency_key:
         return None
-    if record.command_id != submission.command_id:
+    if record.command_id != submission.command_id and not faults.active("retry_key_only"):
         return SubmissionDecision(
             SubmissionOutcome.rejected,
             Failure.validation_failed,
@@ -264,6 +264,8 @@ def decide_submission(
 
     # (3) target identity and generation
     session = state.sessions.get(submission.target)
+    if session is None and faults.active("label_routing"):
+        session = next((s for s in state.sessions.values() if s.label == submission.target), None)
     if session is None:
         return _refuse(submission, issuer, SubmissionOutcome.rejected, Failure.target_not_found,
                        f"no session {submission.target}")
@@ -319,7 +321,7 @@ def decide_submission(
         },
     )
     return SubmissionDecision(
-        SubmissionOutcome.accepted, None, "accepted", submission.command_id, (accepted, *extra)
+        SubmissionOutcome.accepted, None, SubmissionOutcome.accepted.value, submission.command_id, (accepted, *extra)
     )
 
 

@@ -99,7 +99,7 @@ def decide_lease_acquire(state: CoreState, lease_id: str, resource: str, scope: 
     if current is not None and not faults.active("lease_exclusive_off"):
         denied = Fact(EventKind.lease_denied, entity_for_lease(current.lease_id), {
             "resource": resource, "scope": scope, "holder": holder,
-            "current_holder": current.holder, "reason": "held",
+            "current_holder": current.holder, "reason": LeaseState.held.value,
         })
         return Outcome((denied,), ok=False,
                        error=f"{resource} ({scope}) is held by {current.holder} until {current.expires_at:.0f}")

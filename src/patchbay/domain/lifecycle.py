@@ -21,6 +21,8 @@ from patchbay.domain.events import (
 )
 from patchbay.domain.model import CommandRecord, CoreState, SessionRecord
 from patchbay.registry import (
+    OBSERVABLE_ACTIVITY,
+    OBSERVABLE_CONNECTIVITY,
     CommandKind,
     CommandState,
     ElicitationKind,
@@ -105,7 +107,7 @@ def decide_adapter_report(
     except ValueError:
         return Outcome(ok=False, error=f"unknown state {report_state!r} or failure {failure!r}")
     if target_state is CommandState.accepted:
-        return Outcome(ok=False, error="adapters cannot report 'accepted'")
+        return Outcome(ok=False, error=f"adapters cannot report {CommandState.accepted.value!r}")
     if target_state is CommandState.failed and failure_name is None:
         failure_name = Failure.execution_failed
     if target_state is CommandState.rejected and failure_name is None:
@@ -134,7 +136,7 @@ def decide_core_cancel(state: CoreState, cancel: CommandRecord) -> tuple[Outcome
                        f"command {target_id} was already {target.state.value} before the cancel arrived"), False
     if target.state is CommandState.accepted:
         facts = _settle(cancel, CommandState.completed, None,
-                        {"target_command_id": target_id, "effect": "cancelled",
+                        {"target_command_id": target_id, "effect": CommandState.cancelled.value,
                          "target_state": CommandState.cancelled.value},
                         "cancelled before delivery").facts
         cancelled = _transition(target, CommandState.cancelled, Failure.cancelled, None,
@@ -173,7 +175,9 @@ def decide_adapter_lost(state: CoreState, adapter_id: str, *, new_attachment: bo
     for record in state.commands.values():
         if record.adapter_id != adapter_id or record.terminal:
             continue
-        if record.state is CommandState.running:
+        if record.state is CommandState.running and faults.active("timeout_is_success"):
+            facts.append(_transition(record, CommandState.completed, None, None, "the adapter was lost"))
+        elif record.state is CommandState.running:
             facts.append(_transition(record, CommandState.failed, Failure.execution_outcome_unknown, None,
                                      "the adapter was lost while the command was running; it may have run"))
         elif not new_attachment:
@@ -188,9 +192,13 @@ def decide_adapter_lost(state: CoreState, adapter_id: str, *, new_attachment: bo
 def decide_session_report(
     state: CoreState, adapter_id: str, deployment_scope: str, runtime_session_id: str,
     generation: int, label: str, metadata: dict[str, Any], activity: str,
-    snapshot_tier: str, connectivity: str = "live",
+    snapshot_tier: str, connectivity: str = SessionConnectivityState.live,
 ) -> Outcome:
-    """Apply the generation rules: greater supersedes, equal refreshes, lower is rejected."""
+    """Apply the generation rules: greater supersedes, equal refreshes, lower is rejected.
+
+    Only the registry's observable values are accepted: an adapter cannot report ``stale``,
+    which is the core's own judgment of freshness.
+    """
     target = f"{adapter_id}/{runtime_session_id}"
     try:
         activity_state = SessionActivityState(activity)
@@ -198,6 +206,9 @@ def decide_session_report(
         connectivity_state = SessionConnectivityState(connectivity)
     except ValueError as error:
         return Outcome(ok=False, error=str(error))
+    if connectivity_state not in OBSERVABLE_CONNECTIVITY:
+        return Outcome(ok=False, error=f"an adapter cannot report connectivity {connectivity_state.value!r}; "
+                                       f"it may report {sorted(c.value for c in OBSERVABLE_CONNECTIVITY)}")
     current = state.sessions.get(target)
     reported = Fact(EventKind.session_reported, entity_for_session(target), {
         "target": target,
@@ -213,7 +224,8 @@ def decide_session_report(
     })
     if current is None:
         return Outcome((reported,))
-    if current.deployment_scope and deployment_scope != current.deployment_scope:
+    if current.deployment_scope and deployment_scope != current.deployment_scope \
+            and not faults.active("scope_check_off"):
         return Outcome(ok=False, error=f"session {target} belongs to deployment scope "
                                        f"{current.deployment_scope!r}, not {deployment_scope!r}")
     if generation < current.generation and not faults.active("generation_regress"):
@@ -268,6 +280,24 @@ def live_session(state: CoreState, adapter_id: str, runtime_session_id: str, gen
         return None, Outcome((fact,), ok=False, error=f"generation {generation} of {target} is not live "
                                                       f"({session.generation})", stale=True)
     return session, None
+
+
+def decide_observation(session: SessionRecord, command_id: str | None, observation: dict[str, Any],
+                       activity: str | None) -> Outcome:
+    """A runtime observation (transcript) of the live generation, with an optional activity."""
+    facts = [Fact(EventKind.session_observation, entity_for_session(session.target), {
+        "target": session.target, "generation": session.generation,
+        "command_id": command_id, "observation": observation})]
+    if activity is not None:
+        try:
+            observed = SessionActivityState(activity)
+        except ValueError:
+            return Outcome(ok=False, error=f"unknown activity {activity!r}; an adapter may report "
+                                           f"{sorted(a.value for a in OBSERVABLE_ACTIVITY)}")
+        if observed is not session.activity:
+            facts.append(Fact(EventKind.session_activity, entity_for_session(session.target), {
+                "target": session.target, "generation": session.generation, "activity": observed.value}))
+    return Outcome(tuple(facts))
 
 
 def decide_connectivity(session: SessionRecord, connectivity: SessionConnectivityState,
