@@ -28,6 +28,15 @@ FAULTS = {
     "stale_cursor_ok": "a cursor from another domain resumes with verdict ok (SnapshotCrossDomainRejected)",
     "reply_correlation_off": "replies may name unknown commands (TypedCorrelation)",
     "expiry_off": "validity windows are ignored at acceptance (validity window)",
+    "recovery_tail_off": "recovery stops at the latest checkpoint and drops the tail (CommandDurability)",
+    "checkpoint_off_by_one": "recovery skips the first event after the checkpoint (SnapshotConsistentPrefix)",
+    "retry_key_only": "a known key with a new command id is answered as a retry (RetryReusesIdAndKey)",
+    "timeout_is_success": "a command running when its adapter is lost completes (TimeoutNeitherSuccessNorDenial)",
+    "scope_check_off": "a session report from another deployment scope takes the session over (SessionIdentityTuple)",
+    "label_routing": "a target naming a session's label resolves to that session (LabelsCannotOverrideIdentity)",
+    "grant_kinds_off": "a grant authorizes every command kind (GrantAuthorityIsCommandKinds)",
+    "revocation_off": "a revoked grant still authorizes new commands (RevocationPreventsFuture)",
+    "stale_snapshot_ok": "a resume cursor ahead of the journal head resumes with verdict ok (SnapshotStaleRejected)",
 }
 
 ACTIVE: frozenset[str] = frozenset()

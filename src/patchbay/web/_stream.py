@@ -81,7 +81,8 @@ async def serve_stream(core: Core, ws: Any, caller: Caller) -> None:
     with core.bus.subscribe(capacity=8192) as subscription:
         head = core.state.last_lsn
         same_domain = domain in (None, "", core.domain_id) or faults.active("stale_cursor_ok")
-        fresh = 0 <= cursor <= head and head - cursor <= MAX_BACKLOG and same_domain
+        fresh = (0 <= cursor <= head or (cursor > head and faults.active("stale_snapshot_ok"))) \
+            and head - cursor <= MAX_BACKLOG and same_domain
         verdict = ResumeVerdict.ok if fresh else ResumeVerdict.snapshot
         await ws.send(json.dumps({"type": "hello", "verdict": verdict.value, "lsn": head, "cursor": cursor,
                                   "authority_domain_id": core.domain_id,
