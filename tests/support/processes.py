@@ -24,6 +24,8 @@ import httpx
 
 PASSWORD = "integration-password-1"
 LISTENING = re.compile(r"patchbay listening on (http://[\d.]+:\d+)")
+LISTENING_ANY = re.compile(r"patchbay listening on (https?://[\d.]+:\d+)")
+SETUP_SECRET = re.compile(r"one-time setup secret (\S+)")
 
 
 def patchbay_argv(*args: str) -> list[str]:
@@ -161,14 +163,15 @@ class Api:
 class Deployment:
     """A home with ``serve`` and adapters, all real processes."""
 
-    def __init__(self, tmp: Path, *, timeouts: dict[str, float] | None = None) -> None:
+    def __init__(self, tmp: Path, *, timeouts: dict[str, float] | None = None, web_setup: bool = False) -> None:
         self.tmp = tmp
         self.env = environment(tmp)
         self.home = tmp / "pb"
         self.procs: list[Proc] = []
         self.url = ""
         self.serve_proc: Proc | None = None
-        result = run_cli(self.env, "init", "--password-stdin", stdin=PASSWORD + "\n")
+        init = ("init", "--web-setup") if web_setup else ("init", "--password-stdin")
+        result = run_cli(self.env, *init, stdin=None if web_setup else PASSWORD + "\n")
         assert result.returncode == 0, result.stderr
         if timeouts:
             config = (self.home / "patchbay.toml").read_text()
@@ -181,13 +184,23 @@ class Deployment:
         assert result.returncode == 0, result.stderr
         return Path(result.stdout.strip().splitlines()[-1])
 
-    def serve(self, listen: str = "127.0.0.1:0", extra_env: dict[str, str] | None = None) -> str:
+    def serve(self, listen: str = "127.0.0.1:0", extra_env: dict[str, str] | None = None,
+              pattern: re.Pattern[str] = LISTENING) -> str:
         env = dict(self.env, **(extra_env or {}))
         proc = Proc(patchbay_argv("serve", "--listen", listen), env, self.tmp / f"serve-{len(self.procs)}.log")
         self.procs.append(proc)
         self.serve_proc = proc
-        self.url = proc.wait_line(LISTENING).group(1)
+        self.url = proc.wait_line(pattern).group(1)
         return self.url
+
+    def configure(self, **settings: str) -> None:
+        """Set ``name = value`` lines of patchbay.toml (values are TOML literals, e.g. '"x"')."""
+        path = self.home / "patchbay.toml"
+        config = path.read_text()
+        for name, value in settings.items():
+            config, count = re.subn(rf"^{name} = .*$", lambda _m, v=value, n=name: f"{n} = {v}", config, flags=re.M)
+            assert count == 1, f"{name} is not a single setting of patchbay.toml"
+        path.write_text(config)
 
     def shell_adapter(self, adapter_id: str = "shell-1", workspaces: dict[str, Path] | None = None,
                       extra: list[str] | None = None) -> Proc:

@@ -164,6 +164,9 @@ class Core:
             if lease.live_at(now) or lease.state is LeaseState.held:
                 self.timers.arm(("lease-expiry", lease.lease_id), lease.expires_at)
 
+        for session in self.state.operator_sessions.values():
+            if not session.revoked:
+                self._arm_session_expiry(session)
     def stop(self) -> None:
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
@@ -211,6 +214,8 @@ class Core:
         elif kind == "checkpoint":
             await self.journal.checkpoint()
         else:
+        elif kind == "operator-session":
+            await self._expire_operator_session(str(key[1]), now)
             await self.adapters.fire(key, now)
 
     # -- operator access -----------------------------------------------------------------
@@ -251,17 +256,40 @@ class Core:
         await self.journal.persist(facts, now=now)
         self._session_last_seen[session_id] = now
         return LoginResult(session_id, token, OPERATOR_ID, endpoint_id)
+        self._arm_session_expiry(self.state.operator_sessions[session_id])
 
     def authenticate(self, token: str) -> OperatorSessionRecord | None:
+    def _last_seen(self, session: OperatorSessionRecord) -> float:
+        # Idle time is tracked in memory; a core restart counts as activity, so a restart
+        # never logs anyone out (the absolute expiry still holds).
+        return max(self._session_last_seen.get(session.session_id, session.created_ts), self._started_ts)
+
+    def _arm_session_expiry(self, session: OperatorSessionRecord) -> None:
+        """One timer per session at its next possible expiry; activity is checked when it fires."""
+        deadline = min(session.absolute_expiry, self._last_seen(session) + session.idle_timeout)
+        self.timers.arm(("operator-session", session.session_id), deadline)
+
+    async def _expire_operator_session(self, session_id: str, now: float) -> None:
+        """Journal (and so audit) the expiry of a session that was not used in time."""
+        session = self.journal.speculative.operator_sessions.get(session_id)
+        if session is None or session.revoked:
+            return
+        if now >= session.absolute_expiry:
+            reason = "absolute expiry"
+        elif now - self._last_seen(session) >= session.idle_timeout:
+            reason = "idle timeout"
+        else:
+            self._arm_session_expiry(session)
+            return
+        await self.journal.persist([Fact(EventKind.operator_session_expired, f"operator_session:{session_id}",
+                                         {"session_id": session_id, "reason": reason})], now=now)
+
         """The live operator session a bearer/cookie token belongs to, or None."""
         hashed = token_hash(token)
         now = self.clock.now()
         for session in self.state.operator_sessions.values():
             if session.token_hash == hashed:
-                # Idle time is tracked in memory; a core restart counts as activity, so a
-                # restart never logs anyone out (the absolute expiry still holds).
-                last_seen = max(self._session_last_seen.get(session.session_id, session.created_ts),
-                                self._started_ts)
+                last_seen = self._last_seen(session)
                 endpoint = self.state.endpoints.get(session.endpoint_id)
                 if (endpoint is None or endpoint.revoked or not session.usable_at(now, last_seen)) \
                         and not faults.active("session_check_off"):

@@ -32,6 +32,17 @@ class Timeouts:
 
 
 @attrs.frozen
+class LoginLimits:
+    """Failed-login rate limits (sliding window). Per address: one client guessing; per account:
+    a guess spread over many addresses. The account limit is higher so that one hostile address
+    cannot lock the operator out from everywhere at once."""
+
+    failures_per_address: int = 5
+    failures_per_account: int = 20
+    failure_window: float = 60.0
+
+
+@attrs.frozen
 class LocalAdapter:
     """An adapter ``serve`` starts and supervises as a child process."""
 
@@ -51,6 +62,7 @@ class Config:
     checkpoint_every: int = 20_000
     timeouts: Timeouts = Timeouts()
     adapters: tuple[LocalAdapter, ...] = ()
+    login: LoginLimits = LoginLimits()
 
     @property
     def tls(self) -> bool:
@@ -118,6 +130,15 @@ def parse_config(raw: dict[str, Any], source: Path) -> Config:
     try:
         tls = raw.get("tls", {})
         timeouts = Timeouts(**{k: float(v) for k, v in raw.get("timeouts", {}).items()})
+        login = raw.get("login", {})
+        unknown = set(login) - {field.name for field in attrs.fields(LoginLimits)}
+        if unknown:
+            raise ValueError(f"unknown [login] settings {sorted(unknown)}")
+        limits = LoginLimits(
+            failures_per_address=int(login.get("failures_per_address", 5)),
+            failures_per_account=int(login.get("failures_per_account", 20)),
+            failure_window=float(login.get("failure_window", 60.0)),
+        )
         adapters = tuple(
             LocalAdapter(adapter_id=str(a["id"]), kind=str(a["kind"]), args=tuple(str(x) for x in a.get("args", ())))
             for a in raw.get("adapters", [])
@@ -132,6 +153,7 @@ def parse_config(raw: dict[str, Any], source: Path) -> Config:
             checkpoint_every=int(raw.get("journal", {}).get("checkpoint_every", 20_000)),
             timeouts=timeouts,
             adapters=adapters,
+            login=limits,
         )
     except (KeyError, TypeError, ValueError) as error:
         raise ConfigError(f"{source}: bad configuration ({error})") from error
@@ -162,6 +184,9 @@ def render_config(config: Config) -> str:
     ]
     for field in attrs.fields(Timeouts):
         lines.append(f"{field.name} = {getattr(config.timeouts, field.name)}")
+    lines += ["", "[login]", "# Failed logins allowed per client address / per account within the window (s)."]
+    for field in attrs.fields(LoginLimits):
+        lines.append(f"{field.name} = {getattr(config.login, field.name)}")
     for adapter in config.adapters:
         lines += ["", "[[adapters]]", f"id = {quote(adapter.adapter_id)}", f"kind = {quote(adapter.kind)}",
                   "args = [" + ", ".join(quote(a) for a in adapter.args) + "]"]

@@ -53,10 +53,15 @@ def is_loopback(address: str) -> bool:
 
 
 class RateLimiter:
-    """Sliding-window limit on failed logins, per account and per client address."""
+    """Sliding-window limit on failed logins, per account and per client address.
 
-    def __init__(self, max_failures: int = 5, window: float = 60.0) -> None:
-        self.max_failures = max_failures
+    Keys are ``account:NAME`` and ``address:ADDR``; each prefix has its own limit. Only
+    failures count, so a correct password never uses up the budget. State lives in memory: a
+    restart forgets it, which costs an attacker a restart they cannot cause.
+    """
+
+    def __init__(self, per_address: int = 5, per_account: int = 20, window: float = 60.0) -> None:
+        self.limits = {"address": per_address, "account": per_account}
         self.window = window
         self._failures: dict[str, deque[float]] = {}
 
@@ -66,14 +71,19 @@ class RateLimiter:
             entries.popleft()
         return entries
 
-    def blocked(self, keys: list[str], now: float) -> float:
-        """Seconds until a new attempt is allowed (0 when allowed)."""
-        wait = 0.0
+    def _limit(self, key: str) -> int:
+        return self.limits.get(key.partition(":")[0], self.limits["address"])
+
+    def blocked(self, keys: list[str], now: float) -> tuple[float, str | None]:
+        """Seconds until a new attempt is allowed (0 when allowed) and which key blocks it."""
+        wait, blocking = 0.0, None
         for key in keys:
             entries = self._recent(key, now)
-            if len(entries) >= self.max_failures:
-                wait = max(wait, entries[0] + self.window - now)
-        return wait
+            if len(entries) >= self._limit(key):
+                until = entries[-self._limit(key)] + self.window - now
+                if until > wait:
+                    wait, blocking = until, key
+        return wait, blocking
 
     def failed(self, keys: list[str], now: float) -> None:
         for key in keys:
@@ -81,15 +91,20 @@ class RateLimiter:
         if len(self._failures) > 10_000:  # bound memory under a spray of addresses
             for key in [k for k, v in self._failures.items() if not v][:5_000]:
                 del self._failures[key]
+        for key in keys:  # keep only what the limit needs to see
+            entries = self._failures[key]
+            while len(entries) > self._limit(key):
+                entries.popleft()
 
 
 class Guard:
-    def __init__(self, core: Core, server_key: bytes, *, secure_cookies: bool) -> None:
+    def __init__(self, core: Core, server_key: bytes, *, secure_cookies: bool,
+                 limiter: RateLimiter | None = None) -> None:
         self.core = core
         self.server_key = server_key
         self.secure_cookies = secure_cookies
         self.cookie_name = COOKIE_SECURE if secure_cookies else COOKIE_PLAIN
-        self.limiter = RateLimiter()
+        self.limiter = limiter or RateLimiter()
 
     def csrf_for(self, session_id: str) -> str:
         return csrf_token(self.server_key, session_id)

@@ -23,7 +23,7 @@ from patchbay.domain.acceptance import Submission
 from patchbay.domain.events import EventKind
 from patchbay.errors import CoreStopped, NotFound, ProtocolError, Refused
 from patchbay.registry import CommandKind, registry_document
-from patchbay.web._guard import Caller, Guard, Refusal, is_loopback
+from patchbay.web._guard import Caller, Guard, RateLimiter, Refusal, is_loopback
 from patchbay.web._stream import serve_adapter, serve_stream
 from patchbay.wire import api
 
@@ -55,10 +55,10 @@ def ok(body: Any, status: int = 200) -> Response:
 
 
 def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, trusted_proxy: bool = False,
-               setup: Any = None) -> QuartTrio:
+               setup: Any = None, limiter: RateLimiter | None = None) -> QuartTrio:
     app = QuartTrio("patchbay", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
-    guard = Guard(core, server_key, secure_cookies=secure_cookies)
+    guard = Guard(core, server_key, secure_cookies=secure_cookies, limiter=limiter)
     app.extensions["patchbay_guard"] = guard
     cockpit = resources.files("patchbay_cockpit")
 
@@ -76,7 +76,8 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
 
     @app.before_request
     async def refuse_plain_http_from_afar() -> Response | None:
-        if scheme() != "https" and not is_loopback(request.remote_addr or "") and not trusted_proxy:
+        # Behind a trusted proxy the client is the one it names (it terminated TLS, or did not).
+        if scheme() != "https" and not is_loopback(address()):
             return error(403, "non-loopback access needs HTTPS (configure [tls] or a trusted TLS proxy)",
                          check="tls")
         return None
@@ -88,6 +89,14 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
         if request.path.startswith("/api/"):
             response.headers["Cache-Control"] = "no-store"
         return response
+
+    @app.errorhandler(405)
+    async def wrong_method(_problem: Any) -> Response:
+        """A GET (or other verb) on a state-changing route: refused, named, and audited."""
+        refusal = Refusal(405, "method", f"{request.method} is not allowed on {request.path}")
+        if request.path.startswith("/api/"):
+            await guard.audit_refusal(refusal, request.method, request.path, address())
+        return error(refusal.status, refusal.message, check=refusal.check)
 
     Handler = Callable[..., Awaitable[Response]]
 
@@ -177,10 +186,11 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
         kind = "cli" if data.get("endpoint_kind") == "cli" else "browser"
         now = core.clock.now()
         keys = ["account:operator", f"address:{address()}"]
-        wait = guard.limiter.blocked(keys, now)
+        wait, blocking = guard.limiter.blocked(keys, now)
         if wait > 0:
             await core.record(EventKind.login_failed, "security", {
-                "account": "operator", "address": address(), "reason": "rate_limited"})
+                "account": "operator", "address": address(), "reason": "rate_limited",
+                "limit": (blocking or "").partition(":")[0]})
             response = error(429, f"too many failed logins; try again in {math.ceil(wait)} s", check="rate_limit")
             response.headers["Retry-After"] = str(math.ceil(wait))
             return response
