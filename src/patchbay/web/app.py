@@ -78,8 +78,19 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
     async def refuse_plain_http_from_afar() -> Response | None:
         # Behind a trusted proxy the client is the one it names (it terminated TLS, or did not).
         if scheme() != "https" and not is_loopback(address()):
-            return error(403, "non-loopback access needs HTTPS (configure [tls] or a trusted TLS proxy)",
-                         check="tls")
+            refusal = Refusal(403, "tls", "non-loopback access needs HTTPS (configure [tls] or a trusted TLS proxy)")
+            await guard.audit_refusal(refusal, request.method, request.path, address())
+            return error(refusal.status, refusal.message, check=refusal.check)
+        return None
+
+    @app.before_websocket
+    async def refuse_plain_websocket_from_afar() -> Response | None:
+        forwarded = websocket.headers.get("X-Forwarded-For", "") if trusted_proxy else ""
+        peer = forwarded.split(",")[0].strip() if forwarded else (websocket.remote_addr or "")
+        if scheme_ws() != "wss" and not is_loopback(peer):
+            refusal = Refusal(403, "tls", "non-loopback access needs HTTPS (wss)")
+            await guard.audit_refusal(refusal, "WS", websocket.path, peer)
+            return error(refusal.status, refusal.message, check=refusal.check)
         return None
 
     @app.after_request
