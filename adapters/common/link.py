@@ -41,6 +41,10 @@ class LinkError(Exception):
     """The core refused this adapter (bad credential, old generation, protocol version)."""
 
 
+class ResendRequested(Exception):
+    """The core could not handle a frame (``retry``): reconnect and resend the unacked ones in order."""
+
+
 def next_generation(credential_file: Path) -> int:
     """Bump and return this adapter's generation, kept in ``<credential>.generation``."""
     counter = credential_file.with_name(credential_file.name + ".generation")
@@ -146,7 +150,7 @@ class AdapterLink:
                         task_status.started()
                         started = True
                     await self._serve(ws)
-            except* (OSError, HandshakeError, ConnectionClosed, trio.BrokenResourceError) as lost:
+            except* (OSError, HandshakeError, ConnectionClosed, trio.BrokenResourceError, ResendRequested) as lost:
                 log.warning("adapter %s: link to %s lost (%s); retrying in %.1f s", self.adapter_id,
                             self.url, lost.exceptions[0], backoff)
             finally:
@@ -202,8 +206,8 @@ class AdapterLink:
         if kind in ("ack", "error"):
             seq = frame.get("seq")
             if frame.get("code") == "retry":
-                log.warning("adapter %s: core asked to resend frame %s later", self.adapter_id, seq)
-            elif isinstance(seq, int) and seq > 0:
+                raise ResendRequested(f"the core asked to resend from frame {seq}: {frame.get('error')}")
+            if isinstance(seq, int) and seq > 0:
                 self._acknowledge(seq, frame)
             if kind == "error":
                 log.warning("adapter %s: core answered an error: %s", self.adapter_id, frame.get("error"))

@@ -2,14 +2,16 @@
 
 Root of the task tree::
 
-    serve (root nursery, owns everything; SIGINT/SIGTERM cancel it)
+    serve (root nursery, owns everything; SIGINT/SIGTERM set ``core.stopping``)
     ├── Core.run           journal writer + feeder, timers, actor supervisor
     ├── hypercorn.trio.serve(app)   cockpit, JSON API, /api/stream, /adapter/v1
     ├── local admin socket (ADMIN: lockdown exit, adapter registration; home folder access only)
     └── local adapters from patchbay.toml, each a supervised child process (restart w/ backoff)
 
-Shutdown: cancelling the root lets hypercorn close connections, commits the in-flight journal
-batch (the writer shields it), stops child adapters by PID, and removes the admin socket.
+Shutdown, in order: websockets close with code 1001 and a reason while hypercorn stops
+accepting (bounded by its graceful timeout); the admin socket is removed and child adapters are
+stopped by PID (SIGTERM to their process group, SIGKILL after 5 s); last the core is cancelled,
+and its journal writer commits the batch in flight (shielded) before it returns.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from patchbay.core.secrets import hash_password, new_token
 from patchbay.domain import access
 from patchbay.domain.events import EventKind, Fact
 from patchbay.errors import PatchbayError
-from patchbay.web._guard import is_loopback
+from patchbay.web._guard import RateLimiter, is_loopback
 
 
 class ServeError(PatchbayError):
@@ -110,9 +112,11 @@ async def serve(home: Home, *, listen: str | None = None, announce: Callable[[st
                 ready: trio.Event | None = None) -> None:
     config = home.load_config()
     host, port = parse_listen(listen or config.listen)
-    if not is_loopback(host) and not config.tls and not config.trusted_proxy:
+    # A trusted proxy is believed about the client's scheme and address, so only a local proxy
+    # may reach a plain listener: behind a proxy, serve listens on loopback.
+    if not is_loopback(host) and not config.tls:
         raise ServeError(
-            f"refusing to listen on {host}: a non-loopback address needs TLS. Set [tls] cert and key in "
+            f"refusing to listen on {host}: a non-loopback address needs TLS. Set cert and key in the tls table of "
             f"{home.config_file}, or put a TLS-terminating proxy in front, listen on 127.0.0.1 and set "
             "trusted_proxy = true (see docs/RUNBOOK.md)")
     lock = ServeLock(home)
@@ -128,36 +132,69 @@ async def serve(home: Home, *, listen: str | None = None, announce: Callable[[st
 
 async def _serve_core(home: Home, config: Config, core: Core, host: str, port: int,
                       announce: Callable[[str], None], ready: trio.Event | None) -> None:
+    """Run until SIGINT/SIGTERM (or ``core.stopping`` set by a caller), then stop in order:
+    websockets close with a reason and hypercorn stops accepting, then the admin socket and the
+    child adapters stop (by PID), and last the core, whose journal writer commits the batch in
+    flight before it returns."""
     from patchbay.web.app import create_app
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_stop_on_signals, nursery.cancel_scope)
-        await nursery.start(core.run)
-        setup = None
-        if not core.state.operators:
-            setup = SetupSecret(secrets.token_urlsafe(18), core.clock.now() + config.timeouts.setup_secret)
-        app = create_app(core, server_key=home.server_key(), secure_cookies=config.tls or config.trusted_proxy,
-                         trusted_proxy=config.trusted_proxy, setup=setup)
-        hyper = HypercornConfig()
-        hyper.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
-        hyper.accesslog = None
-        hyper.errorlog = "-"
-        hyper.loglevel = "WARNING"
-        hyper.keep_alive_max_requests = 1_000_000
-        hyper.graceful_timeout = 3.0
-        if config.tls:
-            hyper.certfile, hyper.keyfile = config.tls_cert, config.tls_key
-        binds = await nursery.start(hypercorn_serve, app, hyper)  # type: ignore[arg-type]
-        url = _announced_url(binds, "https" if config.tls else "http")
-        await nursery.start(_admin_socket, home, core)
-        announce(f"patchbay listening on {url}")
-        if setup is not None:
-            announce(f"no operator yet: open {url}/#setup and enter the one-time setup secret "
-                     f"{setup.secret} (valid for {int(config.timeouts.setup_secret // 60)} minutes)")
-        for adapter in config.adapters:
-            nursery.start_soon(_supervise_adapter, home, adapter, url, announce)
-        if ready is not None:
-            ready.set()
+    async with trio.open_nursery() as root:
+        await root.start(core.run)
+        try:
+            async with trio.open_nursery() as front:
+                front.start_soon(_stop_on_signals, core.stopping)
+                setup = None
+                if not core.state.operators:
+                    setup = SetupSecret(secrets.token_urlsafe(18), core.clock.now() + config.timeouts.setup_secret)
+                limits = config.login
+                app = create_app(core, server_key=home.server_key(),
+                                 secure_cookies=config.tls or config.trusted_proxy,
+                                 trusted_proxy=config.trusted_proxy, setup=setup,
+                                 limiter=RateLimiter(limits.failures_per_address, limits.failures_per_account,
+                                                     limits.failure_window))
+                hyper = HypercornConfig()
+                hyper.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+                hyper.accesslog = None
+                hyper.errorlog = "-"
+                hyper.loglevel = "WARNING"
+                hyper.keep_alive_max_requests = 1_000_000
+                hyper.graceful_timeout = GRACEFUL_SECONDS
+                hyper.websocket_max_message_size = 4 * 1024 * 1024
+                if config.tls:
+                    hyper.certfile, hyper.keyfile = config.tls_cert, config.tls_key
+                http_done = trio.Event()
+                binds = await front.start(_run_http, app, hyper, core.stopping, http_done)
+                url = _announced_url(binds, "https" if config.tls else "http")
+                await front.start(_admin_socket, home, core)
+                announce(f"patchbay listening on {url}")
+                if setup is not None:
+                    announce(f"no operator yet: open {url}/#setup and enter the one-time setup secret "
+                             f"{setup.secret} (valid for {int(config.timeouts.setup_secret // 60)} minutes)")
+                for adapter in config.adapters:
+                    front.start_soon(_supervise_adapter, home, adapter, url, announce)
+                if ready is not None:
+                    ready.set()
+                await core.stopping.wait()
+                announce("patchbay stopping: closing connections")
+                with trio.move_on_after(GRACEFUL_SECONDS + 2):
+                    await http_done.wait()
+                front.cancel_scope.cancel()
+        finally:
+            root.cancel_scope.cancel()
+    announce("patchbay stopped")
+
+
+GRACEFUL_SECONDS = 3.0
+
+
+async def _run_http(app: Any, hyper: HypercornConfig, stopping: trio.Event, done: trio.Event, *,
+                    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
+    """hypercorn until ``stopping``: it then stops accepting and lets open connections finish
+    (websocket handlers close themselves with a reason) for at most the graceful timeout."""
+    try:
+        await hypercorn_serve(app, hyper, shutdown_trigger=stopping.wait, task_status=task_status)
+    finally:
+        done.set()
 
 
 def _announced_url(binds: Any, scheme: str) -> str:
@@ -166,11 +203,12 @@ def _announced_url(binds: Any, scheme: str) -> str:
     return f"{scheme}://{address}"
 
 
-async def _stop_on_signals(scope: trio.CancelScope) -> None:
+async def _stop_on_signals(stopping: trio.Event) -> None:
+    """The first SIGINT/SIGTERM starts the orderly stop; a second one while stopping is ignored
+    (the stop is bounded by the graceful timeout)."""
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for _ in signals:
-            scope.cancel()
-            return
+            stopping.set()
 
 
 # -- the local bootstrap channel --------------------------------------------------------------
@@ -248,6 +286,7 @@ async def _supervise_adapter(home: Home, adapter: LocalAdapter, url: str, announ
     while True:
         started = trio.current_time()
         process = await trio.lowlevel.open_process(argv, start_new_session=True)
+        announce(f"adapter {adapter.adapter_id} started (pid {process.pid})")
         try:
             code = await process.wait()
         finally:

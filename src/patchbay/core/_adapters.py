@@ -44,6 +44,9 @@ if TYPE_CHECKING:
     from patchbay.core._core import Core
 
 OUTBOX_CAPACITY = 2048
+CLOSE_GOING_AWAY = 1001  # the core is shutting down
+CLOSE_TOO_SLOW = 4408  # outbox overflow or heartbeat lost
+CLOSE_REPLACED = 4409  # a newer attachment of the same adapter took over
 
 
 class AdapterConnection:
@@ -61,6 +64,9 @@ class AdapterConnection:
         self._send, self.outbox = trio.open_memory_channel[str](OUTBOX_CAPACITY)
         self.closed = trio.Event()
         self.close_reason = ""
+        self.close_code = 1000
+        self.last_seq = 0  # the highest seq answered on this attachment (frames must grow)
+        self.retry_from = 0  # a frame that could not be handled: nothing after it until it is resent
 
     def send_nowait(self, frame: str) -> bool:
         if self.closed.is_set():
@@ -68,13 +74,20 @@ class AdapterConnection:
         try:
             self._send.send_nowait(frame)
         except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
-            self.close("outbox overflow: the adapter is not reading")
+            self.close("outbox overflow: the adapter is not reading", CLOSE_TOO_SLOW)
             return False
         return True
 
-    def close(self, reason: str) -> None:
+    @property
+    def holder(self) -> str:
+        """The lease holder this attachment acts as: a new adapter process is a new holder."""
+        return f"adapter:{self.adapter_id}#{self.adapter_generation}"
+
+    def close(self, reason: str, code: int = 1000) -> None:
+        """End the attachment; the transport closes the websocket with ``code`` and ``reason``."""
         if not self.closed.is_set():
             self.close_reason = reason
+            self.close_code = code
             self.closed.set()
             self._send.close()
 
@@ -116,7 +129,8 @@ class AdapterPlane:
                           f"generation {record.adapter_generation}")
         previous = self.connections.pop(hello.adapter_id, None)
         if previous is not None:
-            previous.close("replaced by a new attachment")
+            previous.close(f"replaced by a new attachment (adapter generation {hello.adapter_generation})",
+                           CLOSE_REPLACED)
         now = core.clock.now()
         connection = AdapterConnection(hello.adapter_id, hello.adapter_generation, hello.deployment_scope,
                                        wire.unstructure(hello.manifest), core.ids.new_id("conn"), now)
@@ -129,6 +143,9 @@ class AdapterPlane:
         if new_generation:
             facts.extend(lifecycle.decide_adapter_lost(core.journal.speculative, hello.adapter_id,
                                                        new_attachment=True).facts)
+            facts.extend(self._release_leases(hello.adapter_id, f"holder disappeared: adapter generation "
+                                                                f"{hello.adapter_generation} replaced it",
+                                              keep=connection.holder))
         await core.journal.persist(facts, now=now)
         self.connections[hello.adapter_id] = connection
         core.timers.cancel(("adapter-offline", hello.adapter_id))
@@ -149,7 +166,7 @@ class AdapterPlane:
 
     async def detached(self, connection: AdapterConnection, reason: str, *, failed: bool = False) -> None:
         """The transport closed (or heartbeats stopped): sessions go stale now, offline later."""
-        connection.close(reason)
+        connection.close(reason, CLOSE_TOO_SLOW if failed else 1000)
         if self.connections.get(connection.adapter_id) is not connection:
             return  # already replaced by a newer attachment
         del self.connections[connection.adapter_id]
@@ -215,12 +232,18 @@ class AdapterPlane:
                                       f"{self.core.settings.offline_after:.0f} s")
             facts.extend(lifecycle.decide_adapter_lost(self.core.journal.speculative, adapter_id,
                                                        new_attachment=False).facts)
-            holder = f"adapter:{adapter_id}"
-            for lease in list(self.core.journal.speculative.leases.values()):
-                if lease.holder == holder and lease.state is LeaseState.held:
-                    facts.extend(access.decide_lease_release(self.core.journal.speculative, lease.lease_id,
-                                                             holder, "holder disappeared").facts)
+            facts.extend(self._release_leases(adapter_id, "holder disappeared: its adapter is offline"))
             await self.core.journal.persist(facts, now=now)
+
+    def _release_leases(self, adapter_id: str, reason: str, *, keep: str | None = None) -> list[Fact]:
+        """Release the held leases of every process of this adapter except ``keep``."""
+        state = self.core.journal.speculative
+        facts: list[Fact] = []
+        for lease in list(state.leases.values()):
+            if (lease.state is LeaseState.held and lease.holder.startswith(f"adapter:{adapter_id}#")
+                    and lease.holder != keep):
+                facts.extend(access.decide_lease_release(state, lease.lease_id, lease.holder, reason).facts)
+        return facts
 
     # -- delivery ------------------------------------------------------------------------
 
@@ -263,34 +286,67 @@ class AdapterPlane:
     # -- inbound frames ------------------------------------------------------------------
 
     async def handle(self, connection: AdapterConnection, text: str | bytes) -> str:
-        """Apply one frame; returns the answer frame (ack or error). Never raises for bad input."""
+        """Apply one frame; returns the answer frame (ack or error). Never raises for bad input.
+
+        Checks, in order: size, shape, attachment still current (a replaced attachment's late
+        frames are ``stale_event``), seq (at or below what is journaled: a duplicate, acked
+        and not applied; not above the previous frame on this attachment: ``out_of_order``),
+        then the entity actor's decision. Every refusal is audited and changes no state.
+        """
         core = self.core
         self._arm_stale(connection)
+        size = len(text) if isinstance(text, bytes) else len(text.encode("utf-8", "surrogatepass"))
+        if size > wire.MAX_FRAME_BYTES:
+            reason = f"frame of {size} bytes is larger than {wire.MAX_FRAME_BYTES} bytes"
+            await self._protocol_error(connection, "unparsed", reason, "oversized")
+            return wire.encode("error", seq=None, error=reason, code="oversized")
         try:
             frame_type, frame = wire.decode_frame(text)
         except ProtocolError as error:
-            await self._protocol_error(connection, "unparsed", str(error))
+            await self._protocol_error(connection, "unparsed", str(error), "malformed")
             return wire.encode("error", seq=None, error=str(error), code="malformed")
         seq = getattr(frame, "seq", 0)
         if frame_type == "heartbeat":
             return wire.encode("ack", seq=seq)
         if frame_type == "hello":
-            await self._protocol_error(connection, frame_type, "already attached")
+            await self._protocol_error(connection, frame_type, "already attached", "out_of_order")
             return wire.encode("error", seq=seq, error="already attached", code="out_of_order")
-        if connection.closed.is_set() or self.connections.get(connection.adapter_id) is not connection:
+        current = self.connections.get(connection.adapter_id)
+        if connection.closed.is_set() or current is not connection:
+            if current is not None and current.adapter_generation > connection.adapter_generation:
+                reason = (f"late {frame_type} frame from adapter generation {connection.adapter_generation}; "
+                          f"generation {current.adapter_generation} is attached")
+                await self._protocol_error(connection, frame_type, reason, Failure.stale_event.value)
+                return wire.encode("error", seq=seq, error=reason, code=Failure.stale_event.value)
             return wire.encode("error", seq=seq, error="this attachment was replaced", code="stale_attachment")
+        if seq < 1:
+            reason = f"a {frame_type} frame needs a seq of 1 or more"
+            await self._protocol_error(connection, frame_type, reason, "malformed")
+            return wire.encode("error", seq=seq, error=reason, code="malformed")
         recorded = core.journal.speculative.adapter_frames.get(connection.adapter_id, (0, 0))
-        if seq and (connection.adapter_generation, seq) <= recorded:
+        if (connection.adapter_generation, seq) <= recorded:
             return wire.encode("ack", seq=seq, duplicate=True)
-        frame_key = (connection.adapter_id, connection.adapter_generation, seq) if seq else None
+        if connection.retry_from:
+            if seq != connection.retry_from:
+                return wire.encode("error", seq=seq, code="retry",
+                                   error=f"frame {connection.retry_from} could not be handled: send it again first")
+        elif seq <= connection.last_seq:
+            reason = f"seq {seq} after seq {connection.last_seq}: frames must be numbered in order"
+            await self._protocol_error(connection, frame_type, reason, "out_of_order")
+            return wire.encode("error", seq=seq, error=reason, code="out_of_order")
+        connection.retry_from = 0
+        connection.last_seq = seq
+        frame_key = (connection.adapter_id, connection.adapter_generation, seq)
         try:
             outcome, extra = await self._route(connection, frame_type, frame, frame_key)
         except ProtocolError as error:
-            await self._protocol_error(connection, frame_type, str(error))
+            await self._protocol_error(connection, frame_type, str(error), "refused")
             return wire.encode("error", seq=seq, error=str(error), code="refused")
         except ActorError as error:
             # The entity actor crashed (and is being restarted) or timed out: nothing of this
-            # frame was journaled; the adapter keeps it and sends it again.
+            # frame was journaled. Later frames are answered ``retry`` too until this one comes
+            # again, so the adapter resends its unacked frames in their order and none is skipped.
+            connection.retry_from = seq
             return wire.encode("error", seq=seq, error=str(error), code="retry")
         if not outcome.ok:
             if frame_type == "lease":
@@ -298,14 +354,16 @@ class AdapterPlane:
             if outcome.settled:
                 return wire.encode("error", seq=seq, error=outcome.error, code="settled")
             if not outcome.stale:
-                await self._protocol_error(connection, frame_type, outcome.error or "refused")
+                await self._protocol_error(connection, frame_type, outcome.error or "refused", "refused")
             return wire.encode("error", seq=seq, error=outcome.error,
                                code=Failure.stale_event.value if outcome.stale else "refused")
         return wire.encode("ack", seq=seq, **extra)
 
-    async def _protocol_error(self, connection: AdapterConnection, frame_type: str, reason: str) -> None:
+    async def _protocol_error(self, connection: AdapterConnection, frame_type: str, reason: str,
+                              code: str) -> None:
         await self.core.record(EventKind.protocol_error, f"adapter:{connection.adapter_id}", {
-            "adapter_id": connection.adapter_id, "frame_type": frame_type, "reason": reason[:500]})
+            "adapter_id": connection.adapter_id, "adapter_generation": connection.adapter_generation,
+            "frame_type": frame_type, "code": code, "reason": reason[:500]})
 
     async def _route(self, connection: AdapterConnection, frame_type: str, frame: Any,
                      frame_key: tuple[str, int, int] | None) -> tuple[lifecycle.Outcome, dict[str, Any]]:
@@ -329,7 +387,7 @@ class AdapterPlane:
                     raise ProtocolError(f"unknown lease {frame.lease_id}")
                 resource, scope = lease.resource, lease.scope
             actor = core.actors.get_or_start(f"lease:{scope}:{resource}", lambda: lease_spec(core, resource, scope))
-            request = LeaseRequest(frame.op, f"adapter:{connection.adapter_id}", frame.lease_id, frame.ttl, frame_key)
+            request = LeaseRequest(frame.op, connection.holder, frame.lease_id, frame.ttl, frame_key)
             outcome, extra = await actor.ask(request, timeout=timeout)
             return outcome, extra
         if frame_type == "elicitation_closed":

@@ -72,6 +72,25 @@ def snapshot(core: Core) -> dict[str, Any]:
 
 
 async def serve_stream(core: Core, ws: Any, caller: Caller) -> None:
+    """The client stream until the client leaves, falls behind, or the core stops (then the
+    websocket is closed with 1001 and a reason; the client resumes from its cursor)."""
+    stopping = False
+    async with trio.open_nursery() as nursery:
+        async def watch_stopping() -> None:
+            nonlocal stopping
+            await core.stopping.wait()
+            stopping = True
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(watch_stopping)
+        await _stream_events(core, ws, caller)
+        nursery.cancel_scope.cancel()
+    if stopping:
+        with trio.move_on_after(CLOSE_TIMEOUT):
+            await ws.close(1001, "patchbay core is shutting down")
+
+
+async def _stream_events(core: Core, ws: Any, caller: Caller) -> None:
     await ws.accept()
     try:
         cursor = int(ws.args.get("cursor", "-1"))
@@ -118,7 +137,12 @@ async def serve_stream(core: Core, ws: Any, caller: Caller) -> None:
 
 
 async def serve_adapter(core: Core, ws: Any) -> None:
-    """One adapter attachment: hello, then frames in, answers and deliveries out."""
+    """One adapter attachment: hello, then frames in, answers and deliveries out.
+
+    When the attachment ends for a reason of the core's (shutting down, replaced by a newer
+    attachment, heartbeat lost, outbox overflow), the websocket is closed with a code and that
+    reason, so the adapter can log why and reconnect (or, when replaced, give up).
+    """
     await ws.accept()
     try:
         with trio.fail_after(HELLO_TIMEOUT):
@@ -134,20 +158,29 @@ async def serve_adapter(core: Core, ws: Any) -> None:
         await ws.send(wire.encode("error", seq=None, error=str(problem), code="attach_refused"))
         await ws.close(4403, str(problem)[:120])
         return
-    reason = "connection closed"
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_pump_outbox, ws, connection, nursery.cancel_scope)
             nursery.start_soon(_watch_closed, connection, nursery.cancel_scope)
+            nursery.start_soon(_close_when_stopping, core, connection)
             while True:
                 text = await ws.receive()
                 answer = await core.adapters.handle(connection, text)
                 await ws.send(answer)
     finally:
-        if connection.close_reason:
-            reason = connection.close_reason
         with trio.CancelScope(shield=True):
-            await core.adapters.detached(connection, reason)
+            await core.adapters.detached(connection, connection.close_reason or "connection closed")
+    if connection.close_reason:
+        with trio.move_on_after(CLOSE_TIMEOUT):
+            await ws.close(connection.close_code, connection.close_reason[:120])
+
+
+CLOSE_TIMEOUT = 2.0
+
+
+async def _close_when_stopping(core: Core, connection: AdapterConnection) -> None:
+    await core.stopping.wait()
+    connection.close("patchbay core is shutting down", 1001)
 
 
 async def _pump_outbox(ws: Any, connection: AdapterConnection, scope: trio.CancelScope) -> None:
