@@ -113,6 +113,7 @@ class Core:
         self._running = False
         self._started_ts = self.clock.now()
         self._inflight: dict[str, trio.Event] = {}
+        self.stopping = trio.Event()  # set by serve on SIGINT/SIGTERM: websockets close with a reason
         from patchbay.core._adapters import AdapterPlane
 
         self.adapters = AdapterPlane(self)
