@@ -418,7 +418,8 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
     @app.websocket("/api/stream")
     async def stream() -> None:
         caller = guard.identify(websocket.headers, websocket.cookies)
-        if caller is None:
+        if caller is None:  # accepted first, so a browser can read the close code and reason
+            await websocket.accept()
             await websocket.close(4401, "log in first")
             return
         if caller.transport == "web":
@@ -426,6 +427,7 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
                 guard.check_origin(websocket.headers, "https" if scheme_ws() == "wss" else "http")
             except Refusal as refusal:
                 await guard.audit_refusal(refusal, "WS", "/api/stream", websocket.remote_addr or "")
+                await websocket.accept()
                 await websocket.close(4403, refusal.message)
                 return
         await serve_stream(core, websocket, caller)
