@@ -212,11 +212,12 @@ class JournaledState:
 
     async def checkpoint(self) -> int:
         """Write the committed state as a checkpoint at its LSN (encoding happens here, the
-        write in a worker thread); returns the LSN."""
+        write in the writer's turn, so never beside a commit on the same connection); returns
+        the LSN."""
         lsn = self.committed.last_lsn
         data = encode_state(self.committed)
         self._since_checkpoint = 0
-        await trio.to_thread.run_sync(self._write_checkpoint, lsn, data)
+        await self._writer.run_exclusive(lambda: self._write_checkpoint(lsn, data))
         return lsn
 
     def _write_checkpoint(self, lsn: int, data: bytes) -> None:

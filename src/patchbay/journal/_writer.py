@@ -8,11 +8,16 @@ waiter with its own events. An append is answered only after its transaction is 
 A failed commit fails that batch's waiters with ``JournalWriteFailed`` (nothing of it is
 visible: the transaction rolled back and ``on_commit`` was not called) and the writer goes on.
 A batch in flight is never torn by cancellation: the hop to the worker thread is shielded.
+
+``run_exclusive`` runs other work on the store (checkpoints) in the writer's turn, between two
+batches: apsw refuses a connection used from two threads at once, and a checkpoint written
+beside a commit on the writer's connection would crash the core.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import attrs
 import trio
@@ -27,6 +32,7 @@ class _Request:
     done: trio.Event = attrs.field(factory=trio.Event)
     stored: list[StoredEvent] = attrs.field(factory=list)
     error: BaseException | None = None
+    job: Callable[[], Any] | None = None
 
 
 class JournalWriter:
@@ -60,21 +66,45 @@ class JournalWriter:
             raise JournalWriteFailed(f"the journal could not commit: {request.error}") from request.error
         return request.stored
 
+    async def run_exclusive(self, job: Callable[[], Any]) -> Any:
+        """Run ``job`` in a worker thread in the writer's turn (never beside a commit); returns
+        its result or raises its error."""
+        if self._closed:
+            raise JournalClosed("the journal writer is stopped")
+        request = _Request((), job=job)
+        try:
+            await self._send.send(request)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            raise JournalClosed("the journal writer is stopped") from None
+        await request.done.wait()
+        if request.error is not None:
+            raise request.error
+        return request.stored
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
         try:
             async for first in self._receive:
-                batch = [first]
+                batch: list[_Request] = []
+                held: _Request | None = first if first.job is not None else None
+                if held is None:
+                    batch.append(first)
                 size = len(first.events)
-                while size < self._max_batch:
+                while held is None and size < self._max_batch:
                     try:
                         request = self._receive.receive_nowait()
                     except (trio.WouldBlock, trio.EndOfChannel):
                         break
+                    if request.job is not None:
+                        held = request
+                        break
                     batch.append(request)
                     size += len(request.events)
                 with trio.CancelScope(shield=True):
-                    await self._commit(batch)
+                    if batch:
+                        await self._commit(batch)
+                    if held is not None:
+                        await self._run_job(held)
         finally:
             self._closed = True
             self._send.close()
@@ -85,6 +115,14 @@ class JournalWriter:
                     break
                 request.error = JournalClosed("the journal writer stopped before committing")
                 request.done.set()
+
+    async def _run_job(self, request: _Request) -> None:
+        assert request.job is not None
+        try:
+            request.stored = await trio.to_thread.run_sync(request.job)
+        except Exception as error:  # the job's caller gets its error; the writer goes on
+            request.error = error
+        request.done.set()
 
     async def _commit(self, batch: list[_Request]) -> None:
         events = [event for request in batch for event in request.events]
