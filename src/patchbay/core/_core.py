@@ -388,7 +388,16 @@ class Core:
             committed.set()
             del self._inflight[decision.command_id]
         record = self.state.commands[decision.command_id]
-        await self.adapters.command_accepted(record)
+        if record.kind in (CommandKind.cancel, CommandKind.interrupt) \
+                or self.actors.lookup(f"command:{record.command_id}") is not None:
+            await self.adapters.command_accepted(record)
+        else:
+            # A plain command needs no decision to be delivered: hand it over in this step (no
+            # await, so atomic like a message its actor handles at once). Its actor starts on
+            # demand when the adapter reports; no task and mailbox live per queued command.
+            live = self.journal.speculative.commands.get(record.command_id)
+            if live is not None and not live.terminal:
+                self.adapters.send_delivery(live)
         return SubmissionResult(decision.outcome, None, decision.reason, self.state.commands[decision.command_id])
 
     def command(self, command_id: str) -> CommandRecord:
