@@ -182,9 +182,16 @@ def parse_workspaces(values: tuple[str, ...]) -> dict[str, Path]:
 @click.option("--pi", "pi_path", default="pi", help="[pi] the pi executable")
 @click.option("--pi-arg", "pi_args", multiple=True, help="[pi] an extra argument for pi (repeatable)")
 @click.option("--pi-env", "pi_env", multiple=True, help="[pi] NAME to copy, or NAME=VALUE to set (repeatable)")
+@click.option("--pi-state-dir", type=click.Path(path_type=Path), default=None,
+              help="[pi] slot generations and Pi sessions (default: <ID>.pi-state beside the credential)")
+@click.option("--pi-approve", default="bash,edit,write", show_default=True,
+              help="[pi] tools that need an operator approval (comma-separated, * for all, none)")
+@click.option("--pi-approval-timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
+              help="[pi] seconds before an unanswered approval expires and the tool is blocked")
 def adapter_run(kind: str, adapter_id: str, core_url: str, credential_file: Path, workspaces: tuple[str, ...],
                 spawn_roots: tuple[Path, ...], deployment_scope: str | None, pi_path: str,
-                pi_args: tuple[str, ...], pi_env: tuple[str, ...]) -> None:
+                pi_args: tuple[str, ...], pi_env: tuple[str, ...], pi_state_dir: Path | None,
+                pi_approve: str, pi_approval_timeout: float) -> None:
     """Run an adapter process that connects out to the core."""
     from patchbay_adapters.common.run import run_adapter
 
@@ -197,8 +204,12 @@ def adapter_run(kind: str, adapter_id: str, core_url: str, credential_file: Path
     else:
         from patchbay_adapters.pi.adapter import build_runtime
 
-        runtime = build_runtime(spaces, spawn_roots=list(spawn_roots), pi_path=pi_path, pi_args=list(pi_args),
-                                pi_env=list(pi_env))
+        try:
+            runtime = build_runtime(spaces, spawn_roots=list(spawn_roots), pi_path=pi_path, pi_args=list(pi_args),
+                                    pi_env=list(pi_env), approve=pi_approve, approval_timeout=pi_approval_timeout,
+                                    state_dir=pi_state_dir or credential_file.parent / f"{adapter_id}.pi-state")
+        except ValueError as problem:
+            raise CliError(str(problem)) from None
     try:
         trio.run(lambda: run_adapter(runtime, adapter_id=adapter_id, core_url=core_url,
                                      credential_file=credential_file, deployment_scope=deployment_scope))

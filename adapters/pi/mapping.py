@@ -1,0 +1,378 @@
+"""The Pi adapter's deciding rules, as pure functions: no I/O, no clock (time is passed in).
+
+- ``plan_command``: what a Patchbay command kind means for pi (which RPC command, whether it
+  waits for the slot to be idle, joins the current run, or is refused at delivery);
+- ``run_outcome``: the command outcome a finished pi run gives (``agent_end``);
+- ``Transcript``: pi events → transcript observations, with assistant text deltas batched
+  and tool output bounded;
+- ``elicitation_for`` / ``ui_response``: pi dialogs ↔ Patchbay elicitations and answers;
+- ``pi_environment`` / ``pi_argv``: the child's explicit environment and command line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from patchbay.registry import CommandState, ElicitationKind, Failure
+
+SUPPORTED_KINDS = ["instruct", "cancel", "interrupt", "query", "approval-response", "elicitation-response",
+                   "reconfigure", "session-management", "attach"]
+BASE_ENVIRONMENT = ("PATH", "HOME", "LANG", "TMPDIR")
+MANAGED_FLAGS = ("--mode", "--session-dir", "--continue", "-c", "--session", "--resume", "-r", "--fork",
+                 "--no-session", "--print", "-p", "--export")
+OUTPUT_LIMIT = 4096
+TEXT_FLUSH_BYTES = 2048
+TEXT_FLUSH_SECONDS = 0.1
+TOOL_UPDATE_SECONDS = 0.5
+THINKING_LEVELS = ("off", "minimal", "low", "medium", "high", "xhigh")
+
+
+class ConfigurationError(ValueError):
+    """Adapter configuration that cannot work; the message names the fix."""
+
+
+# -- the child's environment and command line ----------------------------------------------
+
+
+def pi_environment(adapter_env: Mapping[str, str], entries: list[str]) -> dict[str, str]:
+    """The minimal base (PATH, HOME, LANG, TMPDIR) plus ``--pi-env`` entries, nothing else.
+
+    ``NAME`` copies the adapter's value (an error if it has none); ``NAME=VALUE`` sets one.
+    """
+    env = {name: adapter_env[name] for name in BASE_ENVIRONMENT if name in adapter_env}
+    for entry in entries:
+        name, has_value, value = entry.partition("=")
+        if not name or not name.replace("_", "a").isalnum() or name[0].isdigit():
+            raise ConfigurationError(f"--pi-env {entry.split('=')[0]!r} is not a valid variable name")
+        if has_value:
+            env[name] = value
+        elif name in adapter_env:
+            env[name] = adapter_env[name]
+        else:
+            raise ConfigurationError(f"--pi-env {name}: the adapter's environment has no {name} to copy")
+    return env
+
+
+def check_pi_args(args: list[str]) -> None:
+    """Refuse flags the adapter manages itself (mode, sessions)."""
+    for arg in args:
+        flag = arg.split("=", 1)[0]
+        if flag in MANAGED_FLAGS:
+            raise ConfigurationError(f"--pi-arg {arg}: the adapter sets {flag} itself (one session "
+                                     f"directory per slot; restarts use --continue)")
+
+
+def pi_argv(pi_path: str, pi_args: list[str], *, session_dir: str, extension: str, approve: str,
+            approval_timeout: float) -> list[str]:
+    """``pi --mode rpc`` for one slot, always with ``--continue``: the first start of an empty
+    session directory creates a session, every restart resumes the most recent one."""
+    return [pi_path, "--mode", "rpc", "--session-dir", session_dir, "--continue", "-e", extension,
+            "--patchbay-approve", approve, "--patchbay-approval-timeout", f"{approval_timeout:g}", *pi_args]
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Plan:
+    """What to do with one delivered command.
+
+    ``how``: ``queue`` (run when the slot is idle, in order), ``steer`` (join the current
+    run now), ``now`` (an immediate RPC call), ``stop`` (abort), ``answer`` (reply to a pi
+    dialog), ``resync``, ``spawn`` or ``reject``.
+    """
+
+    how: str
+    rpc: str | None = None
+    fields: dict[str, Any] = attrs.field(factory=dict)
+    side_effect: bool = True
+    failure: Failure | None = None
+    reason: str | None = None
+
+
+def _reject(failure: Failure, reason: str) -> Plan:
+    return Plan("reject", failure=failure, reason=reason)
+
+
+def plan_command(kind: str, payload: Mapping[str, Any], *, busy: bool, spawn_enabled: bool) -> Plan:
+    if kind == "instruct":
+        text = payload.get("text")
+        if not isinstance(text, str) or not text.strip():
+            return _reject(Failure.validation_failed, "instruct needs a non-empty 'text'")
+        mode = payload.get("mode", "followUp")
+        if mode not in ("followUp", "steer"):
+            return _reject(Failure.validation_failed, "instruct 'mode' must be 'followUp' or 'steer'")
+        if mode == "steer" and busy:
+            return Plan("steer", "prompt", {"message": text, "streamingBehavior": "steer"})
+        return Plan("queue", "prompt", {"message": text})
+    if kind in ("cancel", "interrupt"):
+        return Plan("stop", "abort")
+    if kind == "query":
+        return Plan("now", "get_state", side_effect=False)
+    if kind == "attach":
+        return Plan("resync", "get_state", side_effect=False)
+    if kind == "reconfigure":
+        return _plan_reconfigure(payload)
+    if kind == "session-management":
+        action = payload.get("action")
+        if action == "new_session":
+            return Plan("queue", "new_session")
+        if action == "compact":
+            instructions = payload.get("instructions")
+            fields = {"customInstructions": instructions} if isinstance(instructions, str) and instructions else {}
+            return Plan("queue", "compact", fields)
+        return _reject(Failure.validation_failed, "session-management 'action' must be 'new_session' or 'compact'")
+    if kind in ("approval-response", "elicitation-response"):
+        return Plan("answer", "extension_ui_response")
+    if kind == "spawn" and spawn_enabled:
+        return Plan("spawn")
+    reason = ("spawn is not enabled: start the adapter with --spawn-root DIR" if kind == "spawn"
+              else f"the pi adapter does not support {kind}")
+    return _reject(Failure.unsupported_command, reason)
+
+
+def _plan_reconfigure(payload: Mapping[str, Any]) -> Plan:
+    model = payload.get("model")
+    if isinstance(model, Mapping):
+        provider, model_id = model.get("provider"), model.get("model_id")
+        if not isinstance(provider, str) or not isinstance(model_id, str) or not provider or not model_id:
+            return _reject(Failure.validation_failed, "reconfigure 'model' needs 'provider' and 'model_id'")
+        return Plan("now", "set_model", {"provider": provider, "modelId": model_id})
+    level = payload.get("thinking_level")
+    if level is not None:
+        if level not in THINKING_LEVELS:
+            return _reject(Failure.validation_failed, f"thinking_level must be one of {', '.join(THINKING_LEVELS)}")
+        return Plan("now", "set_thinking_level", {"level": level})
+    if payload.get("list_models"):
+        return Plan("now", "get_available_models", side_effect=False)
+    return _reject(Failure.validation_failed, "reconfigure needs 'model', 'thinking_level' or 'list_models'")
+
+
+def model_summary(model: Any) -> dict[str, Any] | None:
+    if not isinstance(model, Mapping):
+        return None
+    return {"provider": model.get("provider"), "model_id": model.get("id"), "name": model.get("name"),
+            "reasoning": bool(model.get("reasoning"))}
+
+
+# -- runs and their outcome ------------------------------------------------------------------
+
+
+def message_text(message: Mapping[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content
+                       if isinstance(part, Mapping) and part.get("type") == "text")
+    return ""
+
+
+def last_assistant(messages: Any) -> Mapping[str, Any] | None:
+    if not isinstance(messages, list):
+        return None
+    for message in reversed(messages):
+        if isinstance(message, Mapping) and message.get("role") == "assistant":
+            return message
+    return None
+
+
+@attrs.frozen
+class Outcome:
+    state: CommandState
+    failure: Failure | None
+    result: dict[str, Any] | None
+    reason: str | None
+
+
+def run_outcome(messages: Any, *, cancelled_by: str | None = None) -> Outcome:
+    """The outcome of a run from ``agent_end``'s messages: the final assistant text is the result.
+
+    ``aborted`` → cancelled; ``error`` → failed/execution_failed; otherwise completed.
+    """
+    final = last_assistant(messages)
+    text = message_text(final) if final is not None else ""
+    stop = str(final.get("stopReason")) if final is not None else "none"
+    result = {"text": text, "stop_reason": stop}
+    if stop == "aborted":
+        return Outcome(CommandState.cancelled, Failure.cancelled, result, cancelled_by or "aborted in pi")
+    if stop == "error":
+        error = str(final.get("errorMessage") or "the model call failed") if final is not None else ""
+        return Outcome(CommandState.failed, Failure.execution_failed, result, bound(error, 500))
+    return Outcome(CommandState.completed, None, result, None)
+
+
+# -- transcript observations -----------------------------------------------------------------
+
+
+def bound(text: str, limit: int = OUTPUT_LIMIT) -> str:
+    """At most ``limit`` characters: the tail, marked when cut."""
+    if len(text) <= limit:
+        return text
+    return f"[…{len(text) - limit} characters cut…]" + text[-limit:]
+
+
+def _tool_output(result: Any) -> str:
+    if isinstance(result, Mapping):
+        return message_text(result)
+    return "" if result is None else str(result)
+
+
+def _args(args: Any) -> str:
+    if isinstance(args, Mapping) and isinstance(args.get("command"), str):
+        return bound(args["command"], 1000)
+    return bound(json.dumps(args, ensure_ascii=False, default=str), 1000)
+
+
+@attrs.define
+class Transcript:
+    """pi events → observations (dicts with a ``type``), one slot's worth of state.
+
+    Assistant text deltas are held and sent as one ``assistant_delta`` when they reach
+    ``TEXT_FLUSH_BYTES``, when ``TEXT_FLUSH_SECONDS`` passed since the first held delta
+    (``due``), or before any other observation, so the transcript order is kept.
+    """
+
+    pending: list[str] = attrs.field(factory=list)
+    pending_since: float | None = None
+    tool_updates: dict[str, float] = attrs.field(factory=dict)
+
+    def due(self, now: float) -> float | None:
+        """When the held text must be flushed (None: nothing held)."""
+        return None if self.pending_since is None else self.pending_since + TEXT_FLUSH_SECONDS
+
+    def flush(self) -> list[dict[str, Any]]:
+        if not self.pending:
+            return []
+        text = "".join(self.pending)
+        self.pending.clear()
+        self.pending_since = None
+        return [{"type": "assistant_delta", "text": text}]
+
+    def feed(self, event: Mapping[str, Any], now: float) -> list[dict[str, Any]]:
+        kind = event.get("type")
+        if kind == "message_update":
+            update = event.get("assistantMessageEvent")
+            if isinstance(update, Mapping) and update.get("type") == "text_delta":
+                self.pending.append(str(update.get("delta", "")))
+                if self.pending_since is None:
+                    self.pending_since = now
+                if sum(len(p) for p in self.pending) >= TEXT_FLUSH_BYTES:
+                    return self.flush()
+            return []
+        observation = self._observe(kind, event, now)
+        if observation is None:
+            return []
+        return [*self.flush(), observation]
+
+    def _observe(self, kind: Any, event: Mapping[str, Any], now: float) -> dict[str, Any] | None:
+        if kind in ("agent_start", "turn_start", "turn_end"):
+            return {"type": kind}
+        if kind == "agent_end":
+            final = last_assistant(event.get("messages"))
+            return {"type": "agent_end", "stop_reason": final.get("stopReason") if final else None}
+        if kind in ("message_start", "message_end"):
+            return self._message(kind, event.get("message"))
+        if kind == "tool_execution_start":
+            self.tool_updates[str(event.get("toolCallId"))] = now
+            return {"type": "tool_start", "tool_call_id": event.get("toolCallId"), "tool": event.get("toolName"),
+                    "args": _args(event.get("args"))}
+        if kind == "tool_execution_update":
+            call = str(event.get("toolCallId"))
+            if now - self.tool_updates.get(call, 0.0) < TOOL_UPDATE_SECONDS:
+                return None
+            self.tool_updates[call] = now
+            return {"type": "tool_update", "tool_call_id": call, "tool": event.get("toolName"),
+                    "output": bound(_tool_output(event.get("partialResult")))}
+        if kind == "tool_execution_end":
+            self.tool_updates.pop(str(event.get("toolCallId")), None)
+            return {"type": "tool_end", "tool_call_id": event.get("toolCallId"), "tool": event.get("toolName"),
+                    "output": bound(_tool_output(event.get("result"))), "is_error": bool(event.get("isError"))}
+        if kind in ("compaction_start", "compaction_end"):
+            result = event.get("result")
+            summary = result.get("summary") if isinstance(result, Mapping) else None
+            return {"type": "compaction", "phase": kind.split("_")[1], "reason": event.get("reason"),
+                    "summary": bound(str(summary), 1000) if summary else None,
+                    "aborted": bool(event.get("aborted")), "error": event.get("errorMessage")}
+        if kind == "queue_update":
+            return {"type": "queue", "steering": len(event.get("steering") or []),
+                    "follow_up": len(event.get("followUp") or [])}
+        if kind == "extension_error":
+            return {"type": "error", "source": "extension", "text": bound(str(event.get("error", "")), 1000)}
+        if kind in ("auto_retry_start", "auto_retry_end"):
+            return {"type": "retry", "phase": kind.rsplit("_", 1)[1], "attempt": event.get("attempt"),
+                    "error": event.get("errorMessage") or event.get("finalError")}
+        return None
+
+    @staticmethod
+    def _message(kind: str, message: Any) -> dict[str, Any] | None:
+        if not isinstance(message, Mapping):
+            return None
+        role = message.get("role")
+        if role == "user" and kind == "message_start":
+            return {"type": "user_message", "text": bound(message_text(message))}
+        if role == "assistant" and kind == "message_end":
+            observation = {"type": "assistant_message", "text": bound(message_text(message), 64 * 1024),
+                           "stop_reason": message.get("stopReason")}
+            if message.get("errorMessage"):
+                observation["error"] = bound(str(message["errorMessage"]), 1000)
+            return observation
+        return None
+
+
+def activity_after(event_type: Any) -> str | None:
+    """The SessionActivityState a pi event implies (None: unchanged)."""
+    if event_type in ("agent_start", "turn_start"):
+        return "working"
+    if event_type == "agent_end":
+        return "idle"
+    return None
+
+
+# -- dialogs ---------------------------------------------------------------------------------
+
+DIALOGS = ("confirm", "select", "input", "editor")
+
+
+def elicitation_for(request: Mapping[str, Any], now: float) -> dict[str, Any] | None:
+    """An ``extension_ui_request`` dialog as elicitation fields (None: not a dialog).
+
+    ``confirm`` is an approval; ``select``, ``input`` and ``editor`` are questions. A pi
+    timeout (milliseconds) becomes ``expires_at`` (``now`` is wall-clock seconds).
+    """
+    method = request.get("method")
+    if method not in DIALOGS:
+        return None
+    timeout = request.get("timeout")
+    expires_at = now + float(timeout) / 1000 if isinstance(timeout, (int, float)) and timeout > 0 else None
+    options = [str(o) for o in request.get("options") or []] if method == "select" else []
+    body = request.get("message") or request.get("placeholder") or request.get("prefill") or ""
+    kind = ElicitationKind.approval if method == "confirm" else ElicitationKind.question
+    return {"kind": kind.value, "title": bound(str(request.get("title") or ""), 500),
+            "body": bound(str(body), 4000), "options": options, "expires_at": expires_at}
+
+
+def ui_response(ui_id: str, method: str, options: list[str], kind: str,
+                payload: Mapping[str, Any]) -> dict[str, Any] | str:
+    """The ``extension_ui_response`` for an operator's answer, or why it cannot be sent."""
+    if method == "confirm":
+        if kind != "approval-response":
+            return "this dialog is an approval: answer it with approval-response"
+        decision = payload.get("decision")
+        if decision not in ("approve", "deny"):
+            return "approval-response 'decision' must be 'approve' or 'deny'"
+        return {"type": "extension_ui_response", "id": ui_id, "confirmed": decision == "approve"}
+    if kind != "elicitation-response":
+        return "this dialog is a question: answer it with elicitation-response"
+    if payload.get("decline"):
+        return {"type": "extension_ui_response", "id": ui_id, "cancelled": True}
+    answer = payload.get("answer")
+    if not isinstance(answer, str):
+        return "the answer to a pi dialog must be a string"
+    if options and answer not in options:
+        return f"the answer must be one of: {', '.join(options)}"
+    return {"type": "extension_ui_response", "id": ui_id, "value": answer}

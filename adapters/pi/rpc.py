@@ -1,0 +1,217 @@
+"""A client for pi's RPC mode: strict JSONL framing, request correlation, classified failures.
+
+Pi reads one JSON object per line on stdin and writes responses and events, one per line, on
+stdout. Records are split on the newline byte only (a JSON string may contain U+2028, which
+``str.splitlines`` would split on); a trailing ``\\r`` is dropped. A line longer than the bound
+is discarded up to its newline and reported as a framing failure, so one bad record never
+desynchronizes the stream.
+
+Requests carry an ``id`` and are answered by a ``response`` with the same id; answers may
+come out of order. Pi answers parse errors and unknown commands *without* an id: such an
+answer is matched to the oldest pending request of the same command name, if any.
+
+Every failure is an ``RpcFailure`` with one ``kind``: ``framing`` (an oversized line),
+``protocol`` (a record that is not a JSON object, or a refused request), ``pipe`` (stdin is
+closed), ``exit`` (stdout ended: the process is gone) or ``timeout`` (no answer in time).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+import trio
+
+log = logging.getLogger("patchbay.adapter.pi")
+
+MAX_LINE_BYTES = 8 * 1024 * 1024
+FAILURE_KINDS = ("framing", "protocol", "pipe", "exit", "timeout")
+
+
+class RpcFailure(Exception):
+    """A classified failure of the RPC channel or of one request."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        assert kind in FAILURE_KINDS, kind
+        super().__init__(f"pi rpc {kind} failure: {detail}")
+        self.kind = kind
+        self.detail = detail
+
+
+@attrs.frozen
+class Oversized:
+    """A line that exceeded the bound; its bytes were dropped."""
+
+    size: int
+
+
+class LineSplitter:
+    """Split a byte stream into records on ``\\n`` only, with a bounded record size."""
+
+    def __init__(self, max_line: int = MAX_LINE_BYTES) -> None:
+        self.max_line = max_line
+        self._buffer = bytearray()
+        self._dropping = 0  # bytes of an oversized line dropped so far (0: not dropping)
+
+    def feed(self, data: bytes | bytearray) -> list[bytes | Oversized]:
+        records: list[bytes | Oversized] = []
+        start = 0
+        while True:
+            end = data.find(b"\n", start)
+            piece = data[start:] if end < 0 else data[start:end]
+            if self._dropping:
+                self._dropping += len(piece)
+            else:
+                self._buffer += piece
+                if len(self._buffer) > self.max_line:
+                    self._dropping = len(self._buffer)
+                    self._buffer.clear()
+            if end < 0:
+                return records
+            if self._dropping:
+                records.append(Oversized(self._dropping))
+                self._dropping = 0
+            else:
+                line = bytes(self._buffer)
+                self._buffer.clear()
+                records.append(line[:-1] if line.endswith(b"\r") else line)
+            start = end + 1
+
+    def pending(self) -> bytes:
+        """What is left without a newline (at end of stream)."""
+        return bytes(self._buffer)
+
+
+def parse_record(line: bytes) -> dict[str, Any]:
+    """One record as a JSON object; raises RpcFailure('protocol') otherwise."""
+    try:
+        value = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise RpcFailure("protocol", f"record is not JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise RpcFailure("protocol", "record is not a JSON object")
+    return value
+
+
+@attrs.define
+class _Pending:
+    command: str
+    on_answer: Callable[[dict[str, Any]], None] | None = None
+    done: trio.Event = attrs.field(factory=trio.Event)
+    answer: dict[str, Any] | None = None
+    failure: RpcFailure | None = None
+
+
+OnEvent = Callable[[dict[str, Any]], Awaitable[None]]
+OnFailure = Callable[[RpcFailure], Awaitable[None]]
+
+
+class RpcClient:
+    """Talk to one pi process over its stdin/stdout streams.
+
+    ``run`` reads stdout until it ends and hands every event (any record that is not a
+    response) to ``on_event``, in order; it returns when stdout ends, after failing every
+    pending request with ``exit``. ``request`` may be called from any task.
+    """
+
+    def __init__(self, stdin: trio.abc.SendStream, stdout: trio.abc.ReceiveStream, *,
+                 max_line: int = MAX_LINE_BYTES, prefix: str = "pb") -> None:
+        self._stdin = stdin
+        self._stdout = stdout
+        self._splitter = LineSplitter(max_line)
+        self._ids = (f"{prefix}-{n}" for n in itertools.count(1))
+        self._pending: dict[str, _Pending] = {}
+        self._write_lock = trio.Lock()
+        self.closed: RpcFailure | None = None
+
+    async def send(self, record: dict[str, Any]) -> None:
+        """Write one record (no answer expected, e.g. ``extension_ui_response``)."""
+        if self.closed is not None:
+            raise RpcFailure("pipe", f"pi is gone ({self.closed.detail})")
+        data = json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+        async with self._write_lock:
+            try:
+                await self._stdin.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
+                raise RpcFailure("pipe", f"cannot write to pi: {error!r}") from None
+
+    async def request(self, command: str, *, timeout: float = 30.0,
+                      on_answer: Callable[[dict[str, Any]], None] | None = None, **fields: Any) -> dict[str, Any]:
+        """Send a command and return its response's ``data`` (``{}`` when it has none).
+
+        ``on_answer`` runs in the reader, as the response is read and before any later
+        record is handled (the caller resumes later, after events that followed it may
+        already have been handled). Raises RpcFailure: ``protocol`` when pi refuses it
+        (``success: false``), ``timeout``, ``pipe`` or ``exit``.
+        """
+        request_id = next(self._ids)
+        pending = self._pending[request_id] = _Pending(command, on_answer)
+        try:
+            await self.send({"id": request_id, "type": command, **fields})
+            with trio.move_on_after(timeout):
+                await pending.done.wait()
+        finally:
+            self._pending.pop(request_id, None)
+        if pending.failure is not None:
+            raise pending.failure
+        if pending.answer is None:
+            raise RpcFailure("timeout", f"no answer to {command} within {timeout:.0f} s")
+        if not pending.answer.get("success", False):
+            raise RpcFailure("protocol", f"pi refused {command}: {pending.answer.get('error', 'no reason given')}")
+        data = pending.answer.get("data")
+        return data if isinstance(data, dict) else {"value": data}
+
+    async def run(self, on_event: OnEvent, on_failure: OnFailure) -> None:
+        """Read records until stdout ends; framing and protocol failures go to ``on_failure``."""
+        try:
+            async for chunk in self._stdout:
+                for record in self._splitter.feed(chunk):
+                    await self._handle(record, on_event, on_failure)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
+            self._close(RpcFailure("exit", f"stdout failed: {error!r}"))
+        else:
+            self._close(RpcFailure("exit", "stdout ended"))
+
+    async def _handle(self, record: bytes | Oversized, on_event: OnEvent, on_failure: OnFailure) -> None:
+        if isinstance(record, Oversized):
+            await on_failure(RpcFailure("framing", f"dropped a {record.size}-byte line (limit "
+                                                   f"{self._splitter.max_line})"))
+            return
+        if not record.strip():
+            return
+        try:
+            value = parse_record(record)
+        except RpcFailure as failure:
+            await on_failure(failure)
+            return
+        if value.get("type") == "response":
+            self._answer(value)
+        else:
+            await on_event(value)
+
+    def _answer(self, response: dict[str, Any]) -> None:
+        request_id = response.get("id")
+        pending = self._pending.get(request_id) if isinstance(request_id, str) else None
+        if pending is None and request_id is None:
+            command = response.get("command")
+            pending = next((p for p in self._pending.values() if p.command == command and not p.done.is_set()), None)
+            if pending is None and command == "parse":
+                log.warning("pi could not parse a record: %s", response.get("error"))
+        if pending is None:
+            log.debug("pi answered a request nobody waits for: %s", response.get("command"))
+            return
+        pending.answer = response
+        pending.done.set()
+        if pending.on_answer is not None:
+            pending.on_answer(response)
+
+    def _close(self, failure: RpcFailure) -> None:
+        self.closed = failure
+        for pending in self._pending.values():
+            if not pending.done.is_set():
+                pending.failure = failure
+                pending.done.set()

@@ -1,0 +1,58 @@
+"""What a Pi slot must remember across adapter restarts: its session generation.
+
+The session generation only moves forward (SPEC §2), so it is written (atomically, fsynced)
+before any frame reports it. The Pi session id it belongs to is kept beside it: after a
+restart, a slot whose pi resumed a *different* session reports a new generation rather than
+pretending the conversation is the same one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import attrs
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+
+@attrs.define
+class SlotState:
+    path: Path
+    generation: int = 1
+    pi_session_id: str | None = None
+
+    @classmethod
+    def load(cls, state_dir: Path, slot: str) -> SlotState:
+        if not _NAME.match(slot):
+            raise ValueError(f"slot name {slot!r} must be 1-128 characters of A-Z a-z 0-9 . _ : -")
+        path = state_dir / "slots" / f"{slot.replace(':', '_')}.json"
+        try:
+            raw = json.loads(path.read_text())
+            return cls(path, max(1, int(raw.get("generation", 1))), raw.get("pi_session_id"))
+        except FileNotFoundError:
+            return cls(path)
+        except (ValueError, TypeError, AttributeError) as error:
+            raise ValueError(f"slot state {path} is damaged ({error}); move it away to start the slot afresh") from None
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with tmp.open("w") as handle:
+            json.dump({"generation": self.generation, "pi_session_id": self.pi_session_id}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(self.path)
+
+    def observe_session(self, pi_session_id: str | None) -> bool:
+        """Record the Pi session this slot now runs; True when that is a replacement (bump)."""
+        if pi_session_id is None or pi_session_id == self.pi_session_id:
+            return False
+        replaced = self.pi_session_id is not None
+        if replaced:
+            self.generation += 1
+        self.pi_session_id = pi_session_id
+        self.save()
+        return replaced
