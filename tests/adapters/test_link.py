@@ -11,9 +11,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
-
 from patchbay_adapters.common.link import AdapterLink
+from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
 
 Script = Callable[[WebSocketConnection, list[dict[str, Any]]], Awaitable[None]]
 
@@ -44,6 +43,7 @@ class ScriptedCore:
         self.frames: list[list[dict[str, Any]]] = []
         self.hellos: list[dict[str, Any]] = []
         self.done = trio.Event()
+        self.started = [trio.Event() for _ in scripts]
 
     async def handler(self, request: WebSocketRequest) -> None:
         ws = await request.accept()
@@ -52,6 +52,7 @@ class ScriptedCore:
         received: list[dict[str, Any]] = []
         self.frames.append(received)
         script = self.scripts[len(self.frames) - 1]
+        self.started[len(self.frames) - 1].set()
         try:
             await script(ws, received)
         except ConnectionClosed:
@@ -121,9 +122,7 @@ async def test_unacked_frames_are_resent_in_order_after_a_reconnect_and_deliveri
         for n in range(3):
             await link.report(f"c{n}", "delivered")
         await link.attached.wait()
-        with trio.fail_after(10):
-            while len(core.frames) < 2:
-                await trio.sleep(0.01)
+        await core.started[1].wait()
         await link.report("c9", "running")
 
     runtime = await run_link(core, body)
