@@ -1,0 +1,204 @@
+"""A scripted test adapter: one chat-like session that streams text deltas and raises approvals.
+
+It speaks ``/adapter/v1`` through the real ``AdapterLink`` (so reconnects, acks and resends are
+the production ones) and is driven by the text of ``instruct`` commands:
+
+- ``stream N`` — N ``text_delta`` observations (markdown text), then ``completed``;
+- ``approve TITLE`` — raises an approval elicitation and waits for the operator's answer
+  (an ``approval-response`` delivery), then completes saying what was decided;
+- ``slow`` — a delta every 0.25 s until cancelled (``cancel``/``interrupt``) or 120 s;
+- ``tool`` — one tool call with its result; anything else — a short markdown echo.
+
+``mode: "steer"`` while a turn runs is applied to that turn at once. ``reconfigure`` and
+``session-management`` (``new_session`` bumps the session generation, ``compact`` notes it)
+complete immediately. Run: ``python tests/support/scripted_adapter.py --id ID --core URL
+--credential-file FILE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import trio
+from patchbay_adapters.common.link import AdapterLink
+from patchbay_adapters.common.run import run_adapter
+
+SESSION = "chat"
+KINDS = ["instruct", "cancel", "interrupt", "query", "approval-response", "elicitation-response",
+         "reconfigure", "session-management"]
+
+
+class ScriptedRuntime:
+    def __init__(self) -> None:
+        self.link: AdapterLink | None = None
+        self.generation = 1
+        self.model = "scripted/echo-1"
+        self.thinking = "off"
+        self.queue: deque[dict[str, Any]] = deque()
+        self.wake = trio.Event()
+        self.current: dict[str, Any] | None = None
+        self.current_scope: trio.CancelScope | None = None
+        self.stopped_by: str | None = None
+        self.answers: dict[str, trio.Event] = {}
+        self.decisions: dict[str, str] = {}
+
+    def manifest(self) -> dict[str, Any]:
+        return {"kinds": KINDS, "streaming": True, "snapshot_tier": "partial", "cancellation": True,
+                "session_replacement": True, "idempotency": "end-to-end", "attachment": "websocket",
+                "failure_modes": ["scripted"], "steer": True, "spawn": False}
+
+    async def run(self, link: AdapterLink, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        self.link = link
+        task_status.started()
+        while True:
+            while not self.queue:
+                self.wake = trio.Event()
+                await self.wake.wait()
+            await self._turn(self.queue.popleft())
+
+    async def attached(self) -> None:
+        await self._report_session()
+
+    async def _report_session(self) -> None:
+        assert self.link is not None
+        await self.link.session(SESSION, self.generation, label="scripted chat",
+                                metadata={"cwd": "/srv/scripted", "model": self.model, "thinking": self.thinking},
+                                activity="working" if self.current else "idle", snapshot_tier="partial")
+
+    async def deliver(self, command: dict[str, Any]) -> None:
+        link = self.link
+        assert link is not None
+        command_id, kind, payload = command["command_id"], command["kind"], command.get("payload") or {}
+        if kind == "instruct":
+            await link.report(command_id, "delivered")
+            if payload.get("mode") == "steer" and self.current is not None:
+                await link.report(command_id, "running")
+                await self._say(f"\n\n*(steered: {payload.get('text', '')})*\n\n", self.current["command_id"])
+                await link.report(command_id, "completed", result={"applied_to": self.current["command_id"]})
+                return
+            self.queue.append(command)
+            self.wake.set()
+        elif kind in ("approval-response", "elicitation-response"):
+            await link.report(command_id, "delivered")
+            eli = payload.get("elicitation_id", "")
+            self.decisions[eli] = str(payload.get("decision") or payload.get("answer") or "declined")
+            if eli in self.answers:
+                self.answers[eli].set()
+            await link.report(command_id, "completed", result={"elicitation_id": eli})
+        elif kind in ("cancel", "interrupt"):
+            await link.report(command_id, "delivered")
+            target = payload.get("command_id")
+            if self.current is not None and target in (None, self.current["command_id"]) and self.current_scope:
+                self.stopped_by = command_id
+                self.current_scope.cancel()
+                effect = "cancelled"
+            else:
+                effect = "not_running"
+            await link.report(command_id, "completed", result={"target_command_id": target, "effect": effect})
+        elif kind == "reconfigure":
+            await link.report(command_id, "delivered")
+            if "model" in payload:
+                self.model = f"{payload['model'].get('provider')}/{payload['model'].get('model_id')}"
+            if "thinking_level" in payload:
+                self.thinking = str(payload["thinking_level"])
+            await self._report_session()
+            await link.report(command_id, "completed", result={"model": self.model, "thinking": self.thinking})
+        elif kind == "session-management":
+            await link.report(command_id, "delivered")
+            if payload.get("action") == "new_session":
+                self.generation += 1
+                await self._report_session()
+            else:
+                await link.observe(SESSION, self.generation, {"type": "compaction", "text": "context compacted"},
+                                   command_id=command_id)
+            await link.report(command_id, "completed", result={"action": payload.get("action")})
+        elif kind == "query":
+            await link.report(command_id, "delivered")
+            await link.report(command_id, "completed", result={"model": self.model, "queued": len(self.queue)})
+        else:
+            await link.report(command_id, "rejected", failure="unsupported_command", reason=f"scripted: no {kind}")
+
+    async def withdraw(self, command_id: str, reason: str) -> None:
+        for queued in list(self.queue):
+            if queued["command_id"] == command_id:
+                self.queue.remove(queued)
+
+    async def _say(self, text: str, command_id: str) -> None:
+        assert self.link is not None
+        await self.link.observe(SESSION, self.generation, {"type": "text_delta", "text": text},
+                                command_id=command_id, activity="working")
+
+    async def _turn(self, command: dict[str, Any]) -> None:
+        link = self.link
+        assert link is not None
+        command_id = command["command_id"]
+        answer = await link.report(command_id, "running", wait=True)
+        if answer is None or answer.get("type") != "ack":
+            return
+        self.current, self.stopped_by = command, None
+        await self._report_session()
+        text = str(command["payload"].get("text", "")).strip()
+        with trio.CancelScope() as scope:
+            self.current_scope = scope
+            result = await self._script(command_id, text)
+        self.current, self.current_scope = None, None
+        if scope.cancelled_caught:
+            await link.report(command_id, "cancelled", failure="cancelled", reason=f"cancelled by {self.stopped_by}")
+        else:
+            await link.report(command_id, "completed", result=result)
+        await self._report_session()
+
+    async def _script(self, command_id: str, text: str) -> dict[str, Any]:
+        assert self.link is not None
+        word, _, rest = text.partition(" ")
+        if word == "stream":
+            count = int(rest or "100")
+            await self._say("## Streaming\n\n", command_id)
+            for i in range(1, count + 1):
+                await self._say(f"w{i}" + ("\n" if i % 25 == 0 else " "), command_id)
+            await self._say("\n\n```\ndone\n```\n", command_id)
+            return {"deltas": count}
+        if word == "approve":
+            eli = f"eli-{command_id}"
+            self.answers[eli] = trio.Event()
+            await self.link.send("elicitation", runtime_session_id=SESSION, generation=self.generation,
+                                 elicitation_id=eli, kind="approval", command_id=command_id,
+                                 title=rest or "Run the scripted step?", body="`rm -rf build/` in **/srv/scripted**",
+                                 options=[], expires_at=None)
+            await self.answers[eli].wait()
+            decision = self.decisions.get(eli, "?")
+            await self._say(f"The operator chose **{decision}**.", command_id)
+            return {"decision": decision}
+        if word == "slow":
+            for i in range(480):
+                await self._say(f"tick {i} ", command_id)
+                await trio.sleep(0.25)
+            return {"ticks": 480}
+        if word == "tool":
+            await self.link.observe(SESSION, self.generation, {"type": "tool_call", "tool_call_id": f"t-{command_id}",
+                                    "name": "bash", "args": {"command": "ls"}}, command_id=command_id, activity="working")
+            await self.link.observe(SESSION, self.generation, {"type": "tool_result", "tool_call_id": f"t-{command_id}",
+                                    "result": "README.md\nsrc\n"}, command_id=command_id, activity="working")
+            await self._say("Listed the directory.", command_id)
+            return {"tools": 1}
+        pieces = [f"You said: **{text[:200]}**", "\n\n", "- first point\n", "- second point\n", "\n`inline` code."]
+        for piece in pieces:
+            await self._say(piece, command_id)
+        return {"echo": text[:200], "pieces": len(pieces)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--id", required=True)
+    parser.add_argument("--core", required=True)
+    parser.add_argument("--credential-file", required=True, type=Path)
+    args = parser.parse_args()
+    trio.run(lambda: run_adapter(ScriptedRuntime(), adapter_id=args.id, core_url=args.core,
+                                 credential_file=args.credential_file, deployment_scope="test-rig"))
+
+
+if __name__ == "__main__":
+    main()
