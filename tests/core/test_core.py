@@ -186,7 +186,8 @@ async def test_crashed_command_actor_is_restarted_by_its_supervisor_with_state_i
         answer = await adapter.report("c1", "running")
         assert (answer["type"], answer["code"]) == ("error", "retry")
         assert h.core.command("c1").state is CommandState.delivered
-        await adapter.send("report", seq=answer["seq"], command_id="c1", state="running")
+        resent = await adapter.send("report", seq=answer["seq"], command_id="c1", state="running")
+        assert resent == {"type": "ack", "seq": answer["seq"]}
         assert h.core.command("c1").state is CommandState.running
         assert h.core.supervisor.restarts == 1
         await adapter.report("c1", "completed")

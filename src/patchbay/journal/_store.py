@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.parse
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from patchbay.journal._errors import ForeignDomain, JournalClosed, NotAJournal, 
 from patchbay.journal._migrations import MIGRATIONS, SCHEMA_VERSION
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+SQLITE_HEADER_SIZE = 100
 READ_BATCH = 2000
 
 
@@ -56,17 +58,49 @@ def _dumps(payload: dict[str, Any]) -> str:
     return json.dumps(payload, separators=(",", ":"), sort_keys=True)
 
 
+def _read_only_connection(path: Path) -> apsw.Connection:
+    """A connection that cannot change the file or leave anything beside it.
+
+    With a ``-wal`` beside the file a writer is live (or was killed): read through its WAL,
+    where the newest commits are. Without one the journal is closed: open it as immutable, so
+    SQLite takes no locks and creates no ``-wal``/``-shm`` files next to it.
+    """
+    if Path(f"{path}-wal").exists():
+        connection = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+        connection.set_busy_timeout(5000)
+        return connection
+    uri = f"file:{urllib.parse.quote(str(path.resolve()))}?immutable=1"
+    return apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
+
+
+def _check_size(path: Path, header: bytes, size: int) -> None:
+    """A file shorter than its own header says is truncated (e.g. a partial copy): refuse it
+    before SQLite is allowed to "fix" anything in it."""
+    truncated = (f"{path} is truncated ({size} bytes, less than its SQLite header declares); "
+                 "restore it from a backup or a complete copy")
+    if len(header) < SQLITE_HEADER_SIZE:
+        raise NotAJournal(truncated)
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    declared_pages = int.from_bytes(header[28:32], "big")
+    declared_valid = header[24:28] == header[92:96]  # the in-header size is current
+    if page_size < 512 or size % page_size or (declared_valid and size < declared_pages * page_size):
+        raise NotAJournal(truncated)
+
+
 def _inspect(path: Path, expected_domain: str | None) -> tuple[int, str]:
     """Validate an existing file read-only; returns (schema version, domain id)."""
     try:
         with path.open("rb") as handle:
-            header = handle.read(len(SQLITE_HEADER))
+            header = handle.read(SQLITE_HEADER_SIZE)
+        size = path.stat().st_size
     except OSError as error:
         raise NotAJournal(f"{path}: cannot read ({error})") from None
-    if header != SQLITE_HEADER:
+    if header[:len(SQLITE_HEADER)] != SQLITE_HEADER:
         raise NotAJournal(f"{path} is not a SQLite file, so not a Patchbay journal; check the path")
+    _check_size(path, header, size)
     try:
-        connection = apsw.Connection(f"file:{path}?immutable=1", flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
+        connection = _read_only_connection(path)
     except apsw.Error as error:
         raise NotAJournal(f"{path}: SQLite cannot open it ({error})") from None
     try:
@@ -133,8 +167,7 @@ class JournalStore:
             raise NotAJournal(f"{path} does not exist; create a home with `patchbay init`")
         version, domain = _inspect(path, expected_domain)
         if read_only:
-            connection = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-            connection.set_busy_timeout(5000)
+            connection = _read_only_connection(path)
             generation = int(connection.execute(
                 "SELECT value FROM meta WHERE key='core_generation'").fetchone()[0])  # type: ignore[index]
             return cls(connection, path, domain, generation, version, read_only=True)
@@ -257,7 +290,10 @@ class JournalStore:
         sql = (f"SELECT domain, lsn, core_generation, kind, entity, ts, payload FROM events "
                f"WHERE {' AND '.join(clauses)} ORDER BY lsn {order} LIMIT ?")
         args.append(limit)
-        return list(self._db.execute(sql, args))
+        try:
+            return list(self._db.execute(sql, args))
+        except (apsw.CorruptError, apsw.NotADBError) as error:
+            raise NotAJournal(f"{self.path} is damaged ({error}); restore it from a backup") from None
 
     @staticmethod
     def _event(row: Any) -> StoredEvent:
