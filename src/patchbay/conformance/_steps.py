@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from http.cookies import SimpleCookie
 from typing import Any
@@ -15,6 +16,7 @@ from patchbay.domain.model import CoreState, Issuer
 from patchbay.replay import replay_journal
 
 JSON = dict[str, Any]
+_VARIABLE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?")
 
 
 class Context:
@@ -35,13 +37,18 @@ class Context:
             return {k: (v if k in ("do",) else self.resolve(v)) for k, v in value.items()}
         if isinstance(value, list):
             return [self.resolve(v) for v in value]
-        if isinstance(value, str) and value.startswith("$"):
-            name, _, field = value[1:].partition(".")
-            if name not in self.vars:
-                raise VectorFailure(f"unknown variable {value}")
-            found = self.vars[name]
-            return found[field] if field else found
+        if isinstance(value, str) and "$" in value:
+            whole = _VARIABLE.fullmatch(value)
+            if whole:
+                return self._lookup(whole.group(1), whole.group(2))
+            return _VARIABLE.sub(lambda m: str(self._lookup(m.group(1), m.group(2))), value)
         return value
+
+    def _lookup(self, name: str, field: str | None) -> Any:
+        if name not in self.vars:
+            raise VectorFailure(f"unknown variable ${name}")
+        found = self.vars[name]
+        return found[field] if field else found
 
 
 def command_summary(state: CoreState, command_id: str) -> JSON | None:
