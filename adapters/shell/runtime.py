@@ -279,9 +279,13 @@ class ShellRuntime:
         await link.report(command_id, "delivered")
         answer = await link.send("lease", wait=True, op="acquire", resource=f"dir:{directory}",
                                  scope=link.adapter_id, ttl=LEASE_TTL)
-        if answer is None or answer.get("type") != "ack":
-            reason = (answer or {}).get("error", "the core did not answer the lease request")
-            await link.report(command_id, "failed", failure="execution_failed", reason=f"spawn refused: {reason}")
+        if answer is None:
+            await link.report(command_id, "failed", failure="execution_failed",
+                              reason="spawn failed: the core did not answer the lease request")
+            return
+        if answer.get("type") != "ack":
+            await link.report(command_id, "rejected", failure="delivery_rejected",
+                              reason=f"spawn refused: {answer.get('error')}")
             return
         lease_id = answer["lease_id"]
         try:
