@@ -17,6 +17,7 @@ from typing import Any
 
 import trio
 from patchbay_adapters.common.link import AdapterLink
+from patchbay_adapters.pi import commands
 from patchbay_adapters.pi.mapping import (
     SUPPORTED_KINDS,
     check_pi_args,
@@ -24,7 +25,8 @@ from patchbay_adapters.pi.mapping import (
     plan_command,
 )
 from patchbay_adapters.pi.process import LaunchFailed
-from patchbay_adapters.pi.slot import PiConfig, Slot
+from patchbay_adapters.pi.records import PiConfig
+from patchbay_adapters.pi.slot import Slot
 
 from patchbay.registry import CommandState, Failure
 
@@ -92,11 +94,11 @@ class PiRuntime:
                               failure=Failure.superseded.value,
                               reason=f"bound to generation {command['generation']}; the slot is at {slot.generation}")
         else:
-            await slot.deliver(command, plan)
+            await commands.deliver(slot, command, plan)
 
     async def withdraw(self, command_id: str, reason: str) -> None:
         for slot in list(self.slots.values()):
-            await slot.withdraw(command_id, reason)
+            await commands.withdraw(slot, command_id, reason)
 
     # -- spawn -----------------------------------------------------------------------------
 

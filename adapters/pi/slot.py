@@ -21,11 +21,10 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-import attrs
 import trio
 from patchbay_adapters.common.link import AdapterLink
+from patchbay_adapters.pi import commands
 from patchbay_adapters.pi.mapping import (
-    Plan,
     Transcript,
     activity_after,
     bound,
@@ -33,11 +32,10 @@ from patchbay_adapters.pi.mapping import (
     message_text,
     model_summary,
     pi_argv,
-    plan_command,
     run_outcome,
-    ui_response,
 )
 from patchbay_adapters.pi.process import LaunchFailed, PiProcess
+from patchbay_adapters.pi.records import Dialog, PiConfig, Run
 from patchbay_adapters.pi.rpc import RpcClient, RpcFailure
 from patchbay_adapters.pi.state import SlotState
 
@@ -45,45 +43,7 @@ from patchbay.registry import CommandState, Failure
 
 log = logging.getLogger("patchbay.adapter.pi")
 
-QUEUE_LIMIT = 1000
 STABLE_AFTER = 30.0
-
-
-@attrs.frozen
-class PiConfig:
-    pi_path: str
-    pi_args: list[str]
-    env: dict[str, str]
-    state_dir: Path
-    extension: Path
-    approve: str = "bash,edit,write"
-    approval_timeout: float = 300.0
-    startup_timeout: float = 60.0
-    request_timeout: float = 60.0
-    compact_timeout: float = 600.0
-    grace: float = 5.0
-    backoff_initial: float = 0.5
-    backoff_max: float = 30.0
-
-
-@attrs.define
-class Run:
-    """One pi agent run (``agent_start`` … ``agent_end``) and the commands that joined it."""
-
-    commands: list[str]
-    cancelled_by: str | None = None
-    done: trio.Event = attrs.field(factory=trio.Event)
-
-
-@attrs.define
-class Dialog:
-    ui_id: str
-    method: str
-    options: list[str]
-
-
-def _ok(answer: dict[str, Any] | None) -> bool:
-    return answer is not None and answer.get("type") == "ack"
 
 
 class Slot:
@@ -106,10 +66,11 @@ class Slot:
         self.connectivity = "stale"
         self.restarts = 0
         self.lease_id: str | None = None
-        self._unconfirmed: set[str] = set()
-        self._changed = trio.Event()
+        self.executing: str | None = None
+        self.unconfirmed: set[str] = set()
+        self.changed = trio.Event()
         self._held = trio.Event()
-        self._nursery: trio.Nursery | None = None
+        self.nursery: trio.Nursery | None = None
         self._host = socket.gethostname()
 
     @property
@@ -117,12 +78,19 @@ class Slot:
         return self.state.generation
 
     @property
+    def current_command(self) -> str | None:
+        """The command pi is working for now (observations and dialogs are attributed to it)."""
+        if self.run is not None and self.run.commands:
+            return self.run.commands[0]
+        return self.executing
+
+    @property
     def rpc(self) -> RpcClient | None:
         return self.pi.rpc if self.pi is not None and self.connectivity == "live" else None
 
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
+    def notify(self) -> None:
+        self.changed.set()
+        self.changed = trio.Event()
 
     # -- supervision -----------------------------------------------------------------------
 
@@ -132,8 +100,8 @@ class Slot:
         reports started at once and keeps retrying."""
         self.session_dir.mkdir(parents=True, exist_ok=True)
         async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            nursery.start_soon(self._worker)
+            self.nursery = nursery
+            nursery.start_soon(commands.worker, self)
             if not self.spawned:
                 task_status.started()
             backoff = self.config.backoff_initial
@@ -171,7 +139,7 @@ class Slot:
                     raise LaunchFailed(f"pi did not start ({failure.detail}): {pi.stderr_text()}") from None
                 self.connectivity = "live"
                 await self.resync(state)
-                self._notify()
+                self.notify()
                 if task_status is not None:
                     task_status.started()
                 await trio.sleep_forever()
@@ -208,7 +176,7 @@ class Slot:
         self.pi = None
         reason = f"pi exited (code {code})" + (f": {pi.stderr_text(300)}" if pi.stderr_text(300) else "")
         run, self.run = self.run, None
-        self._unconfirmed.clear()
+        self.unconfirmed.clear()
         if run is not None:
             for command_id in run.commands:
                 if run.cancelled_by is not None:
@@ -227,7 +195,7 @@ class Slot:
         await self._observe({"type": "error", "source": "pi", "text": f"{reason}; restarting with --continue"},
                             activity="unknown")
         await self.report_session()
-        self._notify()
+        self.notify()
 
     # -- reporting -------------------------------------------------------------------------
 
@@ -240,8 +208,8 @@ class Slot:
                                 wait=wait)
 
     async def _observe(self, observation: dict[str, Any], *, activity: str | None = None) -> None:
-        command_id = self.run.commands[0] if self.run is not None and self.run.commands else None
-        await self.link.observe(self.name, self.generation, observation, command_id=command_id, activity=activity)
+        await self.link.observe(self.name, self.generation, observation, command_id=self.current_command,
+                                activity=activity)
 
     async def resync(self, state: dict[str, Any] | None = None) -> None:
         """Rebuild what the core knows of this slot from pi itself (a partial snapshot)."""
@@ -257,7 +225,7 @@ class Slot:
             log.warning("pi slot %s: resync failed: %s", self.name, failure)
             return
         replaced = self.state.observe_session(state.get("sessionId"))
-        self._remember(state)
+        self.remember(state)
         self.activity = "working" if state.get("isStreaming") or self.run is not None else "idle"
         await self.report_session()
         messages = messages if isinstance(messages, list) else []
@@ -267,7 +235,7 @@ class Slot:
                              "last_assistant_text": bound(message_text(last), 1000) if last else None},
                             activity=self.activity)
 
-    def _remember(self, state: dict[str, Any]) -> None:
+    def remember(self, state: dict[str, Any]) -> None:
         self.metadata = {"pi_session_id": state.get("sessionId"), "model": model_summary(state.get("model")),
                          "thinking_level": state.get("thinkingLevel"), "session_name": state.get("sessionName")}
 
@@ -311,16 +279,16 @@ class Slot:
         if run is None:
             return  # a run nobody here started (an extension's): its transcript is recorded
         outcome = run_outcome(event.get("messages"), cancelled_by=run.cancelled_by)
-        waiting = [c for c in run.commands if c in self._unconfirmed]
+        waiting = [c for c in run.commands if c in self.unconfirmed]
         for command_id in run.commands:
-            if command_id not in self._unconfirmed:
+            if command_id not in self.unconfirmed:
                 await self.link.report(command_id, outcome.state.value,
                                        failure=outcome.failure.value if outcome.failure else None,
                                        result=outcome.result, reason=outcome.reason)
         # A steer pi had not accepted yet when this run ended starts the next run instead.
         self.run = Run(waiting) if waiting else None
         run.done.set()
-        self._notify()
+        self.notify()
 
     async def _dialog(self, request: dict[str, Any]) -> None:
         if request.get("method") == "notify":
@@ -333,265 +301,14 @@ class Slot:
             return
         elicitation_id = f"pi-{ui_id}"[:128]
         self.dialogs[elicitation_id] = Dialog(ui_id, str(request.get("method")), fields["options"])
-        command_id = self.run.commands[0] if self.run is not None and self.run.commands else None
         await self.link.send("elicitation", runtime_session_id=self.name, generation=self.generation,
-                             elicitation_id=elicitation_id, command_id=command_id, **fields)
+                             elicitation_id=elicitation_id, command_id=self.current_command, **fields)
         timeout = request.get("timeout")
-        if isinstance(timeout, (int, float)) and timeout > 0 and self._nursery is not None:
-            self._nursery.start_soon(self._expire, elicitation_id, float(timeout) / 1000)
+        if isinstance(timeout, (int, float)) and timeout > 0 and self.nursery is not None:
+            self.nursery.start_soon(self._expire, elicitation_id, float(timeout) / 1000)
 
     async def _expire(self, elicitation_id: str, seconds: float) -> None:
         await trio.sleep(seconds)
         if self.dialogs.pop(elicitation_id, None) is not None:
             await self.link.send("elicitation_closed", elicitation_id=elicitation_id, state="expired",
                                  reason=f"no answer within {seconds:g} s: pi blocked the action")
-
-    # -- commands ----------------------------------------------------------------------------
-
-    async def deliver(self, command: dict[str, Any], plan: Plan) -> None:
-        """Take one command; never blocks for long (work happens in the slot's tasks)."""
-        command_id = command["command_id"]
-        assert self._nursery is not None
-        if plan.how == "queue":
-            if len(self.queue) >= QUEUE_LIMIT:
-                await self.link.report(command_id, CommandState.rejected.value,
-                                       failure=Failure.delivery_rejected.value, reason="the slot's queue is full")
-                return
-            self.queue.append(command)
-            await self.link.report(command_id, CommandState.delivered.value)
-            await self.report_session()
-            self._notify()
-            return
-        await self.link.report(command_id, CommandState.delivered.value)
-        if plan.how == "steer":
-            self._nursery.start_soon(self._steer, command, plan)
-        elif plan.how == "stop":
-            self._nursery.start_soon(self._stop_run, command)
-        elif plan.how == "answer":
-            self._nursery.start_soon(self._answer, command)
-        elif plan.how == "resync":
-            self._nursery.start_soon(self._resync_command, command)
-        else:
-            self._nursery.start_soon(self._immediate, command, plan)
-
-    async def withdraw(self, command_id: str, reason: str) -> None:
-        for queued in list(self.queue):
-            if queued["command_id"] == command_id:
-                self.queue.remove(queued)
-                await self.report_session()
-        run = self.run
-        if run is not None and command_id in run.commands and run.cancelled_by is None and self.rpc is not None:
-            run.cancelled_by = f"withdrawn by the core ({reason})"
-            try:
-                await self.rpc.request("abort", timeout=self.config.request_timeout)
-            except RpcFailure as failure:
-                log.warning("pi slot %s: abort after withdraw failed: %s", self.name, failure)
-
-    async def _running(self, command_id: str) -> bool:
-        """Report ``running`` and wait for the core's ack before any side effect."""
-        return _ok(await self.link.report(command_id, CommandState.running.value, wait=True))
-
-    async def _fail(self, command_id: str, failure: RpcFailure, what: str) -> None:
-        unknown = failure.kind in ("exit", "timeout", "pipe") and what != "not sent"
-        await self.link.report(command_id, CommandState.failed.value,
-                               failure=(Failure.execution_outcome_unknown if unknown else Failure.execution_failed).value,
-                               reason=f"{what}: {failure.detail}")
-
-    async def _worker(self) -> None:
-        while True:
-            while not (self.queue and self.run is None and self.rpc is not None):
-                await self._changed.wait()
-            command = self.queue.popleft()
-            plan = plan_command(command["kind"], command.get("payload") or {}, busy=False, spawn_enabled=False)
-            await self._execute(command, plan)
-            await self.report_session()
-
-    async def _execute(self, command: dict[str, Any], plan: Plan) -> None:
-        command_id = command["command_id"]
-        rpc = self.rpc
-        if rpc is None or not await self._running(command_id):
-            if rpc is None:
-                self.queue.appendleft(command)
-            return
-        if plan.rpc == "prompt":
-            run = self.run = Run([command_id])
-            try:
-                await rpc.request("prompt", timeout=self.config.request_timeout, **plan.fields)
-            except RpcFailure as failure:
-                if failure.kind == "protocol" and self.run is run:
-                    self.run = None
-                    run.done.set()
-                    await self._fail(command_id, failure, "pi refused the prompt")
-                    return
-                if failure.kind == "timeout" and self.pi is not None:
-                    self.pi.signal_group(9)  # wedged: the supervisor restarts it and settles the run
-            await run.done.wait()
-            return
-        timeout = self.config.compact_timeout if plan.rpc == "compact" else self.config.request_timeout
-        assert plan.rpc is not None
-        try:
-            data = await rpc.request(plan.rpc, timeout=timeout, **plan.fields)
-        except RpcFailure as failure:
-            await self._fail(command_id, failure, f"{plan.rpc} failed")
-            return
-        if plan.rpc == "new_session":
-            await self._new_session(command_id, rpc, data)
-        else:
-            await self.link.report(command_id, CommandState.completed.value, result={
-                "summary": bound(str(data.get("summary") or ""), 4000), "tokens_before": data.get("tokensBefore")})
-
-    async def _new_session(self, command_id: str, rpc: RpcClient, data: dict[str, Any]) -> None:
-        if data.get("cancelled"):
-            await self.link.report(command_id, CommandState.failed.value, failure=Failure.execution_failed.value,
-                                   reason="a pi extension cancelled the new session")
-            return
-        try:
-            state = await rpc.request("get_state", timeout=self.config.request_timeout)
-        except RpcFailure:
-            state = {}
-        if not self.state.observe_session(state.get("sessionId")):
-            self.state.generation += 1  # pi did not tell us the new id: still a replacement
-            self.state.pi_session_id = state.get("sessionId")
-            self.state.save()
-        self._remember(state)
-        self.transcript = Transcript()
-        self.activity = "idle"
-        await self.report_session(wait=True)
-        await self.link.report(command_id, CommandState.completed.value,
-                               result={"generation": self.generation, "pi_session_id": state.get("sessionId")})
-
-    async def _steer(self, command: dict[str, Any], plan: Plan) -> None:
-        command_id = command["command_id"]
-        rpc = self.rpc
-        if rpc is None or not await self._running(command_id):
-            if rpc is None:
-                await self.link.report(command_id, CommandState.rejected.value,
-                                       failure=Failure.delivery_rejected.value, reason="pi is restarting")
-            return
-        fields = dict(plan.fields)
-        run = self.run
-        if run is None:  # the run ended meanwhile: this starts the next one
-            fields.pop("streamingBehavior", None)
-            run = self.run = Run([command_id])
-        else:
-            run.commands.append(command_id)
-            self._unconfirmed.add(command_id)
-        try:
-            await rpc.request("prompt", timeout=self.config.request_timeout,
-                              on_answer=lambda _: self._unconfirmed.discard(command_id), **fields)
-        except RpcFailure as failure:
-            self._unconfirmed.discard(command_id)
-            current = self.run
-            if failure.kind == "protocol" and current is not None and command_id in current.commands:
-                current.commands.remove(command_id)
-                if not current.commands:
-                    self.run = None
-                    current.done.set()
-                    self._notify()
-                await self._fail(command_id, failure, "pi refused the steer")
-
-    async def _stop_run(self, command: dict[str, Any]) -> None:
-        command_id, kind = command["command_id"], command["kind"]
-        target = (command.get("payload") or {}).get("command_id")
-        for queued in list(self.queue):
-            if target is not None and queued["command_id"] == target:
-                self.queue.remove(queued)
-                await self.link.report(target, CommandState.cancelled.value, failure=Failure.cancelled.value,
-                                       reason=f"cancelled by {command_id} before it started")
-                await self.link.report(command_id, CommandState.completed.value,
-                                       result={"target_command_id": target, "effect": "cancelled"})
-                await self.report_session()
-                return
-        run, rpc = self.run, self.rpc
-        if run is None or rpc is None or (target is not None and target not in run.commands):
-            await self.link.report(command_id, CommandState.completed.value,
-                                   result={"target_command_id": target, "effect": "not_running"},
-                                   reason="nothing to stop: the target is not running here")
-            return
-        run.cancelled_by = f"{'interrupted' if kind == 'interrupt' else 'cancelled'} by {command_id}"
-        try:
-            await rpc.request("abort", timeout=self.config.request_timeout)
-        except RpcFailure as failure:
-            log.warning("pi slot %s: abort failed: %s", self.name, failure)
-        if kind == "interrupt":
-            with trio.move_on_after(self.config.grace):
-                await run.done.wait()
-            if not run.done.is_set() and self.pi is not None:
-                self.pi.signal_group(9)  # harder stop: the supervisor restarts pi with --continue
-        await self.link.report(command_id, CommandState.completed.value,
-                               result={"target_command_id": run.commands[0] if run.commands else target,
-                                       "effect": "aborted"})
-
-    async def _answer(self, command: dict[str, Any]) -> None:
-        command_id = command["command_id"]
-        payload = command.get("payload") or {}
-        elicitation_id = str(payload.get("elicitation_id"))
-        dialog, rpc = self.dialogs.get(elicitation_id), self.rpc
-        if dialog is None or rpc is None:
-            await self.link.report(command_id, CommandState.rejected.value, failure=Failure.delivery_rejected.value,
-                                   reason=f"pi no longer waits for {elicitation_id} (timed out, withdrawn or restarted)")
-            return
-        response = ui_response(dialog.ui_id, dialog.method, dialog.options, command["kind"], payload)
-        if isinstance(response, str):
-            await self.link.report(command_id, CommandState.rejected.value, failure=Failure.validation_failed.value,
-                                   reason=response)
-            return
-        if not await self._running(command_id):
-            return
-        if self.dialogs.pop(elicitation_id, None) is None:  # expired while we waited for the ack
-            await self.link.report(command_id, CommandState.failed.value, failure=Failure.execution_failed.value,
-                                   reason=f"{elicitation_id} timed out in pi before the answer arrived")
-            return
-        try:
-            await rpc.send(response)
-        except RpcFailure as failure:
-            await self._fail(command_id, failure, "not sent")
-            return
-        await self.link.report(command_id, CommandState.completed.value,
-                               result={"elicitation_id": elicitation_id,
-                                       "sent": {k: v for k, v in response.items() if k not in ("type", "id")}})
-
-    async def _resync_command(self, command: dict[str, Any]) -> None:
-        await self.resync()
-        await self.link.report(command["command_id"], CommandState.completed.value,
-                               result={"generation": self.generation, "connectivity": self.connectivity,
-                                       "activity": self.activity, **self.metadata})
-
-    async def _immediate(self, command: dict[str, Any], plan: Plan) -> None:
-        """query and reconfigure: one RPC call now, busy or not."""
-        command_id = command["command_id"]
-        rpc = self.rpc
-        assert plan.rpc is not None
-        if rpc is None:
-            await self.link.report(command_id, CommandState.rejected.value, failure=Failure.delivery_rejected.value,
-                                   reason="pi is not running (restarting)")
-            return
-        if plan.side_effect and not await self._running(command_id):
-            return
-        try:
-            data = await rpc.request(plan.rpc, timeout=self.config.request_timeout, **plan.fields)
-            if plan.rpc == "get_state":
-                messages = (await rpc.request("get_messages", timeout=self.config.request_timeout)).get("messages")
-                result = self._query_result(data, messages if isinstance(messages, list) else [])
-            elif plan.rpc == "get_available_models":
-                models = data.get("models")
-                result = {"models": [model_summary(m) for m in models] if isinstance(models, list) else []}
-            else:
-                state = await rpc.request("get_state", timeout=self.config.request_timeout)
-                self._remember(state)
-                await self.report_session()
-                result = {"model": self.metadata["model"], "thinking_level": self.metadata["thinking_level"]}
-        except RpcFailure as failure:
-            await self._fail(command_id, failure, f"{plan.rpc} failed")
-            return
-        await self.link.report(command_id, CommandState.completed.value, result=result)
-
-    def _query_result(self, state: dict[str, Any], messages: list[Any]) -> dict[str, Any]:
-        recent = [{"role": m.get("role"), "text": bound(message_text(m), 500)}
-                  for m in messages[-10:] if isinstance(m, dict)]
-        return {"pi_session_id": state.get("sessionId"), "generation": self.generation,
-                "model": model_summary(state.get("model")), "thinking_level": state.get("thinkingLevel"),
-                "is_streaming": bool(state.get("isStreaming")), "message_count": len(messages),
-                "pending_message_count": state.get("pendingMessageCount"),
-                "running_commands": list(self.run.commands) if self.run else [],
-                "queued_commands": [c["command_id"] for c in self.queue], "recent_messages": recent}

@@ -1,0 +1,304 @@
+"""What a Pi slot does with each delivered command (the slot's task owns the work).
+
+Queued commands (instruct follow-ups, new_session, compact) wait in the slot's queue while a
+run is active and stay ``delivered`` in the core until ``worker`` starts them. Before any side
+effect a command is reported ``running`` and the core's ack awaited: a command the core
+settled meanwhile (cancelled, superseded, expired) is never sent to pi. Read-only commands
+(query, list_models, attach) go from ``delivered`` straight to their outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from typing import TYPE_CHECKING, Any
+
+import trio
+from patchbay_adapters.pi.mapping import (
+    Plan,
+    Transcript,
+    bound,
+    message_text,
+    model_summary,
+    plan_command,
+    ui_response,
+)
+from patchbay_adapters.pi.records import Run
+from patchbay_adapters.pi.rpc import RpcClient, RpcFailure
+
+from patchbay.registry import CommandState, Failure
+
+if TYPE_CHECKING:
+    from patchbay_adapters.pi.slot import Slot
+
+log = logging.getLogger("patchbay.adapter.pi")
+
+QUEUE_LIMIT = 1000
+
+
+def _ok(answer: dict[str, Any] | None) -> bool:
+    return answer is not None and answer.get("type") == "ack"
+
+
+async def deliver(slot: Slot, command: dict[str, Any], plan: Plan) -> None:
+    """Take one command; never blocks for long (work happens in the slot's tasks)."""
+    command_id = command["command_id"]
+    assert slot.nursery is not None
+    if plan.how == "queue":
+        if len(slot.queue) >= QUEUE_LIMIT:
+            await slot.link.report(command_id, CommandState.rejected.value,
+                                   failure=Failure.delivery_rejected.value, reason="the slot's queue is full")
+            return
+        slot.queue.append(command)
+        await slot.link.report(command_id, CommandState.delivered.value)
+        await slot.report_session()
+        slot.notify()
+        return
+    await slot.link.report(command_id, CommandState.delivered.value)
+    if plan.how == "steer":
+        slot.nursery.start_soon(steer, slot, command, plan)
+    elif plan.how == "stop":
+        slot.nursery.start_soon(stop_run, slot, command)
+    elif plan.how == "answer":
+        slot.nursery.start_soon(answer, slot, command)
+    elif plan.how == "resync":
+        slot.nursery.start_soon(resync_command, slot, command)
+    else:
+        slot.nursery.start_soon(immediate, slot, command, plan)
+
+
+async def withdraw(slot: Slot, command_id: str, reason: str) -> None:
+    for queued in list(slot.queue):
+        if queued["command_id"] == command_id:
+            slot.queue.remove(queued)
+            await slot.report_session()
+    run = slot.run
+    if run is not None and command_id in run.commands and run.cancelled_by is None and slot.rpc is not None:
+        run.cancelled_by = f"withdrawn by the core ({reason})"
+        try:
+            await slot.rpc.request("abort", timeout=slot.config.request_timeout)
+        except RpcFailure as failure:
+            log.warning("pi slot %s: abort after withdraw failed: %s", slot.name, failure)
+
+
+async def running(slot: Slot, command_id: str) -> bool:
+    """Report ``running`` and wait for the core's ack before any side effect."""
+    return _ok(await slot.link.report(command_id, CommandState.running.value, wait=True))
+
+
+async def fail(slot: Slot, command_id: str, failure: RpcFailure, what: str) -> None:
+    unknown = failure.kind in ("exit", "timeout", "pipe") and what != "not sent"
+    await slot.link.report(command_id, CommandState.failed.value,
+                           failure=(Failure.execution_outcome_unknown if unknown else Failure.execution_failed).value,
+                           reason=f"{what}: {failure.detail}")
+
+
+async def worker(slot: Slot) -> None:
+    while True:
+        while not (slot.queue and slot.run is None and slot.rpc is not None):
+            await slot.changed.wait()
+        command = slot.queue.popleft()
+        plan = plan_command(command["kind"], command.get("payload") or {}, busy=False, spawn_enabled=False)
+        await execute(slot, command, plan)
+        await slot.report_session()
+
+
+async def execute(slot: Slot, command: dict[str, Any], plan: Plan) -> None:
+    command_id = command["command_id"]
+    rpc = slot.rpc
+    if rpc is None or not await running(slot, command_id):
+        if rpc is None:
+            slot.queue.appendleft(command)
+        return
+    if plan.rpc == "prompt":
+        run = slot.run = Run([command_id])
+        try:
+            await rpc.request("prompt", timeout=slot.config.request_timeout, **plan.fields)
+        except RpcFailure as failure:
+            if failure.kind == "protocol" and slot.run is run:
+                slot.run = None
+                run.done.set()
+                await fail(slot, command_id, failure, "pi refused the prompt")
+                return
+            if failure.kind == "timeout" and slot.pi is not None:
+                slot.pi.signal_group(signal.SIGKILL)  # wedged: the supervisor restarts it and settles the run
+        await run.done.wait()
+        return
+    timeout = slot.config.compact_timeout if plan.rpc == "compact" else slot.config.request_timeout
+    assert plan.rpc is not None
+    slot.executing = command_id
+    try:
+        data = await rpc.request(plan.rpc, timeout=timeout, **plan.fields)
+    except RpcFailure as failure:
+        await fail(slot, command_id, failure, f"{plan.rpc} failed")
+        return
+    finally:
+        slot.executing = None
+    if plan.rpc == "new_session":
+        await new_session(slot, command_id, rpc, data)
+    else:
+        await slot.link.report(command_id, CommandState.completed.value, result={
+            "summary": bound(str(data.get("summary") or ""), 4000), "tokens_before": data.get("tokensBefore")})
+
+
+async def new_session(slot: Slot, command_id: str, rpc: RpcClient, data: dict[str, Any]) -> None:
+    if data.get("cancelled"):
+        await slot.link.report(command_id, CommandState.failed.value, failure=Failure.execution_failed.value,
+                               reason="a pi extension cancelled the new session")
+        return
+    try:
+        state = await rpc.request("get_state", timeout=slot.config.request_timeout)
+    except RpcFailure:
+        state = {}
+    if not slot.state.observe_session(state.get("sessionId")):
+        slot.state.generation += 1  # pi did not tell us the new id: still a replacement
+        slot.state.pi_session_id = state.get("sessionId")
+        slot.state.save()
+    slot.remember(state)
+    slot.transcript = Transcript()
+    slot.activity = "idle"
+    await slot.report_session(wait=True)
+    await slot.link.report(command_id, CommandState.completed.value,
+                           result={"generation": slot.generation, "pi_session_id": state.get("sessionId")})
+
+
+async def steer(slot: Slot, command: dict[str, Any], plan: Plan) -> None:
+    command_id = command["command_id"]
+    rpc = slot.rpc
+    if rpc is None or not await running(slot, command_id):
+        if rpc is None:
+            await slot.link.report(command_id, CommandState.rejected.value,
+                                   failure=Failure.delivery_rejected.value, reason="pi is restarting")
+        return
+    fields = dict(plan.fields)
+    run = slot.run
+    if run is None:  # the run ended meanwhile: this starts the next one
+        fields.pop("streamingBehavior", None)
+        run = slot.run = Run([command_id])
+    else:
+        run.commands.append(command_id)
+        slot.unconfirmed.add(command_id)
+    try:
+        await rpc.request("prompt", timeout=slot.config.request_timeout,
+                          on_answer=lambda _: slot.unconfirmed.discard(command_id), **fields)
+    except RpcFailure as failure:
+        slot.unconfirmed.discard(command_id)
+        current = slot.run
+        if failure.kind == "protocol" and current is not None and command_id in current.commands:
+            current.commands.remove(command_id)
+            if not current.commands:
+                slot.run = None
+                current.done.set()
+                slot.notify()
+            await fail(slot, command_id, failure, "pi refused the steer")
+
+
+async def stop_run(slot: Slot, command: dict[str, Any]) -> None:
+    command_id, kind = command["command_id"], command["kind"]
+    target = (command.get("payload") or {}).get("command_id")
+    for queued in list(slot.queue):
+        if target is not None and queued["command_id"] == target:
+            slot.queue.remove(queued)
+            await slot.link.report(target, CommandState.cancelled.value, failure=Failure.cancelled.value,
+                                   reason=f"cancelled by {command_id} before it started")
+            await slot.link.report(command_id, CommandState.completed.value,
+                                   result={"target_command_id": target, "effect": "cancelled"})
+            await slot.report_session()
+            return
+    run, rpc = slot.run, slot.rpc
+    if run is None or rpc is None or (target is not None and target not in run.commands):
+        await slot.link.report(command_id, CommandState.completed.value,
+                               result={"target_command_id": target, "effect": "not_running"},
+                               reason="nothing to stop: the target is not running here")
+        return
+    run.cancelled_by = f"{'interrupted' if kind == 'interrupt' else 'cancelled'} by {command_id}"
+    try:
+        await rpc.request("abort", timeout=slot.config.request_timeout)
+    except RpcFailure as failure:
+        log.warning("pi slot %s: abort failed: %s", slot.name, failure)
+    if kind == "interrupt":
+        with trio.move_on_after(slot.config.grace):
+            await run.done.wait()
+        if not run.done.is_set() and slot.pi is not None:
+            slot.pi.signal_group(signal.SIGKILL)  # harder stop: the supervisor restarts pi with --continue
+    await slot.link.report(command_id, CommandState.completed.value,
+                           result={"target_command_id": run.commands[0] if run.commands else target,
+                                   "effect": "aborted"})
+
+
+async def answer(slot: Slot, command: dict[str, Any]) -> None:
+    command_id = command["command_id"]
+    payload = command.get("payload") or {}
+    elicitation_id = str(payload.get("elicitation_id"))
+    dialog, rpc = slot.dialogs.get(elicitation_id), slot.rpc
+    if dialog is None or rpc is None:
+        await slot.link.report(command_id, CommandState.rejected.value, failure=Failure.delivery_rejected.value,
+                               reason=f"pi no longer waits for {elicitation_id} (timed out, withdrawn or restarted)")
+        return
+    response = ui_response(dialog.ui_id, dialog.method, dialog.options, command["kind"], payload)
+    if isinstance(response, str):
+        await slot.link.report(command_id, CommandState.rejected.value, failure=Failure.validation_failed.value,
+                               reason=response)
+        return
+    if not await running(slot, command_id):
+        return
+    if slot.dialogs.pop(elicitation_id, None) is None:  # expired while we waited for the ack
+        await slot.link.report(command_id, CommandState.failed.value, failure=Failure.execution_failed.value,
+                               reason=f"{elicitation_id} timed out in pi before the answer arrived")
+        return
+    try:
+        await rpc.send(response)
+    except RpcFailure as failure:
+        await fail(slot, command_id, failure, "not sent")
+        return
+    await slot.link.report(command_id, CommandState.completed.value,
+                           result={"elicitation_id": elicitation_id,
+                                   "sent": {k: v for k, v in response.items() if k not in ("type", "id")}})
+
+
+async def resync_command(slot: Slot, command: dict[str, Any]) -> None:
+    await slot.resync()
+    await slot.link.report(command["command_id"], CommandState.completed.value,
+                           result={"generation": slot.generation, "connectivity": slot.connectivity,
+                                   "activity": slot.activity, **slot.metadata})
+
+
+async def immediate(slot: Slot, command: dict[str, Any], plan: Plan) -> None:
+    """query and reconfigure: one RPC call now, busy or not."""
+    command_id = command["command_id"]
+    rpc = slot.rpc
+    assert plan.rpc is not None
+    if rpc is None:
+        await slot.link.report(command_id, CommandState.rejected.value, failure=Failure.delivery_rejected.value,
+                               reason="pi is not running (restarting)")
+        return
+    if plan.side_effect and not await running(slot, command_id):
+        return
+    try:
+        data = await rpc.request(plan.rpc, timeout=slot.config.request_timeout, **plan.fields)
+        if plan.rpc == "get_state":
+            messages = (await rpc.request("get_messages", timeout=slot.config.request_timeout)).get("messages")
+            result = query_result(slot, data, messages if isinstance(messages, list) else [])
+        elif plan.rpc == "get_available_models":
+            models = data.get("models")
+            result = {"models": [model_summary(m) for m in models] if isinstance(models, list) else []}
+        else:
+            state = await rpc.request("get_state", timeout=slot.config.request_timeout)
+            slot.remember(state)
+            await slot.report_session()
+            result = {"model": slot.metadata["model"], "thinking_level": slot.metadata["thinking_level"]}
+    except RpcFailure as failure:
+        await fail(slot, command_id, failure, f"{plan.rpc} failed")
+        return
+    await slot.link.report(command_id, CommandState.completed.value, result=result)
+
+
+def query_result(slot: Slot, state: dict[str, Any], messages: list[Any]) -> dict[str, Any]:
+    recent = [{"role": m.get("role"), "text": bound(message_text(m), 500)}
+              for m in messages[-10:] if isinstance(m, dict)]
+    return {"pi_session_id": state.get("sessionId"), "generation": slot.generation,
+            "model": model_summary(state.get("model")), "thinking_level": state.get("thinkingLevel"),
+            "is_streaming": bool(state.get("isStreaming")), "message_count": len(messages),
+            "pending_message_count": state.get("pendingMessageCount"),
+            "running_commands": list(slot.run.commands) if slot.run else [],
+            "queued_commands": [c["command_id"] for c in slot.queue], "recent_messages": recent}
