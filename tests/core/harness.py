@@ -6,7 +6,9 @@ above the transport is the same as with a websocket.
 
 from __future__ import annotations
 
+import functools
 import json
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -110,14 +112,31 @@ class Harness:
             await self.core.journal.drained()
 
 
+@functools.cache
+def _template_journal() -> bytes:
+    """One initialized journal per test process: the operator's argon2 hash is deliberately
+    slow, so every test copies these bytes instead of hashing again."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "journal.db"
+        initialize_journal(path, DOMAIN, PASSWORD, clock=ManualClock(), ids=RandomIds())
+        return path.read_bytes()
+
+
+def new_journal(path: Path) -> Path:
+    """A fresh journal of domain ``DOMAIN`` with the operator (password ``PASSWORD``) and its grant."""
+    path.write_bytes(_template_journal())
+    return path
+
+
 @asynccontextmanager
 async def running_core(tmp_path: Path, *, settings: CoreSettings | None = None,
-                       clock: ManualClock | None = None, fresh: bool = True) -> AsyncIterator[Harness]:
+                       clock: ManualClock | None = None, fresh: bool = True,
+                       synchronous: str = "FULL") -> AsyncIterator[Harness]:
     path = tmp_path / "journal.db"
     clock = clock or ManualClock()
     if fresh and not path.exists():
-        initialize_journal(path, DOMAIN, PASSWORD, clock=clock, ids=RandomIds())
-    core = Core(path, expected_domain=DOMAIN, clock=clock, ids=RandomIds(),
+        new_journal(path)
+    core = Core(path, expected_domain=DOMAIN, clock=clock, ids=RandomIds(), synchronous=synchronous,
                 settings=settings or CoreSettings(stale_after=15, offline_after=30))
     async with trio.open_nursery() as nursery:
         await nursery.start(core.run)

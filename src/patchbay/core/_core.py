@@ -148,8 +148,10 @@ class Core:
                 task_status.started(self)
         finally:
             self._running = False
-            self._store.close()
+            # The reader first: the last connection to close merges the WAL into the file, and
+            # only the writing one can.
             self._reader.close()
+            self._store.close()
 
     async def _recover(self) -> None:
         """After a restart nothing is attached: settle what the previous run left open."""

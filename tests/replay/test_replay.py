@@ -1,0 +1,103 @@
+"""Replay: the same reducer as the live core, idempotent, and checkpoints that agree with LSN 0."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+
+from patchbay.core import Core, CoreSettings
+from patchbay.core._state import recover_state
+from patchbay.core.checkpoint import decode_state
+from patchbay.core.ports import ManualClock
+from patchbay.journal import JournalStore
+from patchbay.registry import CommandState, Failure
+from patchbay.replay import replay_journal
+from tests.core.harness import DOMAIN, running_core
+from tests.replay.scenario import TARGET, scenario_journal
+
+
+async def test_the_scenario_journal_holds_what_it_should(tmp_path: Path) -> None:
+    result = replay_journal(scenario_journal(tmp_path))
+    commands = result.state.commands
+    assert result.violations == []
+    assert (commands["done"].state, commands["done"].late_outcomes[0]["candidate_state"]) == (
+        CommandState.completed, "failed")
+    assert (commands["short"].state, commands["short"].failure) == (CommandState.expired, Failure.expired)
+    assert commands["queued"].state is CommandState.cancelled
+    assert commands["held"].state is CommandState.superseded
+    assert result.state.sessions[TARGET].tombstoned == (1,)
+    assert commands["after-bump"].generation == 2
+
+
+async def test_replaying_the_same_journal_twice_gives_identical_state(tmp_path: Path) -> None:
+    path = scenario_journal(tmp_path)
+    first, second = replay_journal(path), replay_journal(path)
+    assert first.state == second.state and first.events == second.events
+
+
+async def test_checkpoint_plus_tail_gives_the_same_state_as_replay_from_lsn_zero(tmp_path: Path) -> None:
+    path = scenario_journal(tmp_path)
+    store = JournalStore.open(path, read_only=True)
+    checkpoint = store.latest_checkpoint()
+    recovered, tail = recover_state(store)
+    assert checkpoint is not None and tail == store.last_lsn() - checkpoint.lsn  # only the tail replayed
+    store.close()
+    assert recovered == replay_journal(path).state
+
+
+async def test_a_checkpoint_is_exactly_the_prefix_up_to_its_lsn(tmp_path: Path) -> None:
+    path = scenario_journal(tmp_path)
+    store = JournalStore.open(path, read_only=True)
+    checkpoint = store.latest_checkpoint()
+    assert checkpoint is not None
+    prefix = replay_journal(path, until_lsn=checkpoint.lsn).state
+    assert decode_state(checkpoint.state) == prefix  # SnapshotConsistentPrefix
+    store.close()
+
+
+async def test_the_live_state_equals_the_replay_of_its_journal(tmp_path: Path) -> None:
+    async with running_core(tmp_path, settings=CoreSettings(checkpoint_every=7)) as h:
+        await h.login()
+        adapter = await h.adapter()
+        await adapter.attach()
+        await adapter.session()
+        for n in range(20):
+            await h.submit(f"c{n}", f"echo {n}")
+            await adapter.report(f"c{n}", "delivered")
+        await h.settle()
+        live = attrs.evolve(h.core.state)
+    assert replay_journal(tmp_path / "journal.db").state == live  # IdempotentLogReplay
+
+
+async def test_recovery_after_restart_replays_only_the_tail_after_the_latest_checkpoint(tmp_path: Path) -> None:
+    clock = ManualClock()
+    settings = CoreSettings(checkpoint_every=25, stale_after=1e6, offline_after=1e6)
+    async with running_core(tmp_path, clock=clock, settings=settings) as h:
+        await h.login()
+        adapter = await h.adapter()
+        await adapter.attach()
+        await adapter.session()
+        for n in range(60):
+            await h.submit(f"c{n}", f"echo {n}")
+        await h.settle()
+        total = h.core.state.last_lsn
+    core = Core(tmp_path / "journal.db", expected_domain=DOMAIN, clock=clock, settings=settings)
+    try:
+        assert 0 < core.journal.replayed_at_open < 25 < total  # the checkpoint bounded recovery
+        assert core.state == replay_journal(tmp_path / "journal.db").state
+        assert core.core_generation == 3  # init, first run, this open
+    finally:
+        core._store.close()
+        core._reader.close()
+
+
+async def test_a_checkpoint_in_an_unknown_format_is_ignored_and_recovery_starts_from_lsn_zero(
+        tmp_path: Path) -> None:
+    path = scenario_journal(tmp_path)
+    store = JournalStore.open(path, expected_domain=DOMAIN)
+    store.save_checkpoint(store.last_lsn(), b'{"format": 999, "state": {}}')
+    recovered, tail = recover_state(store)
+    assert tail == store.last_lsn()
+    store.close()
+    assert recovered == replay_journal(path).state
