@@ -11,6 +11,7 @@ core never sees a job that may have had effects as merely ``delivered``.
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import socket
@@ -119,7 +120,8 @@ class ShellRuntime:
             await self.link.report(command["command_id"], "delivered")
             await self.link.report(command["command_id"], "completed", result=self._status(workspace))
         elif kind == "spawn" and self.spawn_roots:
-            await self._spawn(command)
+            assert self._nursery is not None
+            self._nursery.start_soon(self._spawn, command)  # it waits for the core's lease answer
         else:
             await self.link.report(command["command_id"], "rejected", failure="unsupported_command",
                                    reason=f"the shell adapter does not support {kind}")
@@ -191,17 +193,27 @@ class ShellRuntime:
         await self._report_session(workspace)
 
     async def _stream_output(self, workspace: Workspace, job: Job, tail: bytearray) -> None:
+        """Forward the job's output as observations: a chunk goes out once ``CHUNK_FLUSH_BYTES``
+        are pending or the output has been quiet for ``CHUNK_FLUSH_SECONDS`` (so a prompt or a
+        progress line without a newline shows up at once, and a flood is batched)."""
         assert job.process is not None and job.process.stdout is not None and self.link is not None
+        stdout = job.process.stdout
         pending = bytearray()
-        last_flush = trio.current_time()
-        async for chunk in job.process.stdout:
+        while True:
+            chunk = None
+            with trio.move_on_after(CHUNK_FLUSH_SECONDS if pending else math.inf):
+                chunk = await stdout.receive_some(65536)  # cancel-safe: nothing is lost on timeout
+                if not chunk:
+                    break
+            if chunk is None:
+                await self._flush(workspace, job, pending)
+                continue
             pending += chunk
             tail += chunk
             if len(tail) > OUTPUT_TAIL:
                 del tail[: len(tail) - OUTPUT_TAIL]
-            if len(pending) >= CHUNK_FLUSH_BYTES or trio.current_time() - last_flush >= CHUNK_FLUSH_SECONDS:
+            if len(pending) >= CHUNK_FLUSH_BYTES:
                 await self._flush(workspace, job, pending)
-                last_flush = trio.current_time()
         await self._flush(workspace, job, pending)
 
     async def _flush(self, workspace: Workspace, job: Job, pending: bytearray) -> None:
