@@ -285,7 +285,7 @@ class AdapterPlane:
 
     # -- inbound frames ------------------------------------------------------------------
 
-    async def handle(self, connection: AdapterConnection, text: str | bytes) -> str:
+    async def handle(self, connection: AdapterConnection, text: str | bytes | None) -> str:
         """Apply one frame; returns the answer frame (ack or error). Never raises for bad input.
 
         Checks, in order: size, shape, attachment still current (a replaced attachment's late
@@ -295,6 +295,8 @@ class AdapterPlane:
         """
         core = self.core
         self._arm_stale(connection)
+        if text is None:  # the transport's value for an empty binary message
+            text = b""
         size = len(text) if isinstance(text, bytes) else len(text.encode("utf-8", "surrogatepass"))
         if size > wire.MAX_FRAME_BYTES:
             reason = f"frame of {size} bytes is larger than {wire.MAX_FRAME_BYTES} bytes"
