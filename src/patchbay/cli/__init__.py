@@ -32,7 +32,7 @@ from patchbay.cli._client import (
 from patchbay.core.config import Config, Home, default_home, render_config
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # messages stay whole lines for scripts
 
 
 def home_option(function: Any) -> Any:

@@ -95,11 +95,18 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
 
     @app.after_request
     async def headers(response: Response) -> Response:
+        # Consume an unread body (a refusal answers without reading it): an unread body stalls
+        # the next request on a kept-alive connection.
+        await request.get_data()
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         if request.path.startswith("/api/"):
             response.headers["Cache-Control"] = "no-store"
         return response
+
+    @app.errorhandler(404)
+    async def not_found(_problem: Any) -> Response:
+        return error(404, f"no route {request.method} {request.path}")
 
     @app.errorhandler(405)
     async def wrong_method(_problem: Any) -> Response:
