@@ -66,6 +66,8 @@ templates = st.one_of(
 def mutated(draw: st.DrawFn) -> dict[str, Any]:
     frame = dict(draw(templates))
     for _ in range(draw(st.integers(0, 2))):
+        if not frame:
+            break
         key = draw(st.sampled_from(sorted(frame)))
         if draw(st.booleans()):
             del frame[key]
