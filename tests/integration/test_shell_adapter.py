@@ -71,10 +71,17 @@ def test_killed_adapter_settles_its_command_and_the_session_goes_stale_then_offl
         api.wait_session("shell-1/demo", "live")
         api.submit("long", "sleep 60")
         api.wait_state("long", "running")
+        api.submit("behind", "echo never")
+        api.wait_state("behind", "delivered")
         adapter.kill(signal.SIGKILL)
         api.wait_session("shell-1/demo", "stale", timeout=10)
         settled = api.wait_state("long", "failed", timeout=10)
         assert settled["failure"] == "execution_outcome_unknown"
+        behind = api.wait_state("behind", "failed", timeout=10)
+        assert behind["failure"] == "adapter_unavailable"
+        # the bound, on the core's own clock: settled offline_after (2 s) after the loss
+        lost = api.http.get("/api/audit", params={"kind": "adapter.detached,adapter.failed"}).json()["records"][0]
+        assert 2.0 <= settled["history"][-1]["ts"] - lost["ts"] <= 2.0 + 2.0
         assert api.sessions()["shell-1/demo"]["connectivity"] == "offline"
         refused = api.submit("later", "echo")
         assert (refused["outcome"], refused["failure"]) == ("rejected", "target_offline")
@@ -90,6 +97,9 @@ def test_killed_core_records_the_outcome_exactly_once_after_restart(tmp_path: Pa
         marker = tmp_path / "ran"
         api.submit("across", f"sleep 2; echo done >> {marker}")
         api.wait_state("across", "running")
+        queued_marker = tmp_path / "queued-ran"
+        api.submit("queued-across", f"echo q >> {queued_marker}")
+        api.wait_state("queued-across", "delivered")
         assert d.serve_proc is not None
         d.serve_proc.kill(signal.SIGKILL)
         d.serve(listen=f"127.0.0.1:{port}")
@@ -97,6 +107,9 @@ def test_killed_core_records_the_outcome_exactly_once_after_restart(tmp_path: Pa
         final = api.wait_state("across", "completed", "failed", timeout=40)
         assert final["state"] == "completed", final
         assert marker.read_text() == "done\n"
+        # redelivered on re-attach (at least once), run once (the adapter deduplicates by id)
+        assert api.wait_state("queued-across", "completed")["result"]["output"] == ""
+        assert queued_marker.read_text() == "q\n"
         completions = [h for h in final["history"] if h["state"] == "completed"]
         assert len(completions) == 1
         result = run_cli(d.env, "replay", str(d.home / "journal.db"), "--check")
