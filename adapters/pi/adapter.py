@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,7 @@ class PiRuntime:
         self.slots: dict[str, Slot] = {}
         self.link: AdapterLink | None = None
         self._nursery: trio.Nursery | None = None
+        self._sigterm = False
 
     def manifest(self) -> dict[str, Any]:
         kinds = SUPPORTED_KINDS + (["spawn"] if self.spawn_roots else [])
@@ -58,14 +61,30 @@ class PiRuntime:
                 ]}
 
     async def run(self, link: AdapterLink, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Start one supervised slot per workspace; runs until cancelled (pi stopped cleanly)."""
+        """Start one supervised slot per workspace; runs until cancelled (pi stopped cleanly).
+
+        SIGTERM stops every slot the clean way (a busy pi is aborted before its stdin closes),
+        then terminates the process with SIGTERM's default action, as if nothing caught it.
+        """
         self.link = link
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            if threading.current_thread() is threading.main_thread():
+                nursery.start_soon(self._watch_sigterm, nursery.cancel_scope)
             for name, directory in self.workspaces.items():
                 slot = self.slots[name] = Slot(name, directory, self.config, link)
                 await nursery.start(slot.run_slot)
             task_status.started()
+        if self._sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    async def _watch_sigterm(self, scope: trio.CancelScope) -> None:
+        with trio.open_signal_receiver(signal.SIGTERM) as signals:
+            async for _ in signals:
+                self._sigterm = True
+                scope.cancel()
+                return
 
     async def attached(self) -> None:
         """After every (re)attach: report each slot again from pi itself."""

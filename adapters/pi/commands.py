@@ -235,11 +235,7 @@ async def answer(slot: Slot, command: dict[str, Any]) -> None:
         await slot.link.report(command_id, CommandState.rejected.value, failure=Failure.delivery_rejected.value,
                                reason=f"pi no longer waits for {elicitation_id} (timed out, withdrawn or restarted)")
         return
-    response = ui_response(dialog.ui_id, dialog.method, dialog.options, command["kind"], payload)
-    if isinstance(response, str):
-        await slot.link.report(command_id, CommandState.rejected.value, failure=Failure.validation_failed.value,
-                               reason=response)
-        return
+    response, problem = ui_response(dialog.ui_id, dialog.method, dialog.options, payload)
     if not await running(slot, command_id):
         return
     if slot.dialogs.pop(elicitation_id, None) is None:  # expired while we waited for the ack
@@ -251,9 +247,13 @@ async def answer(slot: Slot, command: dict[str, Any]) -> None:
     except RpcFailure as failure:
         await fail(slot, command_id, failure, "not sent")
         return
-    await slot.link.report(command_id, CommandState.completed.value,
-                           result={"elicitation_id": elicitation_id,
-                                   "sent": {k: v for k, v in response.items() if k not in ("type", "id")}})
+    result = {"elicitation_id": elicitation_id,
+              "sent": {k: v for k, v in response.items() if k not in ("type", "id")}}
+    if problem is not None:
+        await slot.link.report(command_id, CommandState.failed.value, failure=Failure.execution_failed.value,
+                               result=result, reason=problem)
+    else:
+        await slot.link.report(command_id, CommandState.completed.value, result=result)
 
 
 async def resync_command(slot: Slot, command: dict[str, Any]) -> None:

@@ -356,23 +356,25 @@ def elicitation_for(request: Mapping[str, Any], now: float) -> dict[str, Any] | 
             "body": bound(str(body), 4000), "options": options, "expires_at": expires_at}
 
 
-def ui_response(ui_id: str, method: str, options: list[str], kind: str,
-                payload: Mapping[str, Any]) -> dict[str, Any] | str:
-    """The ``extension_ui_response`` for an operator's answer, or why it cannot be sent."""
+def ui_response(ui_id: str, method: str, options: list[str],
+                payload: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The ``extension_ui_response`` for an operator's answer, and a problem if it is not usable.
+
+    The core has already recorded the answer, so pi's dialog must be resolved either way: an
+    answer pi cannot take (not a string, not one of the options) dismisses the dialog
+    (``cancelled``), and the problem explains the command's failure.
+    """
+    dismiss = {"type": "extension_ui_response", "id": ui_id, "cancelled": True}
     if method == "confirm":
-        if kind != "approval-response":
-            return "this dialog is an approval: answer it with approval-response"
         decision = payload.get("decision")
         if decision not in ("approve", "deny"):
-            return "approval-response 'decision' must be 'approve' or 'deny'"
-        return {"type": "extension_ui_response", "id": ui_id, "confirmed": decision == "approve"}
-    if kind != "elicitation-response":
-        return "this dialog is a question: answer it with elicitation-response"
+            return dismiss, "an approval needs 'decision' 'approve' or 'deny'; the dialog was dismissed"
+        return {"type": "extension_ui_response", "id": ui_id, "confirmed": decision == "approve"}, None
     if payload.get("decline"):
-        return {"type": "extension_ui_response", "id": ui_id, "cancelled": True}
+        return dismiss, None
     answer = payload.get("answer")
     if not isinstance(answer, str):
-        return "the answer to a pi dialog must be a string"
+        return dismiss, "the answer to a pi dialog must be a string; the dialog was dismissed"
     if options and answer not in options:
-        return f"the answer must be one of: {', '.join(options)}"
-    return {"type": "extension_ui_response", "id": ui_id, "value": answer}
+        return dismiss, f"the answer must be one of: {', '.join(options)}; the dialog was dismissed"
+    return {"type": "extension_ui_response", "id": ui_id, "value": answer}, None

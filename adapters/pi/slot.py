@@ -63,7 +63,7 @@ class Slot:
         self.transcript = Transcript()
         self.metadata: dict[str, Any] = {}
         self.activity = "unknown"
-        self.connectivity = "stale"
+        self.connectivity = "unknown"
         self.restarts = 0
         self.lease_id: str | None = None
         self.executing: str | None = None

@@ -5,6 +5,7 @@ restarted pi (which repeats a request) gets the same answer:
 
 - the last message is a tool result → ``tool said: <result text>``;
 - the last user text contains ``BASH:<command>`` → one ``bash`` tool call running <command>;
+- ``READ:<path>`` → one ``read`` tool call of <path>;
 - ``SLOW:<text>`` → <text> streamed one character every ``slow_delay`` seconds;
 - ``SAY:<text>`` → <text>;
 - a compaction request (pi asks for a summary) → ``SUMMARY``;
@@ -92,7 +93,9 @@ class FakeLLM:
             if last.get("role") == "tool":
                 self._text(handler, "tool said: " + _text_of(last).strip()[:200])
             elif "BASH:" in last_user and last.get("role") == "user":
-                self._tool_call(handler, _after("BASH:", last_user))
+                self._tool_call(handler, "bash", {"command": _after("BASH:", last_user)})
+            elif "READ:" in last_user and last.get("role") == "user":
+                self._tool_call(handler, "read", {"path": _after("READ:", last_user)})
             elif "SLOW:" in last_user:
                 self._text(handler, _after("SLOW:", last_user), delay=self.slow_delay, per_char=True)
             elif "SAY:" in last_user:
@@ -121,10 +124,10 @@ class FakeLLM:
                 time.sleep(delay)
         handler.wfile.write(self._chunk({}, "stop"))
 
-    def _tool_call(self, handler: BaseHTTPRequestHandler, command: str) -> None:
+    def _tool_call(self, handler: BaseHTTPRequestHandler, tool: str, args: dict[str, Any]) -> None:
         handler.wfile.write(self._chunk({"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
-                                                         "function": {"name": "bash", "arguments": ""}}]}))
-        arguments = json.dumps({"command": command})
+                                                         "function": {"name": tool, "arguments": ""}}]}))
+        arguments = json.dumps(args)
         for i in range(0, len(arguments), 10):
             handler.wfile.write(self._chunk({"tool_calls": [{"index": 0, "function": {"arguments": arguments[i:i + 10]}}]}))
         handler.wfile.write(self._chunk({}, "tool_calls"))

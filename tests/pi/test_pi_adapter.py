@@ -8,7 +8,9 @@ each scenario leaves the slot idle. They run in file order; the last one restart
 from __future__ import annotations
 
 import json
+import os
 import signal
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,11 @@ from tests.support.processes import Api, Deployment, Proc, wait_for
 pytestmark = pytest.mark.pi
 
 TARGET = "pi-1/main"
+ASK_EXTENSION = Path(__file__).with_name("ask_extension.ts")
+
+
+def adapter_extra(world_tmp: Path) -> list[str]:
+    return ["--spawn-root", str(world_tmp / "spawn"), "--pi-arg=-e", f"--pi-arg={ASK_EXTENSION}"]
 
 
 @attrs.define
@@ -62,7 +69,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, fake_llm: FakeLLM) -> Iterat
     d = Deployment(tmp)
     try:
         d.serve()
-        adapter = setup.adapter(d, extra=["--spawn-root", str(tmp / "spawn")])
+        adapter = setup.adapter(d, extra=adapter_extra(tmp))
         api = d.api()
         api.wait_session(TARGET, "live", timeout=90)
         yield World(d, setup, adapter, api, tmp)
@@ -113,6 +120,48 @@ def test_approved_tool_call_runs_and_denied_one_is_blocked(world: World) -> None
     assert ends and ends[0]["is_error"] is True and "denied" in ends[0]["output"]
 
 
+def test_question_dialog_becomes_a_question_elicitation_answered_once(world: World) -> None:
+    notes = world.tmp / "notes.txt"
+    notes.write_text("the notes")
+    submit(world, "read-1", f"READ:{notes}")
+    asked = world.pending_elicitation("read-1")
+    assert (asked["kind"], asked["options"]) == ("question", ["read it", "skip it"])
+    answer = world.api.http.post(f"/api/elicitations/{asked['elicitation_id']}", json={"answer": "read it"})
+    assert answer.status_code == 200, answer.text
+    done = world.api.wait_state("read-1", "completed", "failed", timeout=60)
+    assert "the notes" in done["result"]["text"]
+
+    submit(world, "read-2", f"READ:{notes}")
+    asked = world.pending_elicitation("read-2")
+    answer = world.api.http.post(f"/api/elicitations/{asked['elicitation_id']}", json={"answer": "perhaps"})
+    answer_command = answer.json()["command"]["command_id"]
+    refused = world.api.wait_state(answer_command, "failed", "completed", timeout=60)
+    assert refused["state"] == "failed" and "read it, skip it" in refused["reason"]
+    done = world.api.wait_state("read-2", "completed", "failed", timeout=60)
+    assert "Skipped" in done["result"]["text"]  # pi's dialog was dismissed, the tool blocked
+
+
+def test_unanswered_approval_expires_and_blocks_the_tool(world: World) -> None:
+    quick = world.tmp / "ws" / "quick"
+    quick.mkdir(parents=True)
+    marker = world.tmp / "never.txt"
+    proc = world.setup.adapter(world.d, "pi-2", workspaces={"quick": quick}, extra=["--pi-approval-timeout", "2"])
+    try:
+        world.api.wait_session("pi-2/quick", "live", timeout=90)
+        submit(world, "unanswered", f"BASH:echo x > {marker}", target="pi-2/quick")
+        asked = world.pending_elicitation("unanswered")
+        assert asked["expires_at"] is not None
+        done = world.api.wait_state("unanswered", "completed", "failed", timeout=60)
+        assert "did not answer" in done["result"]["text"] and not marker.exists()
+        closed = world.api.http.get("/api/elicitations").json()["elicitations"]
+        assert next(e for e in closed if e["elicitation_id"] == asked["elicitation_id"])["state"] == "expired"
+        late = world.api.http.post(f"/api/elicitations/{asked['elicitation_id']}", json={"decision": "approve"})
+        assert late.status_code == 409 and "expired" in late.text
+    finally:
+        proc.stop()
+        world.d.procs.remove(proc)
+
+
 def test_abort_during_a_slow_stream_cancels_the_turn(world: World) -> None:
     submit(world, "slow-1", "SLOW:" + "x" * 300)
     world.api.wait_state("slow-1", "running", timeout=60)
@@ -123,6 +172,12 @@ def test_abort_during_a_slow_stream_cancels_the_turn(world: World) -> None:
     assert cancelled["result"]["stop_reason"] == "aborted"
     assert world.api.wait_state("cancel-1", "completed")["result"]["effect"] == "aborted"
     wait_for(lambda: world.session()["activity"] == "idle", timeout=30, what="idle")
+
+    submit(world, "slow-2", "SLOW:" + "x" * 300)
+    wait_for(lambda: world.observations("slow-2", "assistant_delta"), timeout=60, what="streaming")
+    submit(world, "interrupt-1", kind="interrupt", payload={})
+    interrupted = world.api.wait_state("slow-2", "cancelled", "completed", "failed", timeout=60)
+    assert interrupted["state"] == "cancelled" and "interrupted by interrupt-1" in interrupted["reason"]
 
 
 def test_follow_up_waits_in_the_core_and_steer_joins_the_running_turn(world: World, fake_llm: FakeLLM) -> None:
@@ -175,7 +230,6 @@ def test_killed_pi_mid_turn_restarts_with_continue_and_an_honest_outcome(world: 
     submit(world, "crash-1", "SLOW:" + "z" * 300)
     world.api.wait_state("crash-1", "running", timeout=60)
     wait_for(lambda: world.observations("crash-1", "assistant_delta"), timeout=60, what="streaming")
-    import os
     os.kill(pid, signal.SIGKILL)
     failed = world.api.wait_state("crash-1", "failed", "completed", "cancelled", timeout=60)
     assert (failed["state"], failed["failure"]) == ("failed", "execution_outcome_unknown")
@@ -220,7 +274,7 @@ async def _late_observation(url: str, credential: str, adapter_generation: int, 
     async with open_websocket_url(url.replace("http://", "ws://") + "/adapter/v1") as ws:
         await ws.send_message(json.dumps({
             "type": "hello", "protocol": 1, "adapter_id": "pi-1", "credential": credential,
-            "adapter_generation": adapter_generation, "deployment_scope": world_scope(url),
+            "adapter_generation": adapter_generation, "deployment_scope": socket.gethostname(),
             "manifest": {"kinds": []}}))
         welcome = json.loads(await ws.get_message())
         assert welcome["type"] == "welcome", welcome
@@ -229,11 +283,6 @@ async def _late_observation(url: str, credential: str, adapter_generation: int, 
             "observation": {"type": "assistant_delta", "text": "late text from the old session"}}))
         answer: dict[str, Any] = json.loads(await ws.get_message())
         return answer
-
-
-def world_scope(url: str) -> str:
-    import socket
-    return socket.gethostname()
 
 
 def test_new_session_bumps_the_generation_then_the_adapter_restarts_and_resyncs(world: World) -> None:
@@ -246,8 +295,7 @@ def test_new_session_bumps_the_generation_then_the_adapter_restarts_and_resyncs(
     assert before["generation"] in after["tombstoned_generations"]
     assert after["metadata"]["pi_session_id"] != before["metadata"]["pi_session_id"]
     submit(world, "new-say", "SAY:fresh start")
-    assert world.api.wait_state("new-say", "completed", timeout=60)["command"] if False else True
-    world.api.wait_state("new-say", "completed", timeout=60)
+    assert world.api.wait_state("new-say", "completed", timeout=60)["generation"] == after["generation"]
 
     # The adapter process dies; a late event of the old generation arrives: recorded, inert.
     world.adapter.kill(signal.SIGKILL)
@@ -262,7 +310,7 @@ def test_new_session_bumps_the_generation_then_the_adapter_restarts_and_resyncs(
     assert any(r["details"]["generation"] == before["generation"] for r in audit)
 
     # A new adapter process re-attaches and resynchronizes from pi (partial snapshot).
-    world.adapter = world.setup.adapter(world.d, extra=["--spawn-root", str(world.tmp / "spawn")])
+    world.adapter = world.setup.adapter(world.d, extra=adapter_extra(world.tmp))
     resynced = wait_for(lambda: (s := world.session())["connectivity"] == "live" and s, timeout=90, what="resync")
     assert resynced["generation"] == after["generation"]
     assert resynced["metadata"]["pi_session_id"] == after["metadata"]["pi_session_id"]
@@ -270,3 +318,16 @@ def test_new_session_bumps_the_generation_then_the_adapter_restarts_and_resyncs(
     assert resyncs[-1]["message_count"] == 2 and resyncs[-1]["last_assistant_text"] == "fresh start"
     submit(world, "after-restart", "SAY:still here")
     assert world.api.wait_state("after-restart", "completed", timeout=60)["result"]["text"] == "still here"
+
+
+def test_sigterm_aborts_the_running_turn_before_pi_is_closed(world: World) -> None:
+    pi_session = world.session()["metadata"]["pi_session_id"]
+    submit(world, "term-1", "SLOW:" + "t" * 300)
+    wait_for(lambda: world.observations("term-1", "assistant_delta"), timeout=60, what="streaming")
+    os.killpg(world.adapter.pid, signal.SIGTERM)
+    assert world.adapter.process.wait(timeout=60) == -signal.SIGTERM
+    sessions = world.d.home / "adapters" / "pi-1.pi-state" / "sessions" / "main"
+    (current,) = sessions.glob(f"*{pi_session}.jsonl")
+    records = [json.loads(line) for line in current.read_text().splitlines()]
+    messages = [r["message"] for r in records if r.get("type") == "message"]
+    assert messages[-1]["role"] == "assistant" and messages[-1]["stopReason"] == "aborted"
