@@ -144,6 +144,9 @@ async def test_wrong_credential_and_wrong_protocol_are_refused(tmp_path: Path) -
         with pytest.raises(Refused, match="protocol version 2"):
             await h.core.adapters.attach(hello)
         assert not h.core.state.adapters["shell-1"].attached
+        refusals = h.core.audit(kinds=[EventKind.protocol_error.value])
+        assert [r["details"]["code"] for r in refusals] == ["attach_refused", "attach_refused"]
+        assert all("credential" not in r["details"] for r in refusals)
 
 
 async def test_reattach_with_the_same_generation_resumes_delivery(tmp_path: Path) -> None:

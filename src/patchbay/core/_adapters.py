@@ -113,16 +113,20 @@ class AdapterPlane:
         """Verify the credential and generation, record the attachment, queue redelivery."""
         core = self.core
         if hello.protocol != wire.PROTOCOL_VERSION:
+            await core.record(EventKind.protocol_error, f"adapter:{hello.adapter_id}", {
+                "adapter_id": hello.adapter_id, "frame_type": "hello", "code": "attach_refused",
+                "reason": f"protocol version {hello.protocol} is not supported"})
             raise Refused(f"protocol version {hello.protocol} is not supported (this core speaks "
                           f"{wire.PROTOCOL_VERSION})")
         if not self.verify_credential(hello.adapter_id, hello.credential):
             await core.record(EventKind.protocol_error, f"adapter:{hello.adapter_id}", {
-                "adapter_id": hello.adapter_id, "reason": "bad credential", "frame_type": "hello"})
+                "adapter_id": hello.adapter_id, "reason": "bad credential", "frame_type": "hello",
+                "code": "attach_refused"})
             raise Refused(f"adapter {hello.adapter_id!r}: unknown adapter or wrong credential")
         record = core.journal.speculative.adapters[hello.adapter_id]
         if hello.adapter_generation < record.adapter_generation:
             await core.record(EventKind.protocol_error, f"adapter:{hello.adapter_id}", {
-                "adapter_id": hello.adapter_id, "frame_type": "hello",
+                "adapter_id": hello.adapter_id, "frame_type": "hello", "code": "attach_refused",
                 "reason": f"adapter generation {hello.adapter_generation} is older than "
                           f"{record.adapter_generation}"})
             raise Refused(f"adapter generation {hello.adapter_generation} is older than the attached "
