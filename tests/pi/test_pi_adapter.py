@@ -249,7 +249,7 @@ def test_spawn_leases_the_directory_and_a_failed_launch_releases_it(world: World
     assert spawned["result"]["target"] == "pi-1/proj-a"
     world.api.wait_session("pi-1/proj-a", "live", timeout=60)
     leases = world.api.http.get("/api/leases").json()["leases"]
-    assert any(l["resource"] == f"dir:{root / 'proj-a'}" and l["state"] == "held" for l in leases)
+    assert any(lease["resource"] == f"dir:{root / 'proj-a'}" and lease["state"] == "held" for lease in leases)
 
     submit(world, "spawn-2", kind="spawn", payload={"directory": str(root / "proj-a"), "name": "other"})
     second = world.api.wait_state("spawn-2", "rejected", "completed", "failed", timeout=60)
