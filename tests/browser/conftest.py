@@ -53,12 +53,14 @@ class Rig:
         api.wait_session("shell-1/demo", "live", timeout=60)
         api.wait_session("scripted-1/chat", "live", timeout=60)
 
-    def restart_serve(self) -> None:
-        """Stop and start serve on the same port (adapters reconnect by themselves)."""
+    def stop_serve(self) -> None:
         old = self.deploy.serve_proc
         assert old is not None
         old.stop()
         self.deploy.procs.remove(old)
+
+    def start_serve(self) -> None:
+        """Start serve again on the same port (same origin for the browser; adapters reconnect)."""
         self.deploy.serve(f"127.0.0.1:{self.port}")
 
     @property
@@ -125,7 +127,11 @@ class Cockpit:
 
     def no_horizontal_scroll(self) -> None:
         width = self.page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
-        assert width[0] <= width[1], f"horizontal scroll at {self.viewport}: {width}"
+        if width[0] > width[1]:
+            culprits = self.page.evaluate("""w => [...document.querySelectorAll('body *')]
+                .filter(el => el.getBoundingClientRect().right > w + 1).slice(0, 8)
+                .map(el => el.tagName + '.' + el.className + ' ' + Math.round(el.getBoundingClientRect().right))""", width[1])
+            raise AssertionError(f"horizontal scroll at {self.viewport}: {width}: {culprits}")
 
     def axe(self) -> list[dict[str, Any]]:
         """Serious or critical accessibility violations on the current page (axe-core)."""

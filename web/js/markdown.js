@@ -105,3 +105,61 @@ function link(label, href) {
   if (!url || !["http:", "https:", "mailto:"].includes(url.protocol)) return document.createTextNode(`${label} (${href})`);
   return h("a", { href: url.href, target: "_blank", rel: "noopener noreferrer" }, label);
 }
+
+/**
+ * Markdown for text that grows (a streamed reply). The settled prefix — up to the last blank
+ * line outside a code fence, or the last line break once the tail grows long — is rendered once
+ * in chunks and kept; only the unsettled tail is re-rendered on each update, so a long stream
+ * costs time proportional to what arrived, not to everything so far. `finish` renders the whole
+ * text once more so the final result matches `renderMarkdown` exactly.
+ */
+export class StreamingMarkdown {
+  constructor() {
+    this.el = document.createElement("div");
+    this.el.className = "md";
+    this.stable = document.createElement("div");
+    this.tail = document.createElement("div");
+    this.el.append(this.stable, this.tail);
+    this.settled = 0;
+    this.fences = 0;
+    this.done = false;
+  }
+
+  update(text) {
+    if (this.done) return;
+    const cut = this.settleUpTo(text);
+    if (cut > this.settled) {
+      this.stable.append(renderMarkdown(text.slice(this.settled, cut)));
+      this.settled = cut;
+    }
+    this.tail.replaceChildren(renderMarkdown(text.slice(this.settled)));
+  }
+
+  finish(text) {
+    this.done = true;
+    this.el.replaceChildren(renderMarkdown(text));
+  }
+
+  /** The end of the settled prefix: a boundary where the fences seen so far are balanced. */
+  settleUpTo(text) {
+    let cut = this.settled;
+    let fences = this.fences;
+    let i = this.settled;
+    let lineStart = i;
+    while (i < text.length) {
+      const nl = text.indexOf("\n", i);
+      if (nl < 0) break;
+      const line = text.slice(lineStart, nl);
+      if (FENCE.test(line)) fences += 1;
+      const blank = text.charCodeAt(nl + 1) === 10;
+      const longTail = nl - cut > 2048 && !/^\s*([-*+]|\d+[.)])\s/.test(text.slice(nl + 1, nl + 6));
+      if (fences % 2 === 0 && (blank || longTail)) {
+        cut = nl + 1;
+        this.fences = fences;
+      }
+      i = nl + 1;
+      lineStart = i;
+    }
+    return cut;
+  }
+}

@@ -123,7 +123,7 @@ class Transcript {
       this.put({ key: `${kind}:${event.lsn}`, sort: event.lsn, type: kind, text, command_id: commandId, streaming: true });
       return;
     }
-    if (last && last.streaming) { last.streaming = false; }
+    if (last && last.streaming) { last.streaming = false; this.dirty.add(last.key); }
     if (TOOL_START.has(type) || TOOL_END.has(type)) {
       const id = String(obs.tool_call_id ?? obs.id ?? obs.call_id ?? `lsn-${event.lsn}`);
       const key = `tool:${id}`;
@@ -158,7 +158,11 @@ class Transcript {
     } else {
       this.dirty.add(key);
     }
-    if (view.terminal) for (const e of this.entries) if (e.command_id === view.command_id) e.streaming = false;
+    if (view.terminal) {
+      for (const e of this.entries) {
+        if (e.command_id === view.command_id && e.streaming) { e.streaming = false; this.dirty.add(e.key); }
+      }
+    }
     changed(`transcript:${this.target}`);
   }
 

@@ -4,7 +4,7 @@
 
 import { clock, fill, h, relative } from "../dom.js";
 import { presentation, unavailableReason } from "../labels.js";
-import { renderMarkdown } from "../markdown.js";
+import { renderMarkdown, StreamingMarkdown } from "../markdown.js";
 import { state } from "../store.js";
 import { localFor, reconcileAll, submit } from "../submit.js";
 import { transcriptFor } from "../transcript.js";
@@ -21,6 +21,7 @@ export function mountSession(main, target) {
   fill(main, h("section", { class: "page session-page", "aria-labelledby": "session-title" },
     header, actions, list, pendingList, composer.el));
   const nodes = new Map();
+  const growing = new Map(); // entry key -> incremental renderer of a growing entry
   let actionsSig = null;
   t.load();
   reconcileAll();
@@ -57,11 +58,17 @@ export function mountSession(main, target) {
       return h("li", { class: "entry" }, view ? elicitationCard(view) : null);
     }
     if (entry.type === "assistant") {
-      return h("li", { class: "entry assistant", dataset: { commandId: entry.command_id || "" } },
-        h("div", { class: "md", "aria-label": "Agent" }, renderMarkdown(entry.text)));
+      const md = new StreamingMarkdown();
+      md.el.setAttribute("aria-label", "Agent");
+      if (entry.streaming) md.update(entry.text);
+      else md.finish(entry.text);
+      growing.set(entry.key, { md, length: entry.text.length });
+      return h("li", { class: "entry assistant", dataset: { commandId: entry.command_id || "" } }, md.el);
     }
     if (entry.type === "output") {
-      return h("li", { class: "entry output" }, h("pre", { class: "stream", tabindex: "0", "aria-label": "Output" }, entry.text));
+      const pre = h("pre", { class: "stream", tabindex: "0", "aria-label": "Output" }, entry.text);
+      growing.set(entry.key, { pre, length: entry.text.length });
+      return h("li", { class: "entry output" }, pre);
     }
     if (entry.type === "thinking") {
       return h("li", { class: "entry thinking" }, h("details", {}, h("summary", {}, "Thinking"), h("p", { class: "muted" }, entry.text)));
@@ -83,6 +90,18 @@ export function mountSession(main, target) {
       const old = nodes.get(key);
       const entry = t.byKey.get(key);
       if (!entry) continue;
+      const grow = growing.get(key);
+      if (old && grow && grow.md) { // streamed reply: only the new part is rendered
+        if (!entry.streaming) { if (!grow.md.done || entry.text.length !== grow.length) grow.md.finish(entry.text); }
+        else if (entry.text.length !== grow.length) grow.md.update(entry.text);
+        grow.length = entry.text.length;
+        continue;
+      }
+      if (old && grow && grow.pre && entry.text.length > grow.length) { // output: append the new text
+        grow.pre.append(entry.text.slice(grow.length));
+        grow.length = entry.text.length;
+        continue;
+      }
       const node = entryNode(entry);
       if (old) old.replaceWith(node);
       nodes.set(key, node);

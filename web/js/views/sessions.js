@@ -79,7 +79,7 @@ function card(session, live) {
   const why = unavailableReason(session, state.lockdown);
   const href = `#/session/${session.target.split("/").map(encodeURIComponent).join("/")}`;
   return h("li", { class: "session-card", dataset: { target: session.target } },
-    h("a", { href, class: "session-link", "aria-label": `${session.label || session.runtime_session_id}: ${label.text}${pending ? `, ${pending} waiting for you` : ""}` },
+    h("a", { href, class: "session-link" },
       h("div", { class: "row" },
         h("span", { class: "session-name" }, session.label || session.runtime_session_id),
         h("span", { class: `badge tone-${label.tone}`, dataset: { presentation: label.text } }, label.text),
