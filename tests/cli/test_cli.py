@@ -196,8 +196,9 @@ def test_grants_add_list_revoke_and_revocation_policies(cli: Cli) -> None:
     only_demo = cli.json("grants", "add", "--scope", f"session:{TARGET}", "--kind", "instruct",
                          "--revocation-policy", "cancel")
     assert only_demo["scope"] == {"type": "session", "target": TARGET} and only_demo["kinds"] == ["instruct"]
+    earlier = cli.json("send", TARGET, "echo under-default", "--wait")
     cli("grants", "revoke", default[0]["grant_id"])  # policy continue: nothing it authorized changes
-    assert cli.json("inspect", "cli-once")["state"] == "completed"
+    assert cli.json("inspect", earlier["command_id"])["revision"] == earlier["revision"]
 
     busy = cli.json("send", TARGET, "sleep 30")["command_id"]
     api.wait_state(busy, "running")
@@ -205,15 +206,19 @@ def test_grants_add_list_revoke_and_revocation_policies(cli: Cli) -> None:
     cli("grants", "revoke", only_demo["grant_id"])
     cancelled = cli.json("inspect", queued_cancel, code=3)
     assert (cancelled["state"], cancelled["failure"]) == ("cancelled", "cancelled")
-    assert cli.json("inspect", busy)["state"] == "running"  # only the adapter can stop a running command
+    stopped = api.wait_state(busy, "cancelled", "failed")  # the adapter was asked to stop it
+    assert stopped["terminal"]
     denied = cli.json("send", TARGET, "echo no-grant", code=2)
     assert denied["failure"] == "authorization_denied"
 
     reauth = cli.json("grants", "add", "--kind", "instruct", "--revocation-policy", "require-reauthorization")
+    blocker = cli.json("send", TARGET, "sleep 30")["command_id"]
+    api.wait_state(blocker, "running")
     queued_reauth = cli.json("send", TARGET, "echo queued-reauth")["command_id"]
     cli("grants", "revoke", reauth["grant_id"])
     failed = cli.json("inspect", queued_reauth, code=3)
     assert (failed["state"], failed["failure"]) == ("failed", "authorization_denied")
+    assert cli.json("inspect", blocker)["state"] == "running"  # this policy leaves running commands
 
     keep = cli.json("grants", "add", "--scope", "adapter:shell-1", "--kind", "instruct", "--kind", "cancel",
                     "--expires-in", "600")
@@ -227,7 +232,7 @@ def test_grants_add_list_revoke_and_revocation_policies(cli: Cli) -> None:
     everything = ["instruct", "cancel", "interrupt", "query", "approval-response", "elicitation-response",
                   "reconfigure", "session-management", "spawn", "attach"]
     cli("grants", "add", *[arg for kind in everything for arg in ("--kind", kind)])
-    cli("cancel", busy, "--wait")
+    cli("cancel", blocker, "--wait")
     assert api.wait_state(queued_keep, "completed")["result"]["output"] == "queued-continue\n"
     kinds = [r["kind"] for r in audit(api.http, "grant.created", "grant.revoked")]
     assert kinds.count("grant.revoked") == 4 and kinds.count("grant.created") == 5

@@ -552,6 +552,7 @@ def grants() -> None:
 @grants.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def grants_list(as_json: bool) -> None:
+    """List grants: scope, kinds, expiry, revocation policy."""
     data = client().get("/api/grants")["grants"]
     if as_json:
         return emit(data, True)
@@ -568,9 +569,11 @@ def grants_list(as_json: bool) -> None:
 @click.option("--expires-in", type=float, default=None, help="Seconds until the grant expires")
 @click.option("--revocation-policy", type=click.Choice(["continue", "cancel", "require-reauthorization"]),
               default="continue", show_default=True)
+@click.option("--endpoint", "endpoint_id", default=None, help="Only for this endpoint (default: any of the operator's)")
 @click.option("--json", "as_json", is_flag=True)
 def grants_add(scope: str, kinds: tuple[str, ...], expires_in: float | None, revocation_policy: str,
-               as_json: bool) -> None:
+               endpoint_id: str | None, as_json: bool) -> None:
+    """Grant command kinds on a scope: all, adapter:ID or session:ADAPTER/SESSION."""
     scope_type, _, value = scope.partition(":")
     scope_doc: dict[str, Any] = {"type": scope_type}
     if scope_type == "adapter":
@@ -578,7 +581,7 @@ def grants_add(scope: str, kinds: tuple[str, ...], expires_in: float | None, rev
     elif scope_type == "session":
         scope_doc["target"] = value
     body = {"scope": scope_doc, "kinds": list(kinds), "revocation_policy": revocation_policy,
-            "expires_at": time.time() + expires_in if expires_in else None}
+            "expires_at": time.time() + expires_in if expires_in else None, "endpoint_id": endpoint_id}
     _, grant = client().post("/api/grants", body)
     if as_json:
         return emit(grant, True)
@@ -588,6 +591,7 @@ def grants_add(scope: str, kinds: tuple[str, ...], expires_in: float | None, rev
 @grants.command("revoke")
 @click.argument("grant_id")
 def grants_revoke(grant_id: str) -> None:
+    """Revoke a grant; its revocation policy applies to the unfinished commands it authorized."""
     client().post(f"/api/grants/{grant_id}/revoke")
     click.echo(f"grant {grant_id} revoked")
 

@@ -30,6 +30,7 @@ from patchbay.errors import CoreStopped, NotFound, Refused
 from patchbay.journal import JournalStore, NewEvent, StoredEvent
 from patchbay.registry import (
     CommandKind,
+    CommandState,
     ElicitationState,
     Failure,
     LeaseState,
@@ -340,6 +341,12 @@ class Core:
             raise NotFound(outcome.error or f"no grant {grant_id}")
         pending = self.journal.decide(outcome.facts)
         await self.journal.wait(pending)
+        grant = self.state.grants[grant_id]
+        if grant.revocation_policy is RevocationPolicy.cancel:
+            # Only the runtime can stop what is running: ask its adapter, which reports the end.
+            for record in self.state.commands.values():
+                if record.grant_id == grant_id and record.state is CommandState.running:
+                    self.adapters.withdraw(record, f"grant {grant_id} was revoked (policy cancel)")
 
     async def enter_lockdown(self, reason: str, by: str) -> None:
         outcome = access.decide_lockdown_enter(self.journal.speculative, reason, by)

@@ -43,9 +43,10 @@ def decide_grant(grant_id: str, subject: str, scope: dict[str, Any], kinds: list
 def decide_grant_revocation(state: CoreState, grant_id: str, reason: str) -> Outcome:
     """Revoke a grant and apply its policy to the commands it authorized that are not finished.
 
-    ``continue`` leaves them; ``cancel`` cancels those not yet running (a running one is left to
-    the adapter, since only it can stop it); ``require-reauthorization`` fails the undelivered
-    ones with ``authorization_denied`` so the operator must submit them again under a live grant.
+    ``continue`` leaves them; ``cancel`` cancels those not yet running (a running one ends only
+    when its runtime stops: the core asks the adapter to stop it, and the adapter reports the
+    outcome); ``require-reauthorization`` fails the ones not yet running with
+    ``authorization_denied`` so the operator must submit them again under a live grant.
     """
     grant = state.grants.get(grant_id)
     if grant is None:
