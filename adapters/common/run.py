@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import trio
-from patchbay_adapters.common.link import AdapterLink, Runtime, next_generation, read_credential
+from patchbay_adapters.common.link import (
+    AdapterLink,
+    LinkError,
+    Runtime,
+    next_generation,
+    read_credential,
+)
 
 
 class RunnableRuntime(Runtime, Protocol):
@@ -26,10 +32,15 @@ async def run_adapter(runtime: RunnableRuntime, *, adapter_id: str, core_url: st
     link = AdapterLink(adapter_id=adapter_id, core_url=core_url, credential=read_credential(credential_file),
                        deployment_scope=deployment_scope or socket.gethostname(),
                        generation=next_generation(credential_file), runtime=runtime)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_cancel_on_signals, nursery.cancel_scope)
-        await nursery.start(runtime.run, link)
-        await nursery.start(link.run)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_cancel_on_signals, nursery.cancel_scope)
+            await nursery.start(runtime.run, link)
+            await nursery.start(link.run)
+    except* LinkError as refused:
+        # Retrying cannot help (wrong credential, or a newer process of this adapter took over):
+        # stop, after the runtime's cleanup ran, with the core's reason and exit status 1.
+        raise SystemExit(f"adapter {adapter_id}: {refused.exceptions[0]}") from None
 
 
 async def _cancel_on_signals(scope: trio.CancelScope) -> None:

@@ -16,6 +16,7 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
+from tests.integration._liveness import alive
 from tests.support.processes import (
     LISTENING,
     Api,
@@ -31,15 +32,6 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTED = re.compile(r"adapter shell-1 started \(pid (\d+)\)")
-
-
-def alive(pid: int) -> bool:
-    """Whether a process exists and is not a zombie."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"
 
 
 def started_pids(proc: Proc) -> list[int]:
@@ -58,24 +50,25 @@ def configure_local_adapter(d: Deployment, workspace: Path) -> None:
         config.write(f'\n[[adapters]]\nid = "shell-1"\nkind = "shell"\nargs = ["--workspace", "demo:{workspace}"]\n')
 
 
-class AdapterProbe:
-    """A raw adapter attachment in a thread: records how the core closes it."""
+class ClosingProbe:
+    """A websocket in a thread that reads until the server closes it, and records how."""
 
-    def __init__(self, url: str, credential: str) -> None:
-        self.url = url.replace("http://", "ws://") + "/adapter/v1"
-        self.credential = credential
-        self.attached = threading.Event()
+    def __init__(self, url: str, hello: dict[str, Any] | None = None, token: str | None = None) -> None:
+        self.url = url.replace("http://", "ws://")
+        self.hello = hello
+        self.headers = [(b"Authorization", f"Bearer {token}".encode())] if token else None
+        self.ready = threading.Event()
         self.closed: tuple[int | None, str | None] | None = None
         self.thread = threading.Thread(target=lambda: trio.run(self._run), daemon=True)
         self.thread.start()
 
     async def _run(self) -> None:
-        async with open_websocket_url(self.url) as ws:
-            await ws.send_message(json.dumps({
-                "type": "hello", "protocol": 1, "adapter_id": "probe", "credential": self.credential,
-                "adapter_generation": 1, "deployment_scope": "test", "manifest": {"kinds": []}}))
-            assert json.loads(await ws.get_message())["type"] == "welcome"
-            self.attached.set()
+        async with open_websocket_url(self.url, extra_headers=self.headers) as ws:
+            if self.hello is not None:
+                await ws.send_message(json.dumps(self.hello))
+            first = json.loads(await ws.get_message())
+            assert first["type"] in ("welcome", "hello"), first
+            self.ready.set()
             try:
                 with trio.fail_after(60):
                     while True:
@@ -123,14 +116,18 @@ def test_local_adapters_are_supervised_and_sigterm_stops_everything_in_order(tmp
         api.submit("long", f"echo $$ > {job_pid_file}; exec sleep 60")
         api.wait_state("long", "running")
         job_pid = int(wait_for(lambda: job_pid_file.exists() and job_pid_file.read_text().strip(), what="job"))
-        probe = AdapterProbe(d.url, probe_credential)
-        assert probe.attached.wait(30)
+        probe = ClosingProbe(d.url + "/adapter/v1", hello={
+            "type": "hello", "protocol": 1, "adapter_id": "probe", "credential": probe_credential,
+            "adapter_generation": 1, "deployment_scope": "test", "manifest": {"kinds": []}})
+        token = api.http.headers["Authorization"].split()[1]
+        stream = ClosingProbe(d.url + "/api/stream?cursor=0", token=token)
+        assert probe.ready.wait(30) and stream.ready.wait(30)
         accepted: list[str] = []
         stop_load = threading.Event()
 
         def load() -> None:
             n = 0
-            client = Api(d.url, api.http.headers["Authorization"].split()[1])
+            client = Api(d.url, token)
             while not stop_load.is_set():
                 n += 1
                 try:
@@ -148,9 +145,11 @@ def test_local_adapters_are_supervised_and_sigterm_stops_everything_in_order(tmp
         stop_load.set()
         loader.join(30)
         probe.thread.join(30)
+        stream.thread.join(30)
         serve.pump()
         assert "patchbay stopped" in serve.lines
-        assert probe.closed is not None and probe.closed[0] == 1001 and "shutting down" in (probe.closed[1] or "")
+        for closed in (probe.closed, stream.closed):  # both websockets were closed with a reason
+            assert closed is not None and closed[0] == 1001 and "shutting down" in (closed[1] or ""), closed
         wait_for(lambda: not alive(second_pid) and not alive(job_pid), timeout=15, what="children gone")
         assert not (d.home / "admin.sock").exists()
 

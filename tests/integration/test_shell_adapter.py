@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration._liveness import alive
 from tests.support.processes import deployment, run_cli, wait_for
 
 pytestmark = pytest.mark.slow
@@ -165,3 +166,27 @@ def test_second_adapter_credential_cannot_report_for_the_first(tmp_path: Path) -
         audit = api.http.get("/api/audit", params={"kind": "adapter.protocol_error"}).json()["records"]
         assert any("bad credential" in r["details"]["reason"] for r in audit)
         wait_for(lambda: api.command("victim")["state"] == "completed", timeout=20, what="victim completes")
+
+
+def test_a_newer_adapter_process_takes_over_and_the_old_one_exits_clearly(tmp_path: Path) -> None:
+    with deployment(tmp_path) as d:
+        d.serve()
+        old = d.shell_adapter()
+        api = d.api()
+        api.wait_session("shell-1/demo", "live")
+        job_pid_file = tmp_path / "old-job.pid"
+        api.submit("old-job", f"echo $$ > {job_pid_file}; exec sleep 30")
+        api.wait_state("old-job", "running")
+        job_pid = int(wait_for(lambda: job_pid_file.exists() and job_pid_file.read_text().strip(), what="job"))
+        new = d.shell_adapter()  # same id and credential: adapter generation 2
+        assert old.process.wait(timeout=30) == 1
+        old.pump()
+        assert any("older than the attached generation 2" in line for line in old.lines), old.lines[-5:]
+        assert not alive(job_pid)  # the old process stopped its job before it exited
+        lost = api.wait_state("old-job", "failed")
+        assert lost["failure"] == "execution_outcome_unknown"  # it may have run under the old process
+        api.submit("new-job", "echo fresh")
+        assert api.wait_state("new-job", "completed")["result"]["output"] == "fresh\n"
+        adapters = {a["adapter_id"]: a for a in api.http.get("/api/adapters").json()["adapters"]}
+        assert adapters["shell-1"]["adapter_generation"] == 2 and adapters["shell-1"]["attached"]
+        assert new.process.poll() is None
