@@ -250,3 +250,19 @@ async def test_a_second_lease_on_the_same_directory_names_its_holder(tmp_path: P
         assert released["type"] == "ack"
         again = await adapter.send("lease", op="acquire", resource="dir:/srv/z", scope="shell-1", ttl=60)
         assert again["type"] == "ack"
+
+
+async def test_a_changed_manifest_is_audited_as_a_capability_change(tmp_path: Path) -> None:
+    async with running_core(tmp_path) as h:
+        adapter = await h.adapter()
+        await adapter.attach(generation=1, kinds=["instruct"])
+        await adapter.detach("restart")
+        await adapter.attach(generation=1, kinds=["instruct"])
+        assert h.core.audit(kinds=[EventKind.adapter_capabilities_changed.value]) == []
+        await adapter.detach("upgrade")
+        await adapter.attach(generation=2, kinds=["instruct", "query"])
+        changes = h.core.audit(kinds=[EventKind.adapter_capabilities_changed.value])
+        assert len(changes) == 1 and changes[0]["details"]["manifest"]["kinds"] == ["instruct", "query"]
+        assert changes[0]["details"]["previous"]["kinds"] == ["instruct"]
+        assert h.core.state.adapters["shell-1"].manifest["kinds"] == ["instruct", "query"]
+    assert replay_journal(tmp_path / "journal.db").violations == []

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import stat
 import threading
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,20 @@ def test_a_non_loopback_listen_address_without_tls_is_refused_with_a_clear_messa
     assert "refusing to listen on 0.0.0.0" in message and "needs TLS" in message
     assert "cert and key" in message and "trusted_proxy = true" in message
     assert not (d.home / "admin.sock").exists()
+
+
+def test_adapter_add_writes_a_private_credential_and_journals_only_its_hash(tmp_path: Path) -> None:
+    d = Deployment(tmp_path)
+    result = run_cli(d.env, "adapter", "add", "shell-9", "--kind", "shell")
+    assert result.returncode == 0, result.stderr
+    path = Path(result.stdout.strip().splitlines()[-1])  # the path is the last line
+    assert path.is_file() and stat.S_IMODE(path.stat().st_mode) == 0o600
+    credential = path.read_text().strip()
+    assert len(credential) >= 32
+    journal = b"".join(f.read_bytes() for f in d.home.glob("journal.db*"))
+    assert credential.encode() not in journal
+    again = run_cli(d.env, "adapter", "add", "shell-10", "--kind", "shell")
+    assert Path(again.stdout.strip().splitlines()[-1]).read_text().strip() != credential  # unique per adapter
 
 
 def test_local_adapters_are_supervised_and_sigterm_stops_everything_in_order(tmp_path: Path) -> None:

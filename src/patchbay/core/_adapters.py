@@ -144,6 +144,9 @@ class AdapterPlane:
             "deployment_scope": hello.deployment_scope, "manifest": connection.manifest,
             "connection_id": connection.connection_id, "new_generation": new_generation,
         })]
+        if record.manifest and record.manifest != connection.manifest:
+            facts.append(Fact(EventKind.adapter_capabilities_changed, f"adapter:{hello.adapter_id}", {
+                "adapter_id": hello.adapter_id, "previous": record.manifest, "manifest": connection.manifest}))
         if new_generation:
             facts.extend(lifecycle.decide_adapter_lost(core.journal.speculative, hello.adapter_id,
                                                        new_attachment=True).facts)
