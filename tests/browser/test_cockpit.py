@@ -167,7 +167,8 @@ def test_approval_answered_in_one_context_resolves_in_the_other(rig: Rig, cockpi
     assert phone.page.locator('.card.elicitation button:has-text("Approve")').count() == 0
     wait_text(phone.page, ".transcript", "The operator chose approve")
     phone.page.wait_for_function("document.title === 'Patchbay'")
-    assert seen_on_other < 5.0
+    assert seen_on_other < 5.0  # a second on an idle machine; generous for a loaded CI box
+    print(f"a message sent on the phone appeared on the desktop after {seen_on_other:.2f} s")
     api = Api.login(rig.url)
     eli = [e for e in api.http.get("/api/elicitations").json()["elicitations"] if e["title"] == "Deploy to staging?"][0]
     again = api.http.post(f"/api/elicitations/{eli['elicitation_id']}", json={"decision": "deny"})

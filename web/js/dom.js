@@ -64,5 +64,5 @@ export function toast(text, kind = "info") {
   const box = document.getElementById("toasts");
   const item = h("div", { class: `toast ${kind}` }, text);
   box.append(item);
-  setTimeout(() => item.remove(), 6000);
+  setTimeout(() => item.remove(), 5000);
 }

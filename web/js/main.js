@@ -18,7 +18,7 @@ let registryProblem = null;
 async function boot() {
   setupTheme();
   onSessionExpired((message) => signedOut(message || "Your session has ended."));
-  onStreamExpired(() => signedOut("Your session has ended."));
+  onStreamExpired((message) => signedOut(message || "Your session has ended."));
   try {
     const [registry, status] = await Promise.all([get("/api/registry"), get("/api/status")]);
     const missing = checkRegistry(registry);
@@ -124,7 +124,12 @@ function renderChrome() {
 function attention(kind, view) {
   let text = null;
   if (kind === "elicitation") text = `${view.kind === "approval" ? "Approval needed" : "Question"}: ${view.title || view.target}`;
-  else if (kind === "finished") text = `Command ${view.command_id} ${view.state}`;
+  else if (kind === "finished") {
+    // Only when the operator is not already looking at that session's transcript.
+    const here = decodeURIComponent(location.hash) === `#/session/${view.target}`;
+    if ((here && !document.hidden) || !["instruct", "spawn", "session-management", "reconfigure"].includes(view.kind)) return;
+    text = `${view.target}: ${view.kind === "instruct" ? "message" : view.kind} ${view.state}`;
+  }
   else if (kind === "resolved") text = `${view.title || view.elicitation_id}: ${view.state}`;
   if (!text) return;
   toast(text, kind === "elicitation" ? "attention" : "info");

@@ -110,8 +110,9 @@ function link(label, href) {
  * Markdown for text that grows (a streamed reply). The settled prefix — up to the last blank
  * line outside a code fence, or the last line break once the tail grows long — is rendered once
  * in chunks and kept; only the unsettled tail is re-rendered on each update, so a long stream
- * costs time proportional to what arrived, not to everything so far. `finish` renders the whole
- * text once more so the final result matches `renderMarkdown` exactly.
+ * costs time proportional to what arrived, not to everything so far. Chunks end at blank lines
+ * (exactly what `renderMarkdown` does), or — only inside a very long paragraph — at a line break,
+ * which renders that paragraph as several. `finish` settles the tail the same way.
  */
 export class StreamingMarkdown {
   constructor() {
@@ -137,7 +138,14 @@ export class StreamingMarkdown {
 
   finish(text) {
     this.done = true;
-    this.el.replaceChildren(renderMarkdown(text));
+    if (this.settled === 0 || text.length < this.settled) {
+      this.el.replaceChildren(renderMarkdown(text));
+      return;
+    }
+    const cut = this.settleUpTo(text);
+    if (cut > this.settled) this.stable.append(renderMarkdown(text.slice(this.settled, cut)));
+    this.settled = Math.max(cut, this.settled);
+    this.tail.replaceChildren(renderMarkdown(text.slice(this.settled)));
   }
 
   /** The end of the settled prefix: a boundary where the fences seen so far are balanced. */

@@ -181,7 +181,10 @@ function applyEvent(event) {
       notify("finished", after);
     }
   }
-  if (event.kind === "lockdown.entered") setLockdown({ active: true, reason: event.payload.reason, since_ts: event.ts });
+  if (event.kind === "lockdown.entered") {
+    setLockdown({ active: true, reason: event.payload.reason, since_ts: event.ts });
+    if (state.conn === "live") expiredHandler("A security lockdown signed out every session.");
+  }
   if (event.kind === "lockdown.exited") setLockdown({ active: false });
   if (event.entity.startsWith("session:")) addEvent(event.entity.slice(8), event);
 }

@@ -158,6 +158,8 @@ class Transcript {
     } else {
       this.dirty.add(key);
     }
+    const aimed = view.payload && view.payload.command_id; // a cancel's outcome explains its target's card
+    if (aimed && this.byKey.has(`cmd:${aimed}`)) this.dirty.add(`cmd:${aimed}`);
     if (view.terminal) {
       for (const e of this.entries) {
         if (e.command_id === view.command_id && e.streaming) { e.streaming = false; this.dirty.add(e.key); }

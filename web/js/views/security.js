@@ -45,13 +45,13 @@ export function mountSecurity(main, { logout }) {
     fill(sessions, live.length ? live.map((s) => {
       const e = endpoints.get(s.endpoint_id) || {};
       return h("article", { class: "card row-card" },
-        h("div", {}, h("strong", {}, e.label ? e.label.slice(0, 60) : s.kind), s.current ? h("span", { class: "badge tone-ok" }, "this device") : null,
+        h("div", {}, h("strong", { title: e.label || "" }, deviceName(e.label, s.kind)), s.current ? h("span", { class: "badge tone-ok" }, "this device") : null,
           h("p", { class: "mono muted small clip" }, `${s.kind} · ${s.address || "local"} · since ${clock(s.created_ts)} · ${s.session_id}`)),
         h("div", { class: "actions" },
           h("button", { type: "button", class: "small", onclick: () => act(`/api/security/sessions/${encodeURIComponent(s.session_id)}/revoke`, "Session revoked") }, "Revoke session"),
           h("button", { type: "button", class: "small danger", onclick: () => act(`/api/security/endpoints/${encodeURIComponent(s.endpoint_id)}/revoke`, "Device revoked") }, "Revoke device")));
     }) : h("p", { class: "muted" }, "None."));
-    sessions.append(h("button", { type: "button", class: "small danger", onclick: () => act("/api/security/sessions/revoke-all", "All sessions revoked") }, "Revoke all sessions"));
+    sessions.append(h("div", { class: "actions" }, h("button", { type: "button", class: "small danger", onclick: () => act("/api/security/sessions/revoke-all", "All sessions revoked") }, "Revoke all sessions")));
     fill(grants, data.grants.length ? data.grants.map((g) => h("article", { class: `card row-card ${g.revoked ? "revoked" : ""}` },
       h("div", {}, h("strong", {}, scopeText(g.scope)), g.revoked ? h("span", { class: "badge tone-muted" }, "revoked") : null,
         h("p", { class: "small" }, g.kinds.length ? g.kinds.join(", ") : "all command kinds"),
@@ -131,4 +131,15 @@ function summary(details) {
   if (!details) return "";
   return Object.entries(details).filter(([, v]) => v !== null && v !== "" && typeof v !== "object")
     .slice(0, 5).map(([k, v]) => `${k}=${String(v).slice(0, 40)}`).join(" ");
+}
+
+/** A readable device name from an endpoint label (usually a User-Agent); the raw label stays in the title. */
+function deviceName(label, kind) {
+  const ua = String(label || "");
+  if (kind === "cli" || !ua.startsWith("Mozilla/")) return `${kind === "cli" ? "CLI" : "Client"} (${ua.slice(0, 40) || kind})`;
+  const browser = /Edg\//.test(ua) ? "Edge" : /Firefox\//.test(ua) ? "Firefox" : /Chrom(e|ium)\//.test(ua) ? "Chrome"
+    : /Safari\//.test(ua) ? "Safari" : "Browser";
+  const os = /Android/.test(ua) ? "Android" : /iPhone|iPad/.test(ua) ? "iOS" : /Mac OS X/.test(ua) ? "macOS"
+    : /Windows/.test(ua) ? "Windows" : /Linux/.test(ua) ? "Linux" : "unknown system";
+  return `${browser} on ${os}`;
 }

@@ -131,9 +131,6 @@ export function mountSession(main, target) {
   return {
     update(tags) {
       if (tags.has(`session:${target}`) || tags.has("conn") || tags.has("lockdown") || tags.has("sessions")) { renderHeader(); composer.refresh(); }
-      if (tags.has("commands") || tags.has("elicitations")) {
-        for (const e of t.entries) if (e.type === "command" || e.type === "elicitation") t.dirty.add(e.key);
-      }
       if (tags.has(`transcript:${target}`) || tags.has(`local:${target}`) || tags.has("commands") || tags.has("elicitations")) renderTranscript();
     },
     unmount() {},
