@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "bench-password-1"
 LISTENING = re.compile(r"patchbay listening on (http://[\d.]+:\d+)")
 BENCH_ADAPTER = "bench"
+STREAM_ADAPTER = "stream"
 
 
 @attrs.define
@@ -162,7 +163,11 @@ class Home:
                                     .strip().splitlines()[-1])
         if shell_adapter:
             cli(self.env, "adapter", "add", "shell-1", "--kind", "shell")
+            cli(self.env, "adapter", "add", STREAM_ADAPTER, "--kind", "shell")
         self.children: list[Child] = []
+
+    def credential(self, adapter_id: str) -> Path:
+        return self.path / "adapters" / f"{adapter_id}.credential"
 
     @property
     def journal(self) -> Path:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import trio
@@ -125,13 +124,3 @@ def build(home: Home, *, events: int, sessions: int, checkpoint: bool = True) ->
     generation.write_text("1\n")
     return {"events": last, "commands": index + 1, "sessions": sessions, "seconds": time.perf_counter() - started,
             "checkpoint": checkpoint}
-
-
-def history_template_check(path: Path) -> None:
-    """Used while developing the builder: print the template cycle."""
-    store = JournalStore.open(path, read_only=True)
-    try:
-        for event in store.read(entity="command:tmpl"):
-            print(event.lsn, event.kind, json.dumps(event.payload)[:400])
-    finally:
-        store.close()

@@ -17,6 +17,8 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -79,17 +81,32 @@ def machine() -> dict[str, Any]:
             "platform": platform.platform(), "load_average": os.getloadavg()}
 
 
+@contextmanager
+def attempt(errors: list[dict[str, str]], section: str, say: Progress) -> Iterator[None]:
+    """Run one section; a failure is recorded (and makes the run exit non-zero) but the other
+    sections still run, so one broken scenario does not lose a 15-minute run."""
+    try:
+        yield
+    except Exception as error:  # recorded in the results and reported; the run goes on
+        errors.append({"section": section, "error": repr(error)[-3000:]})
+        say(f"{section} FAILED: {error!r}"[:2000])
+
+
 def run(mode: str, tmp: Path, say: Progress) -> dict[str, Any]:
     s = SIZES[mode]
-    t = TARGETS
+    errors: list[dict[str, str]] = []
     figures: list[Figure] = []
-    axes: dict[str, list[dict[str, Any]]] = {}
+    axes: dict[str, list[dict[str, Any]]] = {"api_clients": [], "fanout": [], "journal": []}
     fl: dict[str, Any] = {}
-    quick_note = "" if mode == "full" else f"{mode} size"
+    sized = "" if mode == "full" else f"{mode} size"
+    t = TARGETS
+
+    def add(*args: Any) -> None:
+        figures.append(Figure(*args))
 
     main = Home(tmp / "main", shell_adapter=True)
     try:
-        say("floors: apsw append, websocket echo, HTTP POST, spawn, imports")
+        say("floors: apsw append, websocket echo, HTTP POST, spawn, imports, idle")
         fl["apsw_1"] = floors.apsw_append(1, s["floor_seconds"])
         echo = floors.EchoServer(main)
         fl["ws"] = floors.ws_echo(echo.url, s["echo_count"], s["connects"])
@@ -98,126 +115,133 @@ def run(mode: str, tmp: Path, say: Progress) -> dict[str, Any]:
         before = echo.child.cpu_seconds()
         time.sleep(s["idle_seconds"])  # a wall-time window for the idle floor, not a synchronization
         fl["echo_idle_cpu_percent"] = 100 * (echo.child.cpu_seconds() - before) / s["idle_seconds"]
-        fl["http"] = {}
-        for clients in s["clients"]:
-            fl["http"][clients] = floors.http_post_rate(main, echo.url, clients, s["api_seconds"],
-                                                        1 if clients < 16 else 2)
+        fl["http"] = {clients: floors.http_post_rate(main, echo.url, clients, s["api_seconds"], 1 if clients < 16 else 2)
+                      for clients in s["clients"]}
         echo.stop()
+        floor50 = fl["ws"]["rtt_p50_ms"] + fl["apsw_1"]["commit_p50_ms"]
+        floor99 = fl["ws"]["rtt_p99_ms"] + fl["apsw_1"]["commit_p99_ms"]
 
-        say("acceptance in-process (Core.submit)")
-        result = inproc.acceptance(Home(tmp / "inproc"), s["inproc_seconds"], 64)
-        batch = max(1, round(result["mean_batch"]))
-        fl["apsw_batch"] = floors.apsw_append(batch, s["floor_seconds"])
-        fl["apsw_batch"]["batch"] = batch
-        figures.append(Figure("acceptance", "in-process accepted/s (64 submitters)", result["rate"], "/s",
-                              f"apsw FULL append, {batch} rows/txn", fl["apsw_batch"]["rows_per_s"], "higher",
-                              t["inproc_rate"], quick_note,
-                              f"mean batch {result['mean_batch']:.0f}, p99 {result['p99_ms']:.1f} ms"))
+        with attempt(errors, "acceptance in-process", say):
+            say("acceptance in-process (Core.submit)")
+            result = inproc.acceptance(Home(tmp / "inproc"), s["inproc_seconds"], 64)
+            batch = max(1, round(result["mean_batch"]))
+            fl["apsw_batch"] = {**floors.apsw_append(batch, s["floor_seconds"]), "batch": batch}
+            add("acceptance", "in-process accepted/s (64 submitters)", result["rate"], "/s",
+                f"apsw FULL append, {batch} rows/txn", fl["apsw_batch"]["rows_per_s"], "higher", t["inproc_rate"],
+                sized, f"mean batch {result['mean_batch']:.0f}, p99 {result['p99_ms']:.1f} ms")
 
         say("serve: acceptance over the API")
         server = main.serve()
         token = server.login()
         fl["serve_idle_rss_mb"] = server.child.memory()["rss_mb"]
         adapter = served.start_adapter(main, server, s["live"])
-        axes["api_clients"] = []
         for clients in s["clients"]:
-            tp = served.throughput(main, server, token, clients, s["api_seconds"], s["live"])
-            floor = fl["http"][clients]
-            if tp["statuses"].keys() - {"200"}:
-                raise RuntimeError(f"submissions were refused: {tp['statuses']} {tp['errors']}")
-            figures.append(Figure("acceptance", f"API accepted/s, {clients} clients", tp["rate"], "/s",
-                                  f"bare hypercorn POST, {clients} clients", floor["rate"], "higher",
-                                  t["api_rate"] if clients == max(s["clients"]) else None, quick_note,
-                                  f"client CPU {tp['client_cpu_share']:.0%} of a core, {tp['processes']} process(es);"
-                                  f" p99 {tp['p99_ms']:.1f} ms"))
-            axes["api_clients"].append({"clients": clients, "accepted_per_s": tp["rate"], "p50_ms": tp["p50_ms"],
-                                        "p99_ms": tp["p99_ms"], "floor_per_s": floor["rate"],
-                                        "client_cpu": tp["client_cpu_share"]})
+            with attempt(errors, f"API throughput, {clients} clients", say):
+                tp = served.throughput(main, server, token, clients, s["api_seconds"], s["live"])
+                floor = fl["http"][clients]
+                if tp["statuses"].keys() - {"200"}:
+                    raise RuntimeError(f"submissions were refused: {tp['statuses']} {tp['errors']}")
+                add("acceptance", f"API accepted/s, {clients} clients", tp["rate"], "/s",
+                    f"bare hypercorn POST, {clients} clients", floor["rate"], "higher",
+                    t["api_rate"] if clients == max(s["clients"]) else None, sized,
+                    f"client CPU {tp['client_cpu_share']:.0%} of a core, {tp['processes']} process(es); "
+                    f"p99 {tp['p99_ms']:.1f} ms")
+                axes["api_clients"].append({"clients": clients, "accepted_per_s": tp["rate"], "p50_ms": tp["p50_ms"],
+                                            "p99_ms": tp["p99_ms"], "floor_per_s": floor["rate"],
+                                            "client_cpu": tp["client_cpu_share"]})
 
-        say("acceptance latency at 200/s over live sessions")
-        lat = served.latency(main, server, token, 200.0, s["latency_seconds"], s["live"])
-        floor50 = fl["ws"]["rtt_p50_ms"] + fl["apsw_1"]["commit_p50_ms"]
-        floor99 = fl["ws"]["rtt_p99_ms"] + fl["apsw_1"]["commit_p99_ms"]
-        note = f"{s['live']} live sessions, {lat['ok']} submissions"
-        figures.append(Figure("latency", "submit -> accepted p50, 200/s", lat["p50_ms"], "ms",
-                              "ws RTT p50 + FULL commit p50", floor50, "lower", t["latency_p50"], quick_note, note))
-        figures.append(Figure("latency", "submit -> accepted p99, 200/s", lat["p99_ms"], "ms",
-                              "ws RTT p99 + FULL commit p99", floor99, "lower", t["latency_p99"], quick_note, note))
+        with attempt(errors, "latency", say):
+            say("acceptance latency at 200/s over live sessions")
+            lat = served.latency(main, server, token, 200.0, s["latency_seconds"], s["live"])
+            note = f"{s['live']} live sessions, {lat['ok']} submissions"
+            add("latency", "submit -> accepted p50, 200/s", lat["p50_ms"], "ms", "ws RTT p50 + FULL commit p50",
+                floor50, "lower", t["latency_p50"], sized, note)
+            add("latency", "submit -> accepted p99, 200/s", lat["p99_ms"], "ms", "ws RTT p99 + FULL commit p99",
+                floor99, "lower", t["latency_p99"], sized, note)
 
         say("fan-out to websocket subscribers")
-        axes["fanout"] = []
-        for count in s["fanout"]:
-            fan = served.fan_out(main, server, token, count, s["fanout_submissions"], slow=False)
-            figures.append(Figure("fan-out", f"delivery p99, {count} subscribers", fan["p99_ms"], "ms",
-                                  "ws RTT p50", fl["ws"]["rtt_p50_ms"], "lower",
-                                  t["fanout_p99"] if count == max(s["fanout"]) else None, quick_note,
-                                  f"{fan['deliveries']} deliveries, p50 {fan['p50_ms']:.1f} ms"))
-            axes["fanout"].append({"subscribers": count, **{k: v for k, v in fan.items() if k != "slow"}})
-        count = max(s["fanout"])
-        fan = served.fan_out(main, server, token, count, s["fanout_submissions"], slow=True)
-        figures.append(Figure("fan-out", f"delivery p99, {count} subscribers + 1 that never reads", fan["p99_ms"],
-                              "ms", "ws RTT p50", fl["ws"]["rtt_p50_ms"], "lower", t["fanout_p99"], quick_note,
-                              f"submit p99 {fan['submit_p99_ms']:.1f} ms; slow one: {fan['slow']}"))
-        axes["fanout"].append({"subscribers": f"{count}+slow", **{k: v for k, v in fan.items() if k != "slow"}})
+        for count, slow in [*((c, False) for c in s["fanout"]), (max(s["fanout"]), True)]:
+            with attempt(errors, f"fan-out {count}{' + slow' if slow else ''}", say):
+                fan = served.fan_out(main, server, token, count, s["fanout_submissions"], slow=slow)
+                label = f"{count} subscribers" + (" + 1 that never reads" if slow else "")
+                note = f"{fan['deliveries']} deliveries, p50 {fan['p50_ms']:.1f} ms"
+                if slow:
+                    note += f", submit p99 {fan['submit_p99_ms']:.1f} ms; the slow one: {fan['slow']}"
+                add("fan-out", f"delivery p99, {label}", fan["p99_ms"], "ms", "ws RTT p50", fl["ws"]["rtt_p50_ms"],
+                    "lower", t["fanout_p99"] if count == max(s["fanout"]) else None, sized, note)
+                axes["fanout"].append({"subscribers": label, **{k: v for k, v in fan.items() if k != "slow"}})
+
+        with attempt(errors, "streaming", say):
+            say("streaming deltas to subscribers under acceptance load")
+            st = served.streaming(main, server, token, deltas=t["deltas"], subscribers=10,
+                                  duration=s["stream_seconds"], rate=200.0, sessions=s["live"])
+            add("streaming", "deltas/s journaled and streamed (10 subscribers)", st["deltas_per_s"], "/s",
+                "apsw FULL append, 1 row/txn", fl["apsw_1"]["rows_per_s"], "higher", t["deltas"], sized,
+                f"delta delivery p99 {st['delta_delivery_p99_ms']:.1f} ms")
+            add("streaming", "submit -> accepted p99 while streaming", st["accept_p99_ms"], "ms",
+                "ws RTT p99 + FULL commit p99", floor99, "lower", t["latency_p99"], sized,
+                f"p50 {st['accept_p50_ms']:.1f} ms at 200/s")
         adapter.stop()
 
-        say("streaming deltas to subscribers under acceptance load")
-        st = served.streaming(main, server, token, deltas=t["deltas"], subscribers=10,
-                              duration=s["stream_seconds"], rate=200.0, sessions=s["live"])
-        figures.append(Figure("streaming", "deltas/s journaled and streamed (10 subscribers)", st["deltas_per_s"],
-                              "/s", "apsw FULL append, 1 row/txn", fl["apsw_1"]["rows_per_s"], "higher",
-                              t["deltas"], quick_note,
-                              f"delta delivery p99 {st['delta_delivery_p99_ms']:.1f} ms"))
-        figures.append(Figure("streaming", "submit -> accepted p99 while streaming", st["accept_p99_ms"], "ms",
-                              "ws RTT p99 + FULL commit p99", floor99, "lower", t["latency_p99"], quick_note,
-                              f"p50 {st['accept_p50_ms']:.1f} ms at 200/s"))
-
-        say("end to end through the real shell adapter")
-        e2e = served.e2e(main, server, token, s["e2e"], tmp / "workspace")
-        figures.append(Figure("end-to-end", "submit -> completed p50 (shell `true`)", e2e["p50_ms"], "ms",
-                              "spawn /bin/sh -c true p50", fl["spawn"]["p50_ms"], "lower", None, quick_note))
-        figures.append(Figure("end-to-end", "submit -> completed p99 (shell `true`)", e2e["p99_ms"], "ms",
-                              "spawn /bin/sh -c true p99", fl["spawn"]["p99_ms"], "lower", None, quick_note))
+        with attempt(errors, "end-to-end", say):
+            say("end to end through the real shell adapter")
+            e2e = served.e2e(main, server, token, s["e2e"], tmp / "workspace")
+            add("end-to-end", "submit -> completed p50 (shell `true`)", e2e["p50_ms"], "ms",
+                "spawn /bin/sh -c true p50", fl["spawn"]["p50_ms"], "lower", None, sized)
+            add("end-to-end", "submit -> completed p99 (shell `true`)", e2e["p99_ms"], "ms",
+                "spawn /bin/sh -c true p99", fl["spawn"]["p99_ms"], "lower", None, sized)
         server.stop()
     finally:
         main.stop()
 
-    axes["journal"] = []
     for size in s["journals"]:
-        say(f"journal of {size:,} events: build, recovery, reconnect, replay")
-        home = Home(tmp / f"journal-{size}")
-        try:
-            built = journals.build(home, events=size, sessions=100)
-            scan = floors.sqlite_scan(home.journal)
-            tail = floors.sqlite_tail(home.journal, 100)
-            server = home.serve()
-            token = server.login()
-            rec = served.reconnect(server, token, 100, s["reconnects"])
-            server.stop()
-            replay = served.replay_rate(home)
-            floor_reconnect = fl["ws"]["connect_rtt_p50_ms"] + tail
-            size_note = f"{built['events']:,} events" + ("" if mode == "full" else f" ({mode})")
-            figures.append(Figure("reconnect", f"cursor 100 behind -> live p50, {size:,} events", rec["p50_ms"], "ms",
-                                  "ws connect+echo p50 + SQLite read of 100 rows", floor_reconnect, "lower",
-                                  t["reconnect"], size_note, f"p99 {rec['p99_ms']:.1f} ms"))
-            axes["journal"].append({"events": built["events"], "reconnect_p50_ms": rec["p50_ms"],
-                                    "reconnect_p99_ms": rec["p99_ms"], "startup_s": server.startup_seconds,
-                                    "replay_per_s": replay["events_per_s"], "scan_per_s": scan["rows_per_s"],
-                                    "build_s": built["seconds"]})
-            if size == max(s["journals"]):
-                fl["scan"] = scan
-                figures.append(Figure("recovery", f"serve start -> listening, {size:,} events + checkpoint",
-                                      server.startup_seconds, "s", "python start + import of daemon and web app",
-                                      fl["import_s"], "lower", t["recovery"], size_note))
-                figures.append(Figure("recovery", f"replay --check, {size:,} events", replay["events_per_s"], "/s",
-                                      "raw SQLite scan of events", scan["rows_per_s"], "higher", t["replay"],
-                                      size_note))
-        finally:
-            home.stop()
-            shutil.rmtree(home.tmp, ignore_errors=True)
+        with attempt(errors, f"journal of {size:,} events", say):
+            say(f"journal of {size:,} events: build, recovery, reconnect, replay")
+            journal_scenarios(tmp / f"j{size}", size, size == max(s["journals"]), mode, fl, add, axes)
 
-    say("scale: registered sessions, live streaming sessions, historical commands; then idle")
-    home = Home(tmp / "scale")
+    with attempt(errors, "scale and idle", say):
+        say("scale: registered sessions, live streaming sessions, historical commands; then idle")
+        scale(tmp / "scale", s, mode, fl, add)
+    return {"figures": [f.as_dict() for f in figures], "floors": fl, "axes": axes, "errors": errors}
+
+
+def journal_scenarios(tmp: Path, size: int, largest: bool, mode: str, fl: dict[str, Any], add: Any,
+                      axes: dict[str, list[dict[str, Any]]]) -> None:
+    s = SIZES[mode]
+    t = TARGETS
+    home = Home(tmp)
+    try:
+        built = journals.build(home, events=size, sessions=100)
+        scan = floors.sqlite_scan(home.journal)
+        tail = floors.sqlite_tail(home.journal, 100)
+        server = home.serve()
+        token = server.login()
+        rec = served.reconnect(server, token, 100, s["reconnects"])
+        server.stop()
+        replay = served.replay_rate(home)
+        floor = fl["ws"]["connect_rtt_p50_ms"] + tail
+        sized = f"{built['events']:,} events" + ("" if mode == "full" else f" ({mode})")
+        add("reconnect", f"cursor 100 behind -> live p50, {size:,} events", rec["p50_ms"], "ms",
+            "ws connect+echo p50 + SQLite read of 100 rows", floor, "lower", t["reconnect"], sized,
+            f"p99 {rec['p99_ms']:.1f} ms")
+        axes["journal"].append({"events": built["events"], "reconnect_p50_ms": rec["p50_ms"],
+                                "reconnect_p99_ms": rec["p99_ms"], "startup_s": server.startup_seconds,
+                                "replay_per_s": replay["events_per_s"], "scan_per_s": scan["rows_per_s"],
+                                "build_s": built["seconds"]})
+        if largest:
+            fl["scan"] = scan
+            add("recovery", f"serve start -> listening, {size:,} events + checkpoint", server.startup_seconds, "s",
+                "python start + import of daemon and web app", fl["import_s"], "lower", t["recovery"], sized)
+            add("recovery", f"replay --check, {size:,} events", replay["events_per_s"], "/s",
+                "raw SQLite scan of events", scan["rows_per_s"], "higher", t["replay"], sized)
+    finally:
+        home.stop()
+        shutil.rmtree(home.tmp, ignore_errors=True)
+
+
+def scale(tmp: Path, s: dict[str, Any], mode: str, fl: dict[str, Any], add: Any) -> None:
+    t = TARGETS
+    home = Home(tmp)
     try:
         built = journals.build(home, events=s["scale_commands"] * 4, sessions=s["scale_sessions"])
         server = home.serve()
@@ -228,19 +252,17 @@ def run(mode: str, tmp: Path, say: Progress) -> dict[str, Any]:
         memory = server.child.memory()
         served.latency(home, server, token, 50.0, 1.0, s["live"], prefix="warm")
         idle_cpu = served.idle(server, s["idle_seconds"])["cpu_percent"]
-        size_note = (f"{s['scale_sessions']:,} sessions, {s['live']} live, {built['commands']:,} commands"
-                     + ("" if mode == "full" else f" ({mode})"))
-        figures.append(Figure("scale", "resident memory (peak)", memory["hwm_mb"], "MB",
-                              "RSS of serve on an empty home", fl["serve_idle_rss_mb"], "lower", t["rss"], size_note,
-                              f"now {memory['rss_mb']:.0f} MB"))
-        figures.append(Figure("scale", "idle CPU", idle_cpu, "%", "idle CPU of the bare hypercorn app",
-                              max(fl["echo_idle_cpu_percent"], 0.01), "lower", t["idle_cpu"], size_note,
-                              f"over {s['idle_seconds']:.0f} s with the adapter attached"))
+        sized = (f"{s['scale_sessions']:,} sessions, {s['live']} live, {built['commands']:,} commands"
+                 + ("" if mode == "full" else f" ({mode})"))
+        add("scale", "resident memory (peak)", memory["hwm_mb"], "MB", "RSS of serve on an empty home",
+            fl["serve_idle_rss_mb"], "lower", t["rss"], sized, f"now {memory['rss_mb']:.0f} MB")
+        add("scale", "idle CPU", idle_cpu, "%", "idle CPU of the bare hypercorn app",
+            max(fl["echo_idle_cpu_percent"], 0.01), "lower", t["idle_cpu"], sized,
+            f"over {s['idle_seconds']:.0f} s with the adapter attached")
         adapter.stop()
         server.stop()
     finally:
         home.stop()
-    return {"figures": [f.as_dict() for f in figures], "floors": fl, "axes": axes}
 
 
 def table(results: dict[str, Any]) -> str:
@@ -277,7 +299,9 @@ def main() -> int:
     Path(args.out).write_text(json.dumps(results, indent=2, default=str))
     print(table(results))
     print(f"\nresults written to {args.out} ({mode}, {results['seconds']:.0f} s)")
-    return 0
+    for error in results["errors"]:
+        print(f"FAILED {error['section']}: {error['error']}", file=sys.stderr)
+    return 1 if results["errors"] else 0
 
 
 if __name__ == "__main__":

@@ -14,7 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from common import BENCH_ADAPTER, Home, Server, bench_script, median, pct, python, run_json
+from common import (
+    BENCH_ADAPTER,
+    STREAM_ADAPTER,
+    Home,
+    Server,
+    bench_script,
+    median,
+    pct,
+    python,
+    run_json,
+)
 from floors import load
 from trio_websocket import open_websocket_url
 
@@ -27,8 +37,9 @@ def targets(sessions: int) -> str:
 
 
 def start_adapter(home: Home, server: Server, sessions: int, *, deltas: float = 0.0, stream_sessions: int = 1,
-                  stream_seconds: float = 0.0, complete: bool = False) -> Any:
-    argv = bench_script("adapter.py") + ["--url", server.url, "--credential-file", str(home.credential_file),
+                  stream_seconds: float = 0.0, complete: bool = False, adapter_id: str = BENCH_ADAPTER) -> Any:
+    argv = bench_script("adapter.py") + ["--url", server.url, "--id", adapter_id,
+                                         "--credential-file", str(home.credential(adapter_id)),
                                          "--sessions", str(sessions), "--deltas", str(deltas),
                                          "--stream-sessions", str(stream_sessions),
                                          "--stream-seconds", str(stream_seconds)]
@@ -70,12 +81,14 @@ def fan_out(home: Home, server: Server, token: str, count: int, submissions: int
 
 def streaming(home: Home, server: Server, token: str, *, deltas: float, subscribers: int, duration: float,
               rate: float, sessions: int) -> dict[str, Any]:
-    """An adapter streams deltas to subscribers while submissions come at ``rate``."""
+    """A second adapter streams deltas to subscribers while submissions come at ``rate`` to the
+    bench adapter's sessions (which must be attached)."""
     cursor = head_lsn(server, token)
     listen = home.spawn(bench_script("subscribers.py") + [
         "--url", server.url, "--token", token, "--cursor", str(cursor), "--count", str(subscribers),
         "--duration", str(duration + 4)], "stream-subscribers")
-    adapter = start_adapter(home, server, sessions, deltas=deltas, stream_sessions=1, stream_seconds=duration + 2)
+    adapter = start_adapter(home, server, 1, deltas=deltas, stream_sessions=1, stream_seconds=duration + 2,
+                            adapter_id=STREAM_ADAPTER)
     time.sleep(min(1.0, duration))  # let the stream reach its rate before measuring acceptance under it
     measured = latency(home, server, token, rate, duration, sessions, prefix="stream")
     sent = int(adapter.wait_line(STREAMED, timeout=300).group(1))
@@ -126,7 +139,7 @@ def replay_rate(home: Home) -> dict[str, Any]:
 def e2e(home: Home, server: Server, token: str, count: int, workspace: Path) -> dict[str, Any]:
     """Submit ``true`` to a real shell adapter, one at a time; time submit -> completed on the stream."""
     workspace.mkdir(parents=True, exist_ok=True)
-    credential = Path(home.path / "adapters" / "shell-1.credential")
+    credential = home.credential("shell-1")
     shell = home.spawn([python(), "-m", "patchbay", "adapter", "run", "shell", "--id", "shell-1", "--core",
                         server.url, "--credential-file", str(credential), "--workspace", f"demo:{workspace}"],
                        "shell-adapter")
