@@ -152,9 +152,14 @@ class PiRuntime:
                 shutil.copy2(resume, slot.session_dir / resume.name)
             self.slots[name] = slot
             await self._nursery.start(self._slot_with_lease, slot)
-        except (OSError, LaunchFailed) as problem:
+        except Exception as error:
+            problem = launch_problem(error)
+            if problem is None:
+                raise
             self.slots.pop(name, None)
-            await link.send("lease", op="release", lease_id=lease_id)
+            if slot.lease_id is not None:  # not yet released by the slot's own ending
+                slot.lease_id = None
+                await link.send("lease", op="release", lease_id=lease_id)
             await link.report(command_id, CommandState.failed.value, failure=Failure.execution_failed.value,
                               reason=f"spawn failed (the directory lease is released): {problem}")
             return
@@ -200,15 +205,28 @@ class PiRuntime:
                 nursery.start_soon(self._renew, slot)
                 task_status.started()
         finally:
-            if slot.lease_id is not None:
+            lease_id, slot.lease_id = slot.lease_id, None
+            if lease_id is not None:
                 with trio.CancelScope(shield=True), trio.move_on_after(2):
-                    await link.send("lease", op="release", lease_id=slot.lease_id)
+                    await link.send("lease", op="release", lease_id=lease_id)
 
     async def _renew(self, slot: Slot) -> None:
         assert self.link is not None
         while slot.lease_id is not None:
             await trio.sleep(LEASE_TTL / 3)
             await self.link.send("lease", op="renew", lease_id=slot.lease_id, ttl=LEASE_TTL)
+
+
+def launch_problem(error: BaseException) -> OSError | LaunchFailed | None:
+    """The launch failure inside ``error`` (nurseries wrap it in exception groups), if any."""
+    if isinstance(error, (OSError, LaunchFailed)):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = launch_problem(inner)
+            if found is not None:
+                return found
+    return None
 
 
 def build_runtime(spaces: dict[str, Path], *, spawn_roots: list[Path], pi_path: str, pi_args: list[str],

@@ -104,30 +104,38 @@ class Slot:
             nursery.start_soon(commands.worker, self)
             if not self.spawned:
                 task_status.started()
-            backoff = self.config.backoff_initial
-            first = True
-            while True:
-                began = trio.current_time()
-                try:
-                    await self._lifetime(task_status if first and self.spawned else None)
-                except LaunchFailed as failure:
-                    if first and self.spawned:
-                        raise
-                    log.warning("pi slot %s: %s", self.name, failure)
-                    await self._observe({"type": "error", "source": "pi", "text": str(failure)})
-                first = False
-                if trio.current_time() - began > STABLE_AFTER:
-                    backoff = self.config.backoff_initial
-                self.restarts += 1
-                await trio.sleep(backoff)
-                backoff = min(backoff * 2, self.config.backoff_max)
+            failure = await self._supervise(task_status if self.spawned else None)
+            nursery.cancel_scope.cancel()
+        raise failure
+
+    async def _supervise(self, task_status: trio.TaskStatus[None] | None) -> LaunchFailed:
+        """Restart pi forever with backoff; returns only a spawned slot's failed first launch."""
+        backoff = self.config.backoff_initial
+        first = True
+        while True:
+            began = trio.current_time()
+            try:
+                await self._lifetime(task_status if first else None)
+            except LaunchFailed as failure:
+                if first and task_status is not None:
+                    return failure
+                log.warning("pi slot %s: %s", self.name, failure)
+                await self._observe({"type": "error", "source": "pi", "text": str(failure)})
+            first = False
+            if trio.current_time() - began > STABLE_AFTER:
+                backoff = self.config.backoff_initial
+            self.restarts += 1
+            await trio.sleep(backoff)
+            backoff = min(backoff * 2, self.config.backoff_max)
 
     async def _lifetime(self, task_status: trio.TaskStatus[None] | None) -> None:
+        """One pi process from launch to exit; raises LaunchFailed if it never answered."""
         argv = pi_argv(self.config.pi_path, self.config.pi_args, session_dir=str(self.session_dir),
                        extension=str(self.config.extension), approve=self.config.approve,
                        approval_timeout=self.config.approval_timeout)
         pi = await PiProcess.launch(argv, cwd=self.directory, env=self.config.env, slot=self.name)
         self.pi = pi
+        failed: LaunchFailed | None = None
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._read, pi, nursery.cancel_scope)
@@ -136,19 +144,23 @@ class Slot:
                 try:
                     state = await pi.rpc.request("get_state", timeout=self.config.startup_timeout)
                 except RpcFailure as failure:
-                    raise LaunchFailed(f"pi did not start ({failure.detail}): {pi.stderr_text()}") from None
-                self.connectivity = "live"
-                await self.resync(state)
-                self.notify()
-                if task_status is not None:
-                    task_status.started()
-                await trio.sleep_forever()
+                    failed = LaunchFailed(f"pi did not start ({failure.detail}): {pi.stderr_text()}")
+                    nursery.cancel_scope.cancel()
+                else:
+                    self.connectivity = "live"
+                    await self.resync(state)
+                    self.notify()
+                    if task_status is not None:
+                        task_status.started()
+                    await trio.sleep_forever()
         finally:
             with trio.CancelScope(shield=True):
                 code = pi.process.returncode
                 if code is None:
                     code = await self._stop(pi)
                 await self._exited(pi, code)
+        if failed is not None:
+            raise failed
 
     async def _read(self, pi: PiProcess, scope: trio.CancelScope) -> None:
         await pi.rpc.run(self._on_event, self._on_failure)

@@ -319,6 +319,17 @@ def test_new_session_bumps_the_generation_then_the_adapter_restarts_and_resyncs(
     submit(world, "after-restart", "SAY:still here")
     assert world.api.wait_state("after-restart", "completed", timeout=60)["result"]["text"] == "still here"
 
+    # The core restarts: the same adapter process re-attaches and resynchronizes again.
+    assert world.d.serve_proc is not None
+    port = world.d.url.rsplit(":", 1)[1]
+    world.d.serve_proc.kill(signal.SIGKILL)
+    world.d.serve(listen=f"127.0.0.1:{port}")
+    world.api = world.d.api()
+    seen = len(resyncs)
+    wait_for(lambda: len([e for e in world.transcript() if e["payload"]["observation"]["type"] == "resync"]) > seen
+             and world.session()["connectivity"] == "live", timeout=90, what="resync after the core restarted")
+    assert world.session()["generation"] == after["generation"]
+
 
 def test_sigterm_aborts_the_running_turn_before_pi_is_closed(world: World) -> None:
     pi_session = world.session()["metadata"]["pi_session_id"]

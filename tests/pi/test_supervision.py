@@ -1,0 +1,115 @@
+"""Slot supervision and spawn without the real pi: a child that dies at once, in-process.
+
+A FakeLink stands in for the core: it records every frame and acknowledges them. The "pi" is
+``/bin/false`` (exits at once) or a path that does not exist, so these run in milliseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import trio
+from patchbay_adapters.pi.adapter import EXTENSION, PiRuntime
+from patchbay_adapters.pi.records import PiConfig
+
+
+class FakeLink:
+    adapter_id = "pi-test"
+
+    def __init__(self) -> None:
+        self.frames: list[tuple[str, dict[str, Any]]] = []
+        self._changed = trio.Event()
+
+    def _record(self, frame_type: str, fields: dict[str, Any]) -> None:
+        self.frames.append((frame_type, fields))
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def wait_until(self, predicate: Callable[[], Any]) -> Any:
+        with trio.fail_after(20):
+            while not (found := predicate()):
+                await self._changed.wait()
+            return found
+
+    async def send(self, frame_type: str, *, wait: bool = False, timeout: float = 30.0,
+                   **fields: Any) -> dict[str, Any] | None:
+        self._record(frame_type, fields)
+        if frame_type == "lease" and fields.get("op") == "acquire":
+            return {"type": "ack", "lease_id": "lease-1"}
+        return {"type": "ack"} if wait else None
+
+    async def session(self, runtime_session_id: str, generation: int, *, wait: bool = False,
+                      **fields: Any) -> dict[str, Any] | None:
+        self._record("session", {"runtime_session_id": runtime_session_id, "generation": generation, **fields})
+        return {"type": "ack"} if wait else None
+
+    async def report(self, command_id: str, state: str, *, wait: bool = False, **fields: Any) -> dict[str, Any] | None:
+        self._record("report", {"command_id": command_id, "state": state, **fields})
+        return {"type": "ack"} if wait else None
+
+    async def observe(self, runtime_session_id: str, generation: int, observation: dict[str, Any], *,
+                      command_id: str | None = None, activity: str | None = None) -> None:
+        self._record("observation", {"runtime_session_id": runtime_session_id, "observation": observation})
+
+    def of(self, frame_type: str) -> list[dict[str, Any]]:
+        return [fields for kind, fields in self.frames if kind == frame_type]
+
+
+def config(tmp: Path, pi_path: str) -> PiConfig:
+    return PiConfig(pi_path=pi_path, pi_args=[], env={"PATH": "/usr/bin:/bin"}, state_dir=tmp / "state",
+                    extension=EXTENSION, startup_timeout=10, grace=1, backoff_initial=0.01, backoff_max=0.05)
+
+
+async def test_a_pi_that_keeps_dying_is_restarted_with_backoff_and_reported_failed(tmp_path: Path) -> None:
+    link = FakeLink()
+    runtime = PiRuntime({"main": tmp_path}, config(tmp_path, "/bin/false"))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(runtime.run, link)
+        await link.wait_until(lambda: runtime.slots["main"].restarts >= 3)
+        nursery.cancel_scope.cancel()
+    failed = [s for s in link.of("session") if s["connectivity"] == "failed"]
+    assert failed and all(s["activity"] == "unknown" for s in failed)
+    errors = [o["observation"]["text"] for o in link.of("observation") if o["observation"]["type"] == "error"]
+    assert any("pi did not start" in text for text in errors)
+
+
+async def test_a_failed_spawn_launch_releases_the_directory_lease(tmp_path: Path) -> None:
+    roots = tmp_path / "spawn"
+    roots.mkdir()
+    for pi_path in ("/bin/false", str(tmp_path / "no-such-pi")):
+        link = FakeLink()
+        runtime = PiRuntime({}, config(tmp_path, pi_path), spawn_roots=[roots])
+        async with trio.open_nursery() as nursery:
+            await nursery.start(runtime.run, link)
+            await runtime.deliver({"command_id": "sp-1", "kind": "spawn", "runtime_session_id": "x",
+                                   "generation": None, "payload": {"directory": "proj"}})
+            report = await link.wait_until(lambda link=link: next(
+                (r for r in link.of("report") if r["state"] in ("failed", "completed")), None))
+            nursery.cancel_scope.cancel()
+        assert report["state"] == "failed" and "lease is released" in report["reason"], report
+        leases = link.of("lease")
+        assert [lease["op"] for lease in leases] == ["acquire", "release"]
+        assert leases[0]["resource"] == f"dir:{roots / 'proj'}" and leases[1]["lease_id"] == "lease-1"
+        assert "proj" not in runtime.slots
+
+
+async def test_spawn_outside_the_roots_or_without_roots_is_refused(tmp_path: Path) -> None:
+    link = FakeLink()
+    runtime = PiRuntime({}, config(tmp_path, "/bin/false"), spawn_roots=[tmp_path / "spawn"])
+    no_spawn = PiRuntime({}, config(tmp_path, "/bin/false"))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(runtime.run, link)
+        await nursery.start(no_spawn.run, link)
+        await runtime.deliver({"command_id": "out", "kind": "spawn", "runtime_session_id": "x",
+                               "payload": {"directory": "/etc"}})
+        await no_spawn.deliver({"command_id": "off", "kind": "spawn", "runtime_session_id": "x",
+                                "payload": {"directory": "a"}})
+        await link.wait_until(lambda: len(link.of("report")) >= 2)
+        nursery.cancel_scope.cancel()
+    reports = {r["command_id"]: r for r in link.of("report")}
+    assert reports["out"]["state"] == "rejected" and reports["out"]["failure"] == "validation_failed"
+    assert reports["off"]["failure"] == "unsupported_command"
+    assert not link.of("lease")
+    assert "spawn" not in no_spawn.manifest()["kinds"] and "spawn" in runtime.manifest()["kinds"]
