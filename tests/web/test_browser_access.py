@@ -173,7 +173,8 @@ def test_a_non_loopback_listener_without_tls_is_refused(deploy: Deployment) -> N
 def test_the_journal_never_holds_passwords_tokens_cookies_or_csrf_tokens(deploy: Deployment) -> None:
     browser = Browser(deploy.url)
     _, cli_login = bearer(deploy.url)
-    secrets = {"password": PASSWORD, "cookie": browser.cookie.value, "csrf": browser.csrf,
+    secrets = {"password": PASSWORD, "wrong password tried": "not-the-password",
+               "cookie": browser.cookie.value, "csrf": browser.csrf,
                "bearer": cli_login["token"], "bearer csrf": cli_login["csrf_token"],
                "server key": (deploy.home / "server.key").read_text().strip()}
     assert_absent_from_journal(deploy.home, secrets)

@@ -46,10 +46,16 @@ class Refusal(Exception):
 
 
 def is_loopback(address: str) -> bool:
+    """Whether a client or listen address is this host's loopback (IPv4-mapped IPv6 included)."""
     try:
-        return ipaddress.ip_address(address.split("%")[0]).is_loopback
+        ip = ipaddress.ip_address(address.split("%")[0].strip("[]"))
     except ValueError:
         return address in ("localhost", "")
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return bool(ip.is_loopback or (mapped is not None and mapped.is_loopback))
+
+
+MAX_TRACKED = 10_000  # keys the login rate limiter remembers at most
 
 
 class RateLimiter:
@@ -78,6 +84,8 @@ class RateLimiter:
         """Seconds until a new attempt is allowed (0 when allowed) and which key blocks it."""
         wait, blocking = 0.0, None
         for key in keys:
+            if key not in self._failures:  # asking never creates state
+                continue
             entries = self._recent(key, now)
             if len(entries) >= self._limit(key):
                 until = entries[-self._limit(key)] + self.window - now
@@ -87,14 +95,25 @@ class RateLimiter:
 
     def failed(self, keys: list[str], now: float) -> None:
         for key in keys:
-            self._recent(key, now).append(now)
-        if len(self._failures) > 10_000:  # bound memory under a spray of addresses
-            for key in [k for k, v in self._failures.items() if not v][:5_000]:
-                del self._failures[key]
-        for key in keys:  # keep only what the limit needs to see
-            entries = self._failures[key]
-            while len(entries) > self._limit(key):
+            entries = self._recent(key, now)
+            entries.append(now)
+            while len(entries) > self._limit(key):  # keep only what the limit needs to see
                 entries.popleft()
+        if len(self._failures) > MAX_TRACKED:
+            self._prune(now)
+
+    def _prune(self, now: float) -> None:
+        """Bound memory under a spray of addresses: forget expired keys, then the stalest
+        addresses (down to half the bound, so pruning is rare). Account keys are kept."""
+        for key in list(self._failures):
+            if not self._recent(key, now):
+                del self._failures[key]
+        excess = len(self._failures) - MAX_TRACKED // 2
+        if excess > 0:
+            stalest = sorted((k for k in self._failures if not k.startswith("account:")),
+                             key=lambda k: self._failures[k][-1])
+            for key in stalest[:excess]:
+                del self._failures[key]
 
 
 class Guard:
