@@ -1,0 +1,29 @@
+"""The Quint models hold within their bounds, their scenario tests pass, every mutant is killed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from patchbay.conformance import PROPERTIES
+from patchbay.conformance._models import load_models, run_checks
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_property_is_checked_by_a_model_and_killed_by_a_mutant() -> None:
+    _, models = load_models(ROOT)
+    checked = {p for m in models for p in m.properties}
+    killed = {p for m in models for mutant in m.mutants for p in mutant.violates}
+    assert sorted(set(PROPERTIES) - checked) == []
+    assert sorted(set(PROPERTIES) - killed) == []
+    for model in models:
+        assert set(p for mutant in model.mutants for p in mutant.violates) <= set(model.properties)
+
+
+def test_models_hold_and_every_mutant_is_killed() -> None:
+    checks = run_checks(ROOT)
+    for check in checks:
+        verdict = ("killed" if check.ok else "SURVIVED") if check.kind == "mutant" else ("ok" if check.ok else "FAILED")
+        print(f"\n{check.kind:<6} {check.subject:<32} {check.invariant[:60]:<60} {verdict}")
+    failed = [c for c in checks if not c.ok]
+    assert failed == [], "\n\n".join(f"{' '.join(c.command)}\nexit {c.exit_code}\n{c.output[-3000:]}" for c in failed)
