@@ -119,4 +119,6 @@ def test_behind_a_trusted_proxy_plain_http_from_afar_is_refused(proxied: tuple[D
     assert refused.headers["x-content-type-options"] == "nosniff"
     assert httpx.post(d.url + "/api/login", json={"password": "x"}, headers=afar_plain).json()["check"] == "tls"
     assert httpx.get(d.url + "/api/status", headers=afar_tls).status_code == 200
+    spoofed = {"X-Forwarded-For": "127.0.0.1, 203.0.113.7", "X-Forwarded-Proto": "http"}
+    assert httpx.get(d.url + "/api/status", headers=spoofed).json()["check"] == "tls"  # the proxy's entry counts
     assert httpx.get(d.url + "/api/status").status_code == 200  # the proxy's own loopback address

@@ -69,9 +69,7 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
 
     def address() -> str:
         if trusted_proxy:
-            forwarded = request.headers.get("X-Forwarded-For", "")
-            if forwarded:
-                return forwarded.split(",")[0].strip()
+            return forwarded_client(request.headers.get("X-Forwarded-For", "")) or request.remote_addr or ""
         return request.remote_addr or ""
 
     @app.before_request
@@ -86,7 +84,7 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
     @app.before_websocket
     async def refuse_plain_websocket_from_afar() -> Response | None:
         forwarded = websocket.headers.get("X-Forwarded-For", "") if trusted_proxy else ""
-        peer = forwarded.split(",")[0].strip() if forwarded else (websocket.remote_addr or "")
+        peer = forwarded_client(forwarded) or websocket.remote_addr or ""
         if scheme_ws() != "wss" and not is_loopback(peer):
             refusal = Refusal(403, "tls", "non-loopback access needs HTTPS (wss)")
             await guard.audit_refusal(refusal, "WS", websocket.path, peer)
@@ -456,6 +454,12 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
     app.extensions["patchbay_stream_event"] = stream_event
     _ = ProtocolError
     return app
+
+
+def forwarded_client(header: str) -> str:
+    """The client address a trusted proxy appended: the *last* X-Forwarded-For entry (earlier
+    entries come from the client itself and could claim to be loopback)."""
+    return header.rsplit(",", 1)[-1].strip()
 
 
 def stream_event(event: Any) -> dict[str, Any]:
