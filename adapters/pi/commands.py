@@ -122,6 +122,8 @@ async def execute(slot: Slot, command: dict[str, Any], plan: Plan) -> None:
                 return
             if failure.kind == "timeout" and slot.pi is not None:
                 slot.pi.signal_group(signal.SIGKILL)  # wedged: the supervisor restarts it and settles the run
+        else:
+            await _complete_if_no_run(slot, run, rpc)
         await run.done.wait()
         return
     timeout = slot.config.compact_timeout if plan.rpc == "compact" else slot.config.request_timeout
@@ -139,6 +141,29 @@ async def execute(slot: Slot, command: dict[str, Any], plan: Plan) -> None:
     else:
         await slot.link.report(command_id, CommandState.completed.value, result={
             "summary": bound(str(data.get("summary") or ""), 4000), "tokens_before": data.get("tokensBefore")})
+
+
+async def _complete_if_no_run(slot: Slot, run: Run, rpc: RpcClient) -> None:
+    """A prompt pi handled without a run (an extension command such as ``/name``) completes now.
+
+    pi marks itself streaming before it reads its next command when a prompt starts a run, and
+    writes a run's events before later responses, so "not started and not streaming" after
+    ``get_state`` means no run is coming.
+    """
+    if run.started:
+        return
+    try:
+        state = await rpc.request("get_state", timeout=slot.config.request_timeout)
+    except RpcFailure:
+        return  # pi is going away: the supervisor settles the run
+    if run.started or state.get("isStreaming") or slot.run is not run:
+        return
+    slot.run = None
+    run.done.set()
+    slot.notify()
+    for command_id in run.commands:
+        await slot.link.report(command_id, CommandState.completed.value,
+                               result={"text": "", "stop_reason": "handled_without_run"})
 
 
 async def new_session(slot: Slot, command_id: str, rpc: RpcClient, data: dict[str, Any]) -> None:

@@ -31,6 +31,7 @@ class Run:
 
     commands: list[str]
     cancelled_by: str | None = None
+    started: bool = False
     done: trio.Event = attrs.field(factory=trio.Event)
 
 

@@ -266,6 +266,10 @@ class Slot:
             activity = "idle"
         if activity is not None:
             self.activity = activity
+        if kind == "agent_start":
+            if self.run is None:  # a run nobody here asked for (an extension's): wait it out
+                self.run = Run([])
+            self.run.started = True
         for observation in self.transcript.feed(event, trio.current_time()):
             await self._observe(observation, activity=activity if observation["type"] != "assistant_delta" else None)
         if self.transcript.pending:
@@ -289,7 +293,7 @@ class Slot:
     async def _finish_run(self, event: dict[str, Any]) -> None:
         run = self.run
         if run is None:
-            return  # a run nobody here started (an extension's): its transcript is recorded
+            return
         outcome = run_outcome(event.get("messages"), cancelled_by=run.cancelled_by)
         waiting = [c for c in run.commands if c in self.unconfirmed]
         for command_id in run.commands:

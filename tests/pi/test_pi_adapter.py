@@ -141,6 +141,17 @@ def test_question_dialog_becomes_a_question_elicitation_answered_once(world: Wor
     assert "Skipped" in done["result"]["text"]  # pi's dialog was dismissed, the tool blocked
 
 
+def test_an_extension_command_pi_handles_without_a_run_completes(world: World) -> None:
+    submit(world, "ping-1", "/ping")
+    done = world.api.wait_state("ping-1", "completed", "failed", timeout=60)
+    assert done["result"] == {"text": "", "stop_reason": "handled_without_run"}
+    notices = [e["payload"]["observation"] for e in world.transcript()
+               if e["payload"]["observation"]["type"] == "notice"]
+    assert notices[-1]["text"] == "pong"
+    submit(world, "after-ping", "SAY:still working")
+    assert world.api.wait_state("after-ping", "completed", timeout=60)["result"]["text"] == "still working"
+
+
 def test_unanswered_approval_expires_and_blocks_the_tool(world: World) -> None:
     quick = world.tmp / "ws" / "quick"
     quick.mkdir(parents=True)
