@@ -17,7 +17,7 @@ import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
 from tests.support.processes import Deployment, run_cli
-from tests.web.browser import Browser, bearer
+from tests.web.browser import Browser, audit, bearer
 
 pytestmark = pytest.mark.slow
 
@@ -79,10 +79,16 @@ async def test_stream_resumes_with_ok_or_snapshot_and_approvals_resolve_once(dep
             assert (await receive(fresh))["type"] == "live"
             cursor = hello["lsn"]
 
+            spoofed = {"operator_id": "mallory", "endpoint_id": "end-mallory", "session_id": "ses-mallory",
+                       "transport": "web"}
             submitted = admin.post("/api/commands", json={
                 "command_id": "stream-1", "idempotency_key": "stream-1", "kind": "instruct",
-                "target": "fake-1/s1", "payload": {"text": "do the thing"}}).json()
+                "target": "fake-1/s1", "payload": {"text": "do the thing"}, "issuer": spoofed, **spoofed}).json()
             assert submitted["outcome"] == "accepted"
+            accepted = [r["details"] for r in audit(admin, "command.accepted")
+                        if r["details"]["command_id"] == "stream-1"]
+            assert accepted[0]["issuer"] == {"operator_id": "operator", "endpoint_id": login["endpoint_id"],
+                                             "session_id": login["session_id"], "transport": "cli"}
             live = await until(fresh, lambda m: m["type"] == "events" and any(
                 e.get("command", {}).get("command_id") == "stream-1" for e in m["events"]))
             assert live["events"][0]["lsn"] > cursor
