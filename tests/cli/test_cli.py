@@ -255,6 +255,7 @@ def test_revoke_session_and_endpoint_from_the_cli(cli: Cli, deploy: Deployment) 
 def test_a_server_killed_between_send_and_answer_gives_unknown_then_reconciles(cli: Cli, deploy: Deployment) -> None:
     port = int(deploy.url.rsplit(":", 1)[1])
     assert deploy.serve_proc is not None
+    browser = Browser(deploy.url)
     proxy = SwallowingProxy(port, deploy.serve_proc.kill)
     via_proxy = deploy.tmp / "via-proxy.json"
     via_proxy.write_text(json.dumps({**json.loads(cli.config.read_text()), "url": f"http://127.0.0.1:{proxy.port}"}))
@@ -267,6 +268,7 @@ def test_a_server_killed_between_send_and_answer_gives_unknown_then_reconciles(c
     assert "--command-id cli-kill --idempotency-key key-kill" in unknown.stderr
 
     deploy.serve(listen=f"127.0.0.1:{port}")  # same port: the adapter and the CLI login find it again
+    assert browser.get("/api/me").json()["session_id"] == browser.session_id  # a restart logs nobody out
     found = cli.json("inspect", "--key", "key-kill")
     assert found["command_id"] == "cli-kill" and found["state"] not in ("rejected", "failed")
     retried = cli.json("send", TARGET, "echo reconciled", "--command-id", "cli-kill", "--idempotency-key",
