@@ -145,6 +145,50 @@ def test_draft_survives_reload_and_session_expiry_goes_back_to_login(rig: Rig, c
     assert c.page.input_value("#composer-text") == "echo kept draft"
 
 
+def test_a_send_without_network_is_unknown_and_its_retry_reuses_the_command_id(rig: Rig, cockpit: Any) -> None:
+    c = cockpit("phone")
+    c.login()
+    c.open_session(SHELL)
+    c.allowed += ["ERR_INTERNET_DISCONNECTED", "ERR_NAME_NOT_RESOLVED", "ERR_CONNECTION_REFUSED"]
+    c.context.set_offline(True)
+    c.page.fill("#composer-text", "echo sent while offline")
+    c.page.keyboard.press("Enter")
+    c.page.wait_for_selector('.card.command[data-local="unknown"]')
+    local_id = str(c.page.get_attribute('.card.command[data-local="unknown"]', "data-command-id"))
+    c.page.wait_for_selector("#reconnect-banner")  # the browser knows it is offline: nothing reads live
+    assert c.page.locator('[data-presentation="Live idle"]').count() == 0
+    assert "same idempotency key" in c.page.inner_text('.card.command[data-local="unknown"]')
+    c.screenshot("submission-unknown")
+    c.context.set_offline(False)
+    c.page.wait_for_selector("#reconnect-banner", state="detached")
+    c.page.click('.card.command[data-local="unknown"] button:has-text("Retry with the same command id")')
+    c.page.wait_for_selector(f'.transcript .card.command[data-command-id="{local_id}"][data-state="completed"]', timeout=30_000)
+    assert c.page.locator(".card.command[data-local]").count() == 0
+    api = Api.login(rig.url)
+    assert api.command(local_id)["idempotency_key"] == local_id
+
+
+def test_steer_a_running_turn_then_cancel_it(rig: Rig, cockpit: Any) -> None:
+    c = cockpit("desktop")
+    c.login()
+    c.open_session(CHAT)
+    page = c.page
+    page.fill("#composer-text", "slow")
+    page.keyboard.press("Enter")
+    page.wait_for_selector('.transcript .card.command[data-state="running"]')
+    page.wait_for_selector("fieldset.modes:not([hidden])")
+    page.check("#mode-steer")
+    page.fill("#composer-text", "go faster")
+    page.keyboard.press("Enter")
+    wait_text(page, ".transcript", "(steered: go faster)")
+    steered = page.locator('.card.command .user-text:has-text("go faster")')
+    assert "steer" in steered.inner_text()
+    running = str(page.get_attribute('.transcript .card.command[data-state="running"]', "data-command-id"))
+    page.click(f'.card.command[data-command-id="{running}"] button:has-text("Cancel")')
+    page.wait_for_selector(f'.card.command[data-command-id="{running}"][data-state="cancelled"]')
+    page.wait_for_selector("fieldset.modes[hidden]", state="attached")
+
+
 def test_approval_answered_in_one_context_resolves_in_the_other(rig: Rig, cockpit: Any) -> None:
     phone, desk = cockpit("phone"), cockpit("desktop")
     for c in (phone, desk):

@@ -13,7 +13,7 @@ const COMMAND = {
 };
 
 const LOCAL = {
-  draft: "Draft", submitting: "Sending…", submit_failed: "Not sent", unknown: "Unknown — checking",
+  draft: "Draft", submitting: "Sending…", submit_failed: "Not sent", unknown: "Unknown — not confirmed",
 };
 
 const FAILURE = {

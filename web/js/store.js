@@ -122,6 +122,12 @@ export function connect() {
   });
 }
 
+// The browser knows when it lost the network: say so at once instead of waiting for TCP.
+window.addEventListener("offline", () => { if (socket) socket.close(); });
+window.addEventListener("online", () => {
+  if (state.conn === "reconnecting") { backoff = 500; connect(); }
+});
+
 export function disconnect() {
   state.conn = "ended";
   const ws = socket;
@@ -143,6 +149,7 @@ function handle(frame) {
   } else if (frame.type === "events") {
     for (const event of frame.events) applyEvent(event);
   } else if (frame.type === "live") {
+    for (const t of transcripts.values()) if (!t.loaded) t.load(); // a history fetch that failed earlier
     state.cursor = Math.max(state.cursor, frame.lsn);
     state.conn = "live";
     state.staleSince = null;

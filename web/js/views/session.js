@@ -116,7 +116,10 @@ export function mountSession(main, target) {
       previous = node;
     }
     if (!t.entries.length) {
-      if (!list.querySelector(".empty")) fill(list, h("li", { class: "empty" }, t.loaded ? "Nothing yet. Send the first message below." : t.error ? `Could not load: ${t.error}` : "Loading…"));
+      const word = t.loaded ? "Nothing yet. Send the first message below." : t.error ? `Could not load the history (${t.error}); retrying when the connection is back.` : "Loading…";
+      const empty = list.querySelector(".empty");
+      if (empty) empty.textContent = word;
+      else fill(list, h("li", { class: "empty" }, word));
     } else {
       const empty = list.querySelector(".empty");
       if (empty) empty.remove();
