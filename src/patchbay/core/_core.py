@@ -167,10 +167,10 @@ class Core:
         for lease in self.state.leases.values():
             if lease.live_at(now) or lease.state is LeaseState.held:
                 self.timers.arm(("lease-expiry", lease.lease_id), lease.expires_at)
-
         for session in self.state.operator_sessions.values():
             if not session.revoked:
                 self._arm_session_expiry(session)
+
     def stop(self) -> None:
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
@@ -217,9 +217,9 @@ class Core:
                 await actor.ask(Expire(now), timeout=self.settings.ask_timeout)
         elif kind == "checkpoint":
             await self.journal.checkpoint()
-        else:
         elif kind == "operator-session":
             await self._expire_operator_session(str(key[1]), now)
+        else:
             await self.adapters.fire(key, now)
 
     # -- operator access -----------------------------------------------------------------
@@ -259,10 +259,9 @@ class Core:
         }))
         await self.journal.persist(facts, now=now)
         self._session_last_seen[session_id] = now
-        return LoginResult(session_id, token, OPERATOR_ID, endpoint_id)
         self._arm_session_expiry(self.state.operator_sessions[session_id])
+        return LoginResult(session_id, token, OPERATOR_ID, endpoint_id)
 
-    def authenticate(self, token: str) -> OperatorSessionRecord | None:
     def _last_seen(self, session: OperatorSessionRecord) -> float:
         # Idle time is tracked in memory; a core restart counts as activity, so a restart
         # never logs anyone out (the absolute expiry still holds).
@@ -288,6 +287,7 @@ class Core:
         await self.journal.persist([Fact(EventKind.operator_session_expired, f"operator_session:{session_id}",
                                          {"session_id": session_id, "reason": reason})], now=now)
 
+    def authenticate(self, token: str) -> OperatorSessionRecord | None:
         """The live operator session a bearer/cookie token belongs to, or None."""
         hashed = token_hash(token)
         now = self.clock.now()
