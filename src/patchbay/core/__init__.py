@@ -3,7 +3,8 @@
 ``Core`` is the public async API used by the web app, the adapter endpoint, the CLI and tests.
 """
 
-from patchbay.core._adapters import AdapterConnection, AdapterPlane
+from patchbay.core._adapters import AdapterPlane
+from patchbay.core._connection import AdapterConnection
 from patchbay.core._core import (
     OPERATOR_ID,
     Core,
