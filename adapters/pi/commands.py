@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("patchbay.adapter.pi")
 
 QUEUE_LIMIT = 1000
+RUNNING_ACK_TIMEOUT = 24 * 3600.0
 
 
 def _ok(answer: dict[str, Any] | None) -> bool:
@@ -82,8 +83,15 @@ async def withdraw(slot: Slot, command_id: str, reason: str) -> None:
 
 
 async def running(slot: Slot, command_id: str) -> bool:
-    """Report ``running`` and wait for the core's ack before any side effect."""
-    return _ok(await slot.link.report(command_id, CommandState.running.value, wait=True))
+    """Report ``running`` and wait for the core's answer before any side effect.
+
+    The wait outlasts a core restart (the link resends the frame after reconnecting): giving
+    up early would leave a command the core then records as running that never runs. An
+    error answer (the core settled it meanwhile) means: do not run it.
+    """
+    answer = await slot.link.send("report", wait=True, timeout=RUNNING_ACK_TIMEOUT, command_id=command_id,
+                                  state=CommandState.running.value, failure=None, result=None, reason=None)
+    return _ok(answer)
 
 
 async def fail(slot: Slot, command_id: str, failure: RpcFailure, what: str) -> None:
@@ -263,9 +271,9 @@ async def answer(slot: Slot, command: dict[str, Any]) -> None:
     response, problem = ui_response(dialog.ui_id, dialog.method, dialog.options, payload)
     if not await running(slot, command_id):
         return
-    if slot.dialogs.pop(elicitation_id, None) is None:  # expired while we waited for the ack
+    if slot.dialogs.pop(elicitation_id, None) is None:  # closed while we waited for the ack
         await slot.link.report(command_id, CommandState.failed.value, failure=Failure.execution_failed.value,
-                               reason=f"{elicitation_id} timed out in pi before the answer arrived")
+                               reason=f"pi closed {elicitation_id} (timed out or restarted) before the answer arrived")
         return
     try:
         await rpc.send(response)

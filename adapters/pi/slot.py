@@ -171,6 +171,8 @@ class Slot:
     async def _stop(self, pi: PiProcess) -> int | None:
         """Clean stop: abort a busy pi and let its run end, then close stdin."""
         if self.run is not None and pi.rpc.closed is None:
+            if self.run.cancelled_by is None:
+                self.run.cancelled_by = "the adapter is shutting down"
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(pi.rpc.run, self._on_event, self._on_failure)
                 with trio.move_on_after(self.config.grace):
