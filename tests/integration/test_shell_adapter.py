@@ -190,3 +190,30 @@ def test_a_newer_adapter_process_takes_over_and_the_old_one_exits_clearly(tmp_pa
         adapters = {a["adapter_id"]: a for a in api.http.get("/api/adapters").json()["adapters"]}
         assert adapters["shell-1"]["adapter_generation"] == 2 and adapters["shell-1"]["attached"]
         assert new.process.poll() is None
+
+
+def test_a_frozen_adapter_is_detected_by_silence_and_its_late_outcome_never_rewrites(tmp_path: Path) -> None:
+    with deployment(tmp_path, timeouts={"stale_after": 1.0, "offline_after": 1.0, "heartbeat_interval": 0.3}) as d:
+        d.serve()
+        adapter = d.shell_adapter()
+        api = d.api()
+        api.wait_session("shell-1/demo", "live")
+        api.submit("frozen", "sleep 4; echo finished")
+        api.wait_state("frozen", "running")
+        adapter.process.send_signal(signal.SIGSTOP)  # alive, connected, silent
+        try:
+            api.wait_session("shell-1/demo", "stale", timeout=15)
+            settled = api.wait_state("frozen", "failed", timeout=15)
+            assert settled["failure"] == "execution_outcome_unknown"
+            failed = api.http.get("/api/audit", params={"kind": "adapter.failed"}).json()["records"]
+            assert failed and "heartbeat lost" in failed[0]["details"]["reason"]
+        finally:
+            adapter.process.send_signal(signal.SIGCONT)
+        api.wait_session("shell-1/demo", "live", timeout=30)  # the same process re-attaches
+        late = wait_for(lambda: (c := api.command("frozen"))["late_outcomes"] and c, timeout=30, what="late outcome")
+        assert late["state"] == "failed" and late["failure"] == "execution_outcome_unknown"  # first terminal wins
+        assert late["late_outcomes"][0]["candidate_state"] == "completed"
+        api.submit("after-thaw", "echo thawed")
+        assert api.wait_state("after-thaw", "completed")["result"]["output"] == "thawed\n"
+        result = run_cli(d.env, "replay", str(d.home / "journal.db"), "--check")
+        assert result.returncode == 0, result.stdout
