@@ -168,7 +168,7 @@ def test_a_send_without_network_is_unknown_and_its_retry_reuses_the_command_id(r
     assert api.command(local_id)["idempotency_key"] == local_id
 
 
-def test_steer_a_running_turn_then_cancel_it(rig: Rig, cockpit: Any) -> None:
+def test_steer_a_running_turn_cancel_it_and_reconfigure_where_declared(rig: Rig, cockpit: Any) -> None:
     c = cockpit("desktop")
     c.login()
     c.open_session(CHAT)
@@ -187,6 +187,16 @@ def test_steer_a_running_turn_then_cancel_it(rig: Rig, cockpit: Any) -> None:
     page.click(f'.card.command[data-command-id="{running}"] button:has-text("Cancel")')
     page.wait_for_selector(f'.card.command[data-command-id="{running}"][data-state="cancelled"]')
     page.wait_for_selector("fieldset.modes[hidden]", state="attached")
+
+    page.click(".actions-panel summary")
+    page.fill("#model-input", "acme/model-9")
+    page.click('.actions-panel button:has-text("Set model")')
+    wait_text(page, ".session-head", "model acme/model-9")
+    c.open_session(SHELL)
+    page.click(".actions-panel summary")
+    set_model = page.locator('.actions-panel button:has-text("Set model")')
+    assert set_model.is_disabled()
+    assert "does not declare reconfigure" in page.inner_text(".actions-panel")
 
 
 def test_approval_answered_in_one_context_resolves_in_the_other(rig: Rig, cockpit: Any) -> None:
