@@ -85,7 +85,9 @@ def test_spawn_takes_an_exclusive_lease_that_ends_with_its_holder(tmp_path: Path
         assert api.wait_state("sp-3", "rejected")["failure"] == "validation_failed"
 
         replayed = json.loads(run_cli(d.env, "replay", str(d.home / "journal.db"), "--json").stdout)
-        assert replayed["leases"] == 1
+        assert [lease["lease_id"] for lease in replayed["held_leases"]] == [spawned["lease_id"]]
+        text = run_cli(d.env, "replay", str(d.home / "journal.db")).stdout
+        assert f"lease {spawned['lease_id']} held: dir:{(root / 'p1').resolve()}" in text
 
         adapter.kill(signal.SIGKILL)  # the holder disappears
         api.wait_session("shell-1/p1", "offline", timeout=20)

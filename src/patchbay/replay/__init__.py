@@ -88,6 +88,7 @@ def run_replay(path: Path, *, check: bool, until_lsn: int | None, command_id: st
         "commands": len(state.commands), "sessions": len(state.sessions), "leases": len(state.leases),
         "lockdown": state.lockdown.active,
         "violations": [str(v) for v in result.violations] if check else None,
+        "held_leases": [api.lease_view(lease) for lease in state.leases.values() if lease.state.value == "held"],
     }
     if command_id:
         record = state.commands.get(command_id)
@@ -102,6 +103,9 @@ def run_replay(path: Path, *, check: bool, until_lsn: int | None, command_id: st
     else:
         echo(f"{path}: {result.events} events up to LSN {state.last_lsn} in {result.seconds:.3f} s "
              f"({rate:,.0f} events/s); {len(state.commands)} commands, {len(state.sessions)} sessions")
+        for lease in summary["held_leases"]:
+            echo(f"  lease {lease['lease_id']} held: {lease['resource']} ({lease['scope']}) by {lease['holder']} "
+                 f"until {time.strftime('%H:%M:%S', time.localtime(lease['expires_at']))}")
         for entry in timeline:
             echo(f"  {entry['lsn']:>8} {time.strftime('%H:%M:%S', time.localtime(entry['ts']))} "
                  f"{entry['kind']:<28} {json.dumps(entry['payload'])[:120]}")
