@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
+import uuid
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -298,8 +299,13 @@ class Slot:
             return
         outcome = run_outcome(event.get("messages"), cancelled_by=run.cancelled_by)
         waiting = [c for c in run.commands if c in self.unconfirmed]
+        text = outcome.result["text"] if outcome.result else ""
         for command_id in run.commands:
             if command_id not in self.unconfirmed:
+                if text:
+                    await self.link.send("reply", runtime_session_id=self.name, generation=self.generation,
+                                         reply_id=f"pi-reply-{uuid.uuid4().hex}", correlates_kind="command",
+                                         correlates_id=command_id, content=outcome.result)
                 await self.link.report(command_id, outcome.state.value,
                                        failure=outcome.failure.value if outcome.failure else None,
                                        result=outcome.result, reason=outcome.reason)

@@ -95,6 +95,8 @@ def test_prompt_completes_with_the_final_assistant_text(world: World) -> None:
     assert world.observations("say-1", "assistant_message")[0]["stop_reason"] == "stop"
     assert world.session()["activity"] == "idle"
     assert world.session()["snapshot_tier"] == "partial"
+    replies = world.api.http.get("/api/audit", params={"kind": "reply.recorded"}).json()["records"]
+    assert [r["details"]["correlates_id"] for r in replies] == ["say-1"]  # the answer, correlated to its command
 
 
 def test_approved_tool_call_runs_and_denied_one_is_blocked(world: World) -> None:
