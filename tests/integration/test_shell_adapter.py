@@ -65,7 +65,7 @@ def test_unsupported_kind_is_rejected_by_the_adapter_at_delivery(tmp_path: Path)
 
 
 def test_killed_adapter_settles_its_command_and_the_session_goes_stale_then_offline(tmp_path: Path) -> None:
-    with deployment(tmp_path, timeouts={"stale_after": 2.0, "offline_after": 2.0, "heartbeat_interval": 0.5}) as d:
+    with deployment(tmp_path, timeouts={"stale_after": 2.0, "offline_after": 2.0, "heartbeat_interval": 0.25}) as d:
         d.serve()
         adapter = d.shell_adapter()
         api = d.api()
@@ -193,7 +193,7 @@ def test_a_newer_adapter_process_takes_over_and_the_old_one_exits_clearly(tmp_pa
 
 
 def test_a_frozen_adapter_is_detected_by_silence_and_its_late_outcome_never_rewrites(tmp_path: Path) -> None:
-    with deployment(tmp_path, timeouts={"stale_after": 1.0, "offline_after": 1.0, "heartbeat_interval": 0.3}) as d:
+    with deployment(tmp_path, timeouts={"stale_after": 2.0, "offline_after": 1.0, "heartbeat_interval": 0.25}) as d:
         d.serve()
         adapter = d.shell_adapter()
         api = d.api()

@@ -60,7 +60,7 @@ def test_output_tail_query_interrupt_and_cancel_escalation(tmp_path: Path) -> No
 def test_spawn_takes_an_exclusive_lease_that_ends_with_its_holder(tmp_path: Path) -> None:
     root = tmp_path / "spawn-root"
     root.mkdir()
-    with deployment(tmp_path, timeouts={"stale_after": 1.0, "offline_after": 1.0, "heartbeat_interval": 0.3}) as d:
+    with deployment(tmp_path, timeouts={"stale_after": 2.0, "offline_after": 1.0, "heartbeat_interval": 0.25}) as d:
         d.serve()
         adapter = d.shell_adapter(extra=["--spawn-root", str(root)])
         api = d.api()
