@@ -6,6 +6,7 @@ from pathlib import Path
 
 from patchbay.conformance import PROPERTIES
 from patchbay.conformance._models import load_models, run_checks
+from tests.verification import _collected
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,6 +24,12 @@ def test_every_property_is_checked_by_a_model_and_killed_by_a_mutant() -> None:
 def test_models_hold_and_every_mutant_is_killed() -> None:
     checks = run_checks(ROOT)
     for check in checks:
+        if check.kind == "model":
+            for name in check.invariant.split():
+                _collected.MODEL[name] = "ok" if check.ok else "FAILED"
+        elif check.kind == "mutant":
+            _collected.MUTANTS.setdefault(check.invariant, []).append(
+                f"model:{check.subject} {'killed' if check.ok else 'SURVIVED'}")
         verdict = ("killed" if check.ok else "SURVIVED") if check.kind == "mutant" else ("ok" if check.ok else "FAILED")
         print(f"\n{check.kind:<6} {check.subject:<32} {check.invariant[:60]:<60} {verdict}")
     failed = [c for c in checks if not c.ok]

@@ -15,6 +15,7 @@ from patchbay.conformance import (
     parse_vector,
     run_with_mutant,
 )
+from tests.verification import _collected
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = load_vectors(ROOT / "vectors")
@@ -23,6 +24,11 @@ VECTORS = load_vectors(ROOT / "vectors")
 @pytest.mark.parametrize("vector", VECTORS, ids=[v.vector_id for v in VECTORS])
 async def test_vector_passes_and_its_mutant_is_killed(vector) -> None:  # type: ignore[no-untyped-def]
     clean, mutant = await run_with_mutant(vector)
+    _collected.VECTORS.setdefault(vector.property, []).append(
+        f"{vector.path.name} {'pass' if clean.passed else 'FAIL'}")
+    if mutant is not None:
+        _collected.MUTANTS.setdefault(vector.property, []).append(
+            f"core:{mutant.fault} {'killed' if mutant.killed else 'SURVIVED'}")
     assert clean.passed, f"{vector.path.name}: {clean.problem}"
     if vector.promoted:
         assert mutant is not None and mutant.killed, (

@@ -13,7 +13,14 @@ own run, through ``faults.injected``.
 from patchbay.conformance._match import VectorFailure, match
 from patchbay.conformance._properties import PROPERTIES, UnknownProperty, require_property
 from patchbay.conformance._runner import VectorResult, run_vector, run_with_mutant
-from patchbay.conformance._vectors import Vector, VectorError, by_property, load_vector, load_vectors, parse_vector
+from patchbay.conformance._vectors import (
+    Vector,
+    VectorError,
+    by_property,
+    load_vector,
+    load_vectors,
+    parse_vector,
+)
 
 __all__ = [
     "PROPERTIES", "UnknownProperty", "Vector", "VectorError", "VectorFailure", "VectorResult", "by_property",

@@ -107,7 +107,7 @@ class CoreHost:
         done = self._done
         scope = self._scope = trio.CancelScope()
 
-        async def run(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async def run(task_status: trio.TaskStatus[Core] = trio.TASK_STATUS_IGNORED) -> None:
             try:
                 with scope:
                     await core.run(task_status=task_status)

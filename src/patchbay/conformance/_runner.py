@@ -8,6 +8,7 @@ only if its expectations hold *and* the journal it produced shows no violation.
 
 from __future__ import annotations
 
+import builtins
 import tempfile
 from pathlib import Path
 
@@ -31,7 +32,7 @@ class VectorResult:
     problem: str | None = None
     crashed: bool = False  # the run ended in an unexpected exception rather than a failed check
 
-    @property
+    @builtins.property
     def killed(self) -> bool:
         """For a run under a fault: the vector noticed (it did not pass)."""
         return not self.passed

@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 from http.cookies import SimpleCookie
 from typing import Any
 
-from patchbay.conformance._match import VectorFailure, match
 from patchbay.conformance._driver import DOMAIN, LOOPBACK, ORIGIN, PASSWORD, CoreHost
+from patchbay.conformance._match import VectorFailure, match
 from patchbay.core import Core
 from patchbay.domain.acceptance import Submission
 from patchbay.domain.model import CoreState, Issuer
@@ -155,14 +155,14 @@ async def send(ctx: Context, step: JSON, frame: JSON) -> JSON:
 
 
 async def session(ctx: Context, step: JSON) -> JSON:
-    frame = {"type": "session", "runtime_session_id": step.get("runtime_session_id", "demo"),
+    frame: JSON = {"type": "session", "runtime_session_id": step.get("runtime_session_id", "demo"),
              "generation": step.get("generation", 1), "snapshot_tier": "authoritative",
              **{k: step[k] for k in ("label", "metadata", "activity", "connectivity") if k in step}}
     return await send(ctx, step, frame)
 
 
 async def report(ctx: Context, step: JSON) -> JSON:
-    frame = {"type": "report", "command_id": step["command_id"], "state": step["state"],
+    frame: JSON = {"type": "report", "command_id": step["command_id"], "state": step["state"],
              **{k: step[k] for k in ("failure", "result", "reason") if k in step}}
     return await send(ctx, step, frame)
 

@@ -12,6 +12,7 @@ a known operation. Loading refuses anything else, naming the file and the proble
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -45,7 +46,7 @@ class Vector:
     steps: tuple[dict[str, Any], ...]
     path: Path
 
-    @property
+    @builtins.property
     def promoted(self) -> bool:
         return self.status == "promoted"
 
