@@ -178,6 +178,8 @@ def test_a_newer_adapter_process_takes_over_and_the_old_one_exits_clearly(tmp_pa
         api.submit("old-job", f"echo $$ > {job_pid_file}; exec sleep 30")
         api.wait_state("old-job", "running")
         job_pid = int(wait_for(lambda: job_pid_file.exists() and job_pid_file.read_text().strip(), what="job"))
+        api.submit("queued-old", "echo ran under the new process")
+        api.wait_state("queued-old", "delivered")  # queued in the old process, behind old-job
         new = d.shell_adapter()  # same id and credential: adapter generation 2
         assert old.process.wait(timeout=30) == 1
         old.pump()
@@ -185,6 +187,8 @@ def test_a_newer_adapter_process_takes_over_and_the_old_one_exits_clearly(tmp_pa
         assert not alive(job_pid)  # the old process stopped its job before it exited
         lost = api.wait_state("old-job", "failed")
         assert lost["failure"] == "execution_outcome_unknown"  # it may have run under the old process
+        redelivered = api.wait_state("queued-old", "completed")  # redelivered to the new process
+        assert redelivered["result"]["output"] == "ran under the new process\n"
         api.submit("new-job", "echo fresh")
         assert api.wait_state("new-job", "completed")["result"]["output"] == "fresh\n"
         adapters = {a["adapter_id"]: a for a in api.http.get("/api/adapters").json()["adapters"]}
