@@ -155,7 +155,9 @@ class ShellRuntime:
         link = self.link
         assert link is not None
         command_id = job.command["command_id"]
-        answer = await link.report(command_id, "running", wait=True)
+        # No timeout: the frame is resent after every reconnect until the core answers it, and
+        # giving up here would leave a command the core may already show as running unstarted.
+        answer = await link.send("report", wait=True, timeout=math.inf, command_id=command_id, state="running")
         if answer is None or answer.get("type") != "ack":
             return  # the core settled it meanwhile (cancelled, superseded, expired): do not run
         workspace.current = job
@@ -289,7 +291,7 @@ class ShellRuntime:
                               reason=f"workspace {name} already exists")
             return
         await link.report(command_id, "delivered")
-        answer = await link.send("lease", wait=True, op="acquire", resource=f"dir:{directory}",
+        answer = await link.send("lease", wait=True, timeout=math.inf, op="acquire", resource=f"dir:{directory}",
                                  scope=link.adapter_id, ttl=LEASE_TTL)
         if answer is None:
             await link.report(command_id, "failed", failure="execution_failed",
