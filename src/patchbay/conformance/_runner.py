@@ -67,12 +67,16 @@ def _first_leaf(error: BaseException) -> BaseException:
     return error
 
 
-async def run_vector(vector: Vector, *, fault: str | None = None) -> VectorResult:
-    """Run once on a fresh journal; ``fault`` (a ``patchbay.faults`` name) is active throughout."""
+async def run_vector(vector: Vector, *, fault: str | None = None, keep: Path | None = None) -> VectorResult:
+    """Run once on a fresh journal; ``fault`` (a ``patchbay.faults`` name) is active throughout.
+
+    With ``keep`` (an empty directory) the journal stays there for inspection, e.g. by
+    ``patchbay replay --check``.
+    """
     names = (fault,) if fault else ()
-    with tempfile.TemporaryDirectory(prefix="patchbay-vector-") as directory, faults.injected(*names):
+    with tempfile.TemporaryDirectory(prefix="patchbay-vector-") as scratch, faults.injected(*names):
         try:
-            await _execute(vector, Path(directory))
+            await _execute(vector, keep or Path(scratch))
         except Exception as error:  # a failed check, or the core crashed under the fault
             leaf = _first_leaf(error)
             if isinstance(leaf, VectorFailure):

@@ -60,6 +60,8 @@ class JournalChecker:
     _lockdown: bool = False
     _lease_holder: dict[tuple[str, str], tuple[str, float]] = attrs.field(factory=dict)
     _lease_key: dict[str, tuple[str, str]] = attrs.field(factory=dict)
+    _scope: dict[str, str] = attrs.field(factory=dict)
+    _command_target: dict[str, str] = attrs.field(factory=dict)
 
     def _flag(self, prop: str, lsn: int, detail: str) -> None:
         self.violations.append(Violation(prop, lsn, detail))
@@ -93,6 +95,11 @@ class JournalChecker:
             self._lockdown = False
         elif kind == EventKind.session_reported:
             self._session_reported(event, p)
+        elif kind == EventKind.reply_recorded:
+            if p.get("correlates_kind") != "command" or self._command_target.get(p.get("correlates_id", "")) != p["target"]:
+                self._flag("TypedCorrelation", event.lsn,
+                           f"reply {p.get('reply_id')} correlates to {p.get('correlates_kind')} {p.get('correlates_id')}, "
+                           f"not to a known command of {p['target']}")
         elif kind in (EventKind.session_activity, EventKind.session_connectivity,
                       EventKind.session_observation, EventKind.elicitation_opened):
             live = self._generation.get(p["target"])
@@ -127,6 +134,15 @@ class JournalChecker:
         self._keys[key] = command_id
         self._command_state[command_id] = CommandState.accepted.value
         self._command_key[command_id] = key
+        self._command_target[command_id] = p["target"]
+        if p["target"] != f"{p.get('adapter_id')}/{p.get('runtime_session_id')}":
+            self._flag("LabelsCannotOverrideIdentity", event.lsn,
+                       f"command {command_id} targets {p['target']} but is bound to session "
+                       f"{p.get('adapter_id')}/{p.get('runtime_session_id')}")
+        scope = self._scope.get(p["target"])
+        if scope is not None and p.get("deployment_scope") != scope:
+            self._flag("SessionIdentityTuple", event.lsn,
+                       f"command {command_id} bound to scope {p.get('deployment_scope')}, the session's is {scope}")
         if self._lockdown:
             self._flag("Lockdown", event.lsn, f"command {command_id} accepted during lockdown")
         grant = self._grants.get(p.get("grant_id", ""))
@@ -162,6 +178,10 @@ class JournalChecker:
             self._flag("TerminalFinality", event.lsn,
                        f"command {command_id} moved from terminal {current} to {target}")
             return
+        if current == CommandState.running.value and target == CommandState.completed.value \
+                and "adapter_frame" not in p:
+            self._flag("TimeoutNeitherSuccessNorDenial", event.lsn,
+                       f"command {command_id} completed without its adapter reporting it")
         if CommandState(target) not in COMMAND_TRANSITIONS[CommandState(current)]:
             self._flag("TerminalFinality", event.lsn,
                        f"command {command_id}: {current} -> {target} is not an allowed transition")
@@ -171,6 +191,11 @@ class JournalChecker:
     def _session_reported(self, event: RawEvent, p: Mapping[str, Any]) -> None:
         target = p["target"]
         generation = int(p["generation"])
+        scope = self._scope.setdefault(target, p.get("deployment_scope", ""))
+        if p.get("deployment_scope", "") != scope:
+            self._flag("SessionIdentityTuple", event.lsn,
+                       f"session {target} reported from deployment scope {p.get('deployment_scope')}, "
+                       f"it belongs to {scope}")
         live = self._generation.get(target)
         if live is not None and generation < live:
             self._flag("GenerationMonotonic", event.lsn,
