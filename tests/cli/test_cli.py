@@ -30,6 +30,7 @@ from tests.support.processes import (
     Proc,
     patchbay_argv,
     run_cli,
+    wait_for,
 )
 from tests.web.browser import Browser, audit
 from tests.web.test_browser_access import assert_absent_from_journal
@@ -256,6 +257,11 @@ def test_a_server_killed_between_send_and_answer_gives_unknown_then_reconciles(c
     port = int(deploy.url.rsplit(":", 1)[1])
     assert deploy.serve_proc is not None
     browser = Browser(deploy.url)
+    waiting = Proc(patchbay_argv("send", TARGET, "sleep 30", "--command-id", "cli-waiting", "--wait"), cli.env,
+                   deploy.tmp / "waiting.log")
+    http = api_of(cli).http
+    wait_for(lambda: http.get("/api/commands/cli-waiting").json().get("state") == "running", timeout=30,
+             what="cli-waiting running")
     proxy = SwallowingProxy(port, deploy.serve_proc.kill)
     via_proxy = deploy.tmp / "via-proxy.json"
     via_proxy.write_text(json.dumps({**json.loads(cli.config.read_text()), "url": f"http://127.0.0.1:{proxy.port}"}))
@@ -266,9 +272,13 @@ def test_a_server_killed_between_send_and_answer_gives_unknown_then_reconciles(c
     assert "outcome unknown" in unknown.stderr and "failed" not in unknown.stderr
     assert "patchbay inspect --key key-kill" in unknown.stderr
     assert "--command-id cli-kill --idempotency-key key-kill" in unknown.stderr
+    assert waiting.process.wait(timeout=60) == 4  # accepted, then the stream died: its outcome is unknown
+    waiting.stop()
+    assert any("follow with: patchbay inspect cli-waiting" in line for line in waiting.lines)
 
     deploy.serve(listen=f"127.0.0.1:{port}")  # same port: the adapter and the CLI login find it again
     assert browser.get("/api/me").json()["session_id"] == browser.session_id  # a restart logs nobody out
+    cli("cancel", "cli-waiting")  # it kept running on the adapter; it would hold the workspace
     found = cli.json("inspect", "--key", "key-kill")
     assert found["command_id"] == "cli-kill" and found["state"] not in ("rejected", "failed")
     retried = cli.json("send", TARGET, "echo reconciled", "--command-id", "cli-kill", "--idempotency-key",

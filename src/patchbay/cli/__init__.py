@@ -365,7 +365,8 @@ def wait_for_terminal(http: Client, record: dict[str, Any], timeout: float) -> d
     try:
         finished = trio.run(_bounded, follow, timeout)
     except (OSError, HandshakeError, ConnectionClosed) as problem:
-        raise OutcomeUnknown(f"lost the stream while waiting for {command_id}: {problem}") from None
+        raise OutcomeUnknown(f"{command_id} was accepted, but the stream was lost while waiting for its outcome "
+                             f"({problem}); follow with: patchbay inspect {command_id}") from None
     if not finished:
         latest = {**latest, "_timed_out": True}
         err_console.print(f"[yellow]still {latest['state']} after {timeout:.0f} s[/yellow]; "
