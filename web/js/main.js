@@ -170,6 +170,7 @@ function showLogin() {
   const form = h("form", { class: "panel narrow", id: "login-form", "aria-labelledby": "login-title" },
     h("h1", { id: "login-title" }, "Log in"),
     expiredMessage ? h("p", { class: "note", id: "expired-note" }, `${expiredMessage} Log in again — your drafts are kept.`) : null,
+    h("input", { type: "text", name: "username", autocomplete: "username", value: "operator", hidden: true, "aria-hidden": "true", tabindex: "-1" }),
     h("label", { for: "password" }, "Operator password"), password,
     h("button", { type: "submit", class: "primary" }, "Log in"), error);
   form.addEventListener("submit", async (event) => {

@@ -41,7 +41,7 @@ export function mountSecurity(main, { logout }) {
       return;
     }
     const endpoints = new Map(data.endpoints.map((e) => [e.endpoint_id, e]));
-    const live = data.operator_sessions.filter((s) => !s.revoked);
+    const live = data.operator_sessions.filter((s) => !s.revoked).sort((a, b) => (b.current - a.current) || (b.created_ts - a.created_ts));
     fill(sessions, live.length ? live.map((s) => {
       const e = endpoints.get(s.endpoint_id) || {};
       return h("article", { class: "card row-card" },
@@ -65,13 +65,14 @@ export function mountSecurity(main, { logout }) {
       fill(lockdown, h("p", {}, `Locked since ${clock(state.lockdown.since_ts)}. Only the core's host can lift it: run patchbay lockdown exit there.`));
       return;
     }
+    const needReason = h("p", { class: "form-error", role: "alert" });
     const reason = h("input", { type: "text", id: "lockdown-reason", "aria-label": "Why you are locking down", placeholder: "Reason (required)" });
     const confirm = h("div", { class: "confirm", hidden: true, id: "lockdown-confirm", role: "alertdialog", "aria-labelledby": "lockdown-warning" },
       h("p", { id: "lockdown-warning" }, "This refuses every new command, marks all sessions stale and signs out every browser and CLI — including this one. It cannot be undone from the web: only the core's host can lift it."),
-      reason,
+      reason, needReason,
       h("div", { class: "actions" },
         h("button", { type: "button", class: "danger", id: "lockdown-confirm-button", onclick: async () => {
-          if (!reason.value.trim()) { reason.focus(); return; }
+          if (!reason.value.trim()) { needReason.textContent = "Say why first: the reason is recorded in the audit log."; reason.focus(); return; }
           try {
             await post("/api/lockdown", { reason: reason.value.trim() });
           } catch (problem) {
