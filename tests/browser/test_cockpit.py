@@ -199,6 +199,21 @@ def test_steer_a_running_turn_cancel_it_and_reconfigure_where_declared(rig: Rig,
     assert "does not declare reconfigure" in page.inner_text(".actions-panel")
 
 
+def test_markdown_from_the_agent_never_becomes_html(rig: Rig, cockpit: Any) -> None:
+    c = cockpit("phone")
+    c.login()
+    c.open_session(CHAT)
+    hostile = '<img src=x onerror="window.pwned=1"> [click](javascript:window.pwned=2) <script>window.pwned=3</script>'
+    c.page.fill("#composer-text", hostile)
+    c.page.keyboard.press("Enter")
+    wait_text(c.page, ".entry.assistant", "<img src=x")
+    c.page.wait_for_selector('.transcript .card.command[data-state="completed"]')
+    assert c.page.locator(".transcript img, .transcript script").count() == 0
+    assert c.page.locator('.transcript a[href^="javascript"]').count() == 0
+    assert c.page.evaluate("window.pwned") is None
+    assert "click (javascript:window.pwned=2)" in c.page.inner_text(".entry.assistant >> nth=-1")
+
+
 def test_approval_answered_in_one_context_resolves_in_the_other(rig: Rig, cockpit: Any) -> None:
     phone, desk = cockpit("phone"), cockpit("desktop")
     for c in (phone, desk):

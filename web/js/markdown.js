@@ -86,8 +86,8 @@ export function inline(text) {
   for (const m of String(text).matchAll(INLINE)) {
     if (m.index > last) out.append(document.createTextNode(text.slice(last, m.index)));
     if (m[1]) out.append(h("code", {}, m[2]));
-    else if (m[3] || m[4]) out.append(h("strong", {}, m[3] || m[4]));
-    else if (m[5] || m[6]) out.append(h("em", {}, m[5] || m[6]));
+    else if (m[3] || m[4]) out.append(h("strong", {}, inline(m[3] || m[4])));
+    else if (m[5] || m[6]) out.append(h("em", {}, inline(m[5] || m[6])));
     else out.append(link(m[7], m[8]));
     last = m.index + m[0].length;
   }
