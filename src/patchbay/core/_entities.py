@@ -20,7 +20,7 @@ from patchbay.actors import Actor, ChildSpec, Restart
 from patchbay.domain import access, lifecycle
 from patchbay.domain.events import EventKind, Fact
 from patchbay.domain.model import CommandRecord
-from patchbay.registry import CommandKind, CommandState
+from patchbay.registry import CommandKind, CommandState, LeaseState
 
 if TYPE_CHECKING:
     from patchbay.core._core import Core
@@ -155,8 +155,9 @@ class LeaseActor(Actor[Any]):
         now = core.clock.now()
         extra: dict[str, Any] = {}
         if isinstance(message, Expire):
-            lease = next((lease for lease in state.leases.values()
-                          if lease.resource == self.resource and lease.scope == self.scope), None)
+            # The held one: a resource keeps its released and expired leases as history.
+            lease = next((lease for lease in state.leases.values() if lease.resource == self.resource
+                          and lease.scope == self.scope and lease.state is LeaseState.held), None)
             outcome = access.decide_lease_expiry(state, lease.lease_id, now) if lease else lifecycle.Outcome()
         elif message.op == "acquire":
             lease_id = core.ids.new_id("lease")
