@@ -2,7 +2,6 @@
 // undeclared one is rendered disabled with the reason.
 
 import { h } from "../dom.js";
-import { kindWord } from "../labels.js";
 import { state } from "../store.js";
 import { submit } from "../submit.js";
 
@@ -11,7 +10,7 @@ const THINKING = ["off", "minimal", "low", "medium", "high"];
 export function actionsPanel(session) {
   const kinds = new Set((session.capabilities && session.capabilities.kinds) || []);
   const locked = state.lockdown.active;
-  const why = (kind) => (locked ? "Refused during the lockdown" : kinds.has(kind) ? "" : `This adapter does not declare ${kindWord(kind).toLowerCase()} (${kind})`);
+  const why = (kind) => (locked ? "Refused during the lockdown" : kinds.has(kind) ? "" : `This adapter does not declare ${kind}`);
   const send = (kind, payload) => submit(kind, session.target, payload, { generation: session.generation });
   const button = (kind, label, onclick) => {
     const reason = why(kind);
