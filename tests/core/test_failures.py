@@ -1,0 +1,130 @@
+"""The core when things go wrong: a failed journal write, malformed observations, passivation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import trio
+
+from patchbay.core import Core, CoreSettings
+from patchbay.core.ports import ManualClock
+from patchbay.registry import SessionActivityState, SubmissionOutcome
+from patchbay.replay import replay_journal
+from tests.core.harness import DOMAIN, Harness, running_core
+from tests.journal.test_store import poison
+
+
+async def test_a_failed_journal_write_answers_failed_shows_nothing_and_stops_the_core(tmp_path: Path) -> None:
+    clock = ManualClock()
+    core_error: list[BaseException] = []
+    async with running_core(tmp_path, clock=clock) as h:
+        await h.login()
+        adapter = await h.adapter()
+        await adapter.attach()
+        await adapter.session()
+        assert (await h.submit("ok-1", "echo fine")).outcome is SubmissionOutcome.accepted
+        before = h.core.state.last_lsn
+    # A second run, whose journal refuses one particular submission inside its transaction.
+    poison(tmp_path / "journal.db")
+    core = Core(tmp_path / "journal.db", expected_domain=DOMAIN, clock=clock,
+                settings=CoreSettings(stale_after=1e6, offline_after=1e6))
+    harness = Harness(core, clock, tmp_path / "journal.db")
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(core.run)
+            await harness.login()
+            adapter.core = core
+            await adapter.attach()
+            await adapter.session()
+            results = {}
+
+            async def submit(command_id: str, text: str) -> None:
+                results[command_id] = await harness.submit(command_id, text)
+
+            async with trio.open_nursery() as submitters:  # decided together: one group commit
+                submitters.start_soon(submit, "ok-2", "echo fine")
+                submitters.start_soon(submit, "bad", "echo poison")
+                submitters.start_soon(submit, "ok-3", "echo fine")
+            await trio.sleep_forever()
+    except* Exception as group:
+        core_error.extend(group.exceptions)
+    assert core_error, "the core must stop rather than carry on with a state the journal lacks"
+    for command_id in ("ok-2", "bad", "ok-3"):
+        result = results[command_id]
+        assert (result.outcome, result.command) == (SubmissionOutcome.failed, None), command_id
+        assert "nothing was accepted" in result.reason
+    replayed = replay_journal(tmp_path / "journal.db")
+    assert replayed.violations == []
+    assert not {"ok-2", "bad", "ok-3"} & set(replayed.state.commands)  # nothing half-visible
+    assert "ok-1" in replayed.state.commands and replayed.state.last_lsn > before
+
+
+async def test_an_observation_with_an_unknown_activity_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    async with running_core(tmp_path) as h:
+        adapter = await h.adapter()
+        await adapter.attach()
+        await adapter.session(activity="idle")
+        answer = await adapter.send("observation", runtime_session_id="demo", generation=1,
+                                    observation={"type": "output", "text": "x"}, activity="busy")
+        assert (answer["type"], answer["code"]) == ("error", "refused") and "unknown activity" in answer["error"]
+        assert h.core.state.sessions["shell-1/demo"].activity is SessionActivityState.idle
+        good = await adapter.send("observation", runtime_session_id="demo", generation=1,
+                                  observation={"type": "output", "text": "y"}, activity="working")
+        assert good["type"] == "ack"  # the core is still running and the actor still answers
+        assert h.core.state.sessions["shell-1/demo"].activity is SessionActivityState.working
+        assert h.core.supervisor.restarts == 0
+
+
+async def test_an_adapter_cannot_report_its_session_stale(tmp_path: Path) -> None:
+    async with running_core(tmp_path) as h:
+        adapter = await h.adapter()
+        await adapter.attach()
+        await adapter.session()
+        answer = await adapter.session(connectivity="stale")
+        assert answer["type"] == "error" and "cannot report connectivity 'stale'" in answer["error"]
+        assert h.core.state.sessions["shell-1/demo"].connectivity.value == "live"
+
+
+async def test_a_fact_the_reducer_cannot_fold_leaves_the_speculative_state_as_it_was(tmp_path: Path) -> None:
+    from patchbay.domain.events import EventKind, Fact
+
+    async with running_core(tmp_path) as h:
+        adapter = await h.adapter()
+        await adapter.attach()
+        await adapter.session()
+        before = h.core.journal.speculative.clone()
+        good = Fact(EventKind.session_activity, "session:shell-1/demo",
+                    {"target": "shell-1/demo", "generation": 1, "activity": "working"})
+        bad = Fact(EventKind.session_activity, "session:shell-1/demo",
+                   {"target": "shell-1/demo", "generation": 1, "activity": "dancing"})
+        try:
+            h.core.journal.decide([good, bad])
+        except ValueError:
+            pass
+        else:
+            raise AssertionError("an unfoldable fact must be refused")
+        assert h.core.journal.speculative == before  # not even the good half
+        await h.core.journal.persist([good])
+        assert h.core.state.sessions["shell-1/demo"].activity is SessionActivityState.working
+        assert h.core.state == h.core.journal.speculative
+
+
+async def test_session_actors_passivate_when_idle_and_come_back_on_the_next_frame(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from patchbay.core import _entities
+
+    monkeypatch.setattr(_entities, "IDLE", 0.05)
+    async with running_core(tmp_path) as h:
+        adapter = await h.adapter()
+        await adapter.attach()
+        await adapter.session(label="first")
+        assert h.core.actors.lookup("session:shell-1/demo") is not None
+        for _ in range(600):  # bounded polling (30 s) for the idle timeout to pass
+            if h.core.actors.lookup("session:shell-1/demo") is None:
+                break
+            await trio.sleep(0.05)
+        assert h.core.actors.lookup("session:shell-1/demo") is None  # passivated
+        assert (await adapter.session(label="second"))["type"] == "ack"
+        assert h.core.state.sessions["shell-1/demo"].label == "second"
+        assert h.core.actors.activations >= 2
