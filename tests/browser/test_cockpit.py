@@ -55,6 +55,11 @@ def test_main_screens_at_both_viewports_are_accessible_and_fit(rig: Rig, cockpit
         c.page.keyboard.press("Enter")
         c.page.wait_for_selector(".entry.tool details")
         c.page.wait_for_selector('.transcript .card.command[data-state="completed"]')
+        tool = c.page.locator(".entry.tool").last
+        assert "bash" in tool.inner_text() and "done" in tool.inner_text()
+        wait_text(c.page, ".transcript", "Listed the directory.")
+        assert c.page.locator(".entry.user").count() == 0  # the runtime's echo of our own message
+        assert "user_message" not in c.page.inner_text(".transcript")
         c.page.click(".entry.tool summary")
         c.page.click(".actions-panel summary")
         c.no_horizontal_scroll()

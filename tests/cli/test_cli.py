@@ -62,6 +62,9 @@ class Cli:
     def json(self, *args: str, code: int | None = 0) -> Any:
         return json.loads(self(*args, "--json", code=code).stdout)
 
+    def login_data(self) -> dict[str, Any]:
+        return dict(json.loads(self.config.read_text()))
+
     def login(self) -> dict[str, Any]:
         self("login", "--url", self.deploy.url, "--password-stdin", stdin=PASSWORD + "\n")
         return dict(json.loads(self.config.read_text()))
@@ -243,6 +246,11 @@ def test_revoke_session_and_endpoint_from_the_cli(cli: Cli, deploy: Deployment) 
     second, third = Cli(deploy, deploy.tmp / "second.json"), Cli(deploy, deploy.tmp / "third.json")
     second_login, third_login = second.login(), third.login()
     browser = Browser(deploy.url)
+    overview = cli.json("security")
+    endpoints = {e["endpoint_id"]: e for e in overview["endpoints"]}
+    assert endpoints[second_login["endpoint_id"]]["kind"] == "cli" and not endpoints[second_login["endpoint_id"]]["current"]
+    assert [s for s in overview["operator_sessions"] if s["current"]][0]["endpoint_id"] == cli.login_data()["endpoint_id"]
+    assert browser.session_id in cli("security").stdout
     cli("revoke", "endpoint", second_login["endpoint_id"])
     assert "log in again" in second("sessions", code=1).stderr
     cli("revoke", "session", third_login["session_id"])

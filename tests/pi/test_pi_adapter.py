@@ -95,6 +95,11 @@ def test_prompt_completes_with_the_final_assistant_text(world: World) -> None:
     assert world.observations("say-1", "assistant_message")[0]["stop_reason"] == "stop"
     assert world.session()["activity"] == "idle"
     assert world.session()["snapshot_tier"] == "partial"
+    submit(world, "query-1", kind="query", payload={})
+    state = world.api.wait_state("query-1", "completed", "failed")["result"]
+    assert state["message_count"] == 2 and state["is_streaming"] is False
+    assert state["recent_messages"][-1] == {"role": "assistant", "text": "hello from the fake model"}
+    assert state["pi_session_id"] == world.session()["metadata"]["pi_session_id"]
     replies = world.api.http.get("/api/audit", params={"kind": "reply.recorded"}).json()["records"]
     assert [r["details"]["correlates_id"] for r in replies] == ["say-1"]  # the answer, correlated to its command
 

@@ -113,3 +113,6 @@ async def test_spawn_outside_the_roots_or_without_roots_is_refused(tmp_path: Pat
     assert reports["off"]["failure"] == "unsupported_command"
     assert not link.of("lease")
     assert "spawn" not in no_spawn.manifest()["kinds"] and "spawn" in runtime.manifest()["kinds"]
+    manifest = runtime.manifest()
+    assert (manifest["snapshot_tier"], manifest["idempotency"]) == ("partial", "at-patchbay-boundary")
+    assert manifest["session_replacement"] and manifest["cancellation"] and manifest["steer"] and manifest["streaming"]

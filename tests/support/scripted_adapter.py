@@ -7,7 +7,8 @@ the production ones) and is driven by the text of ``instruct`` commands:
 - ``approve TITLE`` — raises an approval elicitation and waits for the operator's answer
   (an ``approval-response`` delivery), then completes saying what was decided;
 - ``slow`` — a delta every 0.25 s until cancelled (``cancel``/``interrupt``) or 120 s;
-- ``tool`` — one tool call with its result; anything else — a short markdown echo.
+- ``tool`` — the Pi adapter's observation shapes (user echo, tool start/update/end, assistant
+  deltas then the final message); anything else — a short markdown echo.
 
 ``mode: "steer"`` while a turn runs is applied to that turn at once. ``reconfigure`` and
 ``session-management`` (``new_session`` bumps the session generation, ``compact`` notes it)
@@ -177,12 +178,21 @@ class ScriptedRuntime:
                 await self._say(f"tick {i} ", command_id)
                 await trio.sleep(0.25)
             return {"ticks": 480}
-        if word == "tool":
-            await self.link.observe(SESSION, self.generation, {"type": "tool_call", "tool_call_id": f"t-{command_id}",
-                                    "name": "bash", "args": {"command": "ls"}}, command_id=command_id, activity="working")
-            await self.link.observe(SESSION, self.generation, {"type": "tool_result", "tool_call_id": f"t-{command_id}",
-                                    "result": "README.md\nsrc\n"}, command_id=command_id, activity="working")
-            await self._say("Listed the directory.", command_id)
+        if word == "tool":  # the observation shapes of the Pi adapter
+            def observe(observation: dict[str, Any]) -> Any:
+                assert self.link is not None
+                return self.link.observe(SESSION, self.generation, observation, command_id=command_id,
+                                         activity="working")
+            call = f"t-{command_id}"
+            await observe({"type": "user_message", "text": text})
+            await observe({"type": "tool_start", "tool_call_id": call, "tool": "bash", "args": {"command": "ls"}})
+            await observe({"type": "tool_update", "tool_call_id": call, "tool": "bash", "output": "README.md\n"})
+            await observe({"type": "tool_end", "tool_call_id": call, "tool": "bash", "output": "README.md\nsrc\n",
+                           "is_error": False})
+            await observe({"type": "assistant_delta", "text": "Listed "})
+            await observe({"type": "assistant_delta", "text": "the directory"})
+            await observe({"type": "assistant_message", "text": "Listed the directory.", "stop_reason": "stop"})
+            await observe({"type": "queue", "steering": 0, "follow_up": 0})
             return {"tools": 1}
         pieces = [f"You said: **{text[:200]}**", "\n\n", "- first point\n", "- second point\n", "\n`inline` code."]
         for piece in pieces:

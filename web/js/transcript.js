@@ -12,6 +12,8 @@ const TEXT_TYPES = new Set(["text_delta", "text", "assistant_delta", "message_de
 const THINKING_TYPES = new Set(["thinking_delta", "thinking"]);
 const TOOL_START = new Set(["tool_call", "tool_start", "tool_execution_start", "toolcall_start"]);
 const TOOL_END = new Set(["tool_result", "tool_end", "tool_execution_end", "toolcall_end"]);
+const TOOL_UPDATE = new Set(["tool_update", "tool_execution_update"]);
+const QUIET = new Set(["agent_start", "turn_start", "turn_end"]); // activity already says this
 const PAGE = 2000;
 
 export function resetTranscripts() {
@@ -123,14 +125,31 @@ class Transcript {
       this.put({ key: `${kind}:${event.lsn}`, sort: event.lsn, type: kind, text, command_id: commandId, streaming: true });
       return;
     }
+    if (type === "assistant_message") {
+      // The complete text of a message whose deltas came before: it is authoritative.
+      const open = [...this.entries].reverse().find((e) => e.type === "assistant" && e.command_id === commandId && e.streaming);
+      if (open) {
+        open.text = String(obs.text ?? open.text);
+        open.streaming = false;
+        this.dirty.add(open.key);
+      } else if (obs.text) {
+        this.put({ key: `assistant:${event.lsn}`, sort: event.lsn, type: "assistant", text: String(obs.text), command_id: commandId });
+      }
+      if (obs.error) this.system(event, `The agent reported an error: ${obs.error}`);
+      return;
+    }
+    if (QUIET.has(type)) return;
     if (last && last.streaming) { last.streaming = false; this.dirty.add(last.key); }
-    if (TOOL_START.has(type) || TOOL_END.has(type)) {
+    if (TOOL_START.has(type) || TOOL_END.has(type) || TOOL_UPDATE.has(type)) {
       const id = String(obs.tool_call_id ?? obs.id ?? obs.call_id ?? `lsn-${event.lsn}`);
       const key = `tool:${id}`;
       const entry = this.byKey.get(key) || { key, sort: event.lsn, type: "tool", name: obs.name || obs.tool || "tool", status: "running", args: "", result: "", command_id: commandId };
       if (TOOL_START.has(type)) {
         entry.name = obs.name || obs.tool || entry.name;
         entry.args = typeof obs.args === "string" ? obs.args : JSON.stringify(obs.args ?? obs.arguments ?? obs.input ?? "", null, 1);
+      } else if (TOOL_UPDATE.has(type)) {
+        const partial = obs.output ?? obs.text ?? "";
+        entry.result = typeof partial === "string" ? partial : JSON.stringify(partial, null, 1);
       } else {
         entry.status = obs.is_error || obs.isError || obs.error ? "error" : "done";
         const result = obs.result ?? obs.output ?? obs.text ?? "";
@@ -140,11 +159,12 @@ class Transcript {
       return;
     }
     if (type === "user_message") {
-      this.put({ key: `user:${event.lsn}`, sort: event.lsn, type: "user", text: String(obs.text ?? "") });
+      // The runtime's echo of a message; one sent through Patchbay already has its card.
+      const known = commandId && state.commands.get(commandId);
+      if (!(known && known.kind === "instruct")) this.put({ key: `user:${event.lsn}`, sort: event.lsn, type: "user", text: String(obs.text ?? "") });
       return;
     }
-    const text = obs.text ?? obs.message ?? obs.summary ?? JSON.stringify(obs);
-    this.system(event, `${type}: ${String(text).slice(0, 2000)}`);
+    this.system(event, systemLine(type, obs));
   }
 
   system(event, text) {
@@ -190,4 +210,18 @@ class Transcript {
     this.entries.splice(i, 0, entry);
     entry.index = i;
   }
+}
+
+/** One plain line for an observation the transcript has no richer shape for. */
+function systemLine(type, obs) {
+  if (type === "compaction") {
+    const what = obs.phase === "start" ? "Compacting the context…" : obs.aborted ? "Compaction aborted" : "Context compacted";
+    return `${what}${obs.summary ? `: ${obs.summary}` : ""}${obs.error ? ` (${obs.error})` : ""}`;
+  }
+  if (type === "queue") return `Queued in the runtime: ${obs.follow_up ?? 0} follow-up, ${obs.steering ?? 0} steering`;
+  if (type === "agent_end") return `Turn ended${obs.stop_reason && obs.stop_reason !== "stop" ? `: ${obs.stop_reason}` : ""}`;
+  if (type === "retry") return `Retrying (attempt ${obs.attempt ?? "?"})${obs.error ? `: ${obs.error}` : ""}`;
+  if (type === "error") return `Error${obs.source ? ` (${obs.source})` : ""}: ${obs.text ?? ""}`;
+  const text = obs.text ?? obs.message ?? obs.summary ?? JSON.stringify(obs);
+  return `${type}: ${String(text).slice(0, 2000)}`;
 }
