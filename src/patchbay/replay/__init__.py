@@ -21,6 +21,7 @@ from patchbay.domain.invariants import JournalChecker, Violation
 from patchbay.domain.model import CoreState
 from patchbay.domain.reducer import apply
 from patchbay.journal import JournalError, JournalStore, StoredEvent
+from patchbay.registry import LeaseState
 from patchbay.wire import api
 
 
@@ -88,7 +89,7 @@ def run_replay(path: Path, *, check: bool, until_lsn: int | None, command_id: st
         "commands": len(state.commands), "sessions": len(state.sessions), "leases": len(state.leases),
         "lockdown": state.lockdown.active,
         "violations": [str(v) for v in result.violations] if check else None,
-        "held_leases": [api.lease_view(lease) for lease in state.leases.values() if lease.state.value == "held"],
+        "held_leases": [api.lease_view(lease) for lease in state.leases.values() if lease.state is LeaseState.held],
     }
     if command_id:
         record = state.commands.get(command_id)
