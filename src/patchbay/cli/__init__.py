@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 import trio
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -595,6 +596,36 @@ def grants_revoke(grant_id: str) -> None:
     """Revoke a grant; its revocation policy applies to the unfinished commands it authorized."""
     client().post(f"/api/grants/{grant_id}/revoke")
     click.echo(f"grant {grant_id} revoked")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+def security(as_json: bool) -> None:
+    """Operator sessions and endpoints (the ids `patchbay revoke` takes), and the lockdown state."""
+    data = client().get("/api/security")
+    if as_json:
+        return emit(data, True)
+    lock = data["lockdown"]
+    status = f"ACTIVE since {when(lock['since_ts'])}: {lock['reason']}" if lock["active"] else "off"
+    console.print(f"lockdown: {status}", highlight=False)
+    sessions_table = Table(box=box.SIMPLE)  # ids are never wrapped: they are meant to be copied
+    sessions_table.add_column("operator session", no_wrap=True)
+    for title in ("kind", "address", "created", "state"):
+        sessions_table.add_column(title)
+    for s in data["operator_sessions"]:
+        state = f"ended ({s['ended_reason']})" if s["revoked"] else "live"
+        sessions_table.add_row(s["session_id"] + (" *" if s["current"] else ""), s["kind"], s["address"],
+                               when(s["created_ts"]), state)
+    console.print(sessions_table)
+    endpoints_table = Table(box=box.SIMPLE)
+    endpoints_table.add_column("endpoint", no_wrap=True)
+    for title in ("kind", "label", "enrolled", "state"):
+        endpoints_table.add_column(title)
+    for e in data["endpoints"]:
+        endpoints_table.add_row(e["endpoint_id"] + (" *" if e["current"] else ""), e["kind"], e["label"],
+                                when(e["enrolled_ts"]), "revoked" if e["revoked"] else "active")
+    console.print(endpoints_table)
+    console.print("* this CLI", highlight=False)
 
 
 @main.group()
