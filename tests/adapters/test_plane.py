@@ -266,3 +266,26 @@ async def test_a_changed_manifest_is_audited_as_a_capability_change(tmp_path: Pa
         assert changes[0]["details"]["previous"]["kinds"] == ["instruct"]
         assert h.core.state.adapters["shell-1"].manifest["kinds"] == ["instruct", "query"]
     assert replay_journal(tmp_path / "journal.db").violations == []
+
+
+async def test_elicitations_and_replies_from_the_live_generation_are_recorded(tmp_path: Path) -> None:
+    async with running_core(tmp_path) as h:
+        adapter = await attached(h)
+        opened = await adapter.send("elicitation", runtime_session_id="demo", generation=1, elicitation_id="eli-1",
+                                    kind="approval", command_id="c1", title="Run bash?", body="rm -rf build")
+        assert opened["type"] == "ack"
+        assert h.core.state.elicitations["eli-1"].state.value == "pending"
+        assert (await adapter.send("elicitation_closed", elicitation_id="eli-1", state="withdrawn",
+                                   reason="the runtime moved on"))["type"] == "ack"
+        assert h.core.state.elicitations["eli-1"].state.value == "withdrawn"
+        lsn = h.core.state.last_lsn
+        await adapter.send("elicitation_closed", elicitation_id="eli-1", state="expired")  # a race: a no-op
+        assert h.core.state.elicitations["eli-1"].state.value == "withdrawn"  # resolved exactly once
+        assert EventKind.elicitation_resolved.value not in kinds_after(h, lsn)
+        reply = await adapter.send("reply", runtime_session_id="demo", generation=1, reply_id="rep-1",
+                                   correlates_kind="command", correlates_id="c1", content={"text": "done"})
+        assert reply["type"] == "ack"
+        assert [e.kind for e in h.core.events_after(h.core.state.last_lsn - 1)] == [EventKind.reply_recorded.value]
+        posing = await adapter.send("reply", runtime_session_id="demo", generation=1, reply_id="c1",
+                                    correlates_kind="command", correlates_id="c1", content={})
+        assert (posing["type"], posing["code"]) == ("error", "refused")  # a reply cannot pose as a command
