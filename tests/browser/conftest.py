@@ -170,7 +170,8 @@ def cockpit(browser: Browser, rig: Rig) -> Iterator[Any]:
 
 
 def wait_text(page: Page, selector: str, text: str, timeout: float = 30_000) -> None:
-    page.wait_for_function("([s, t]) => { const el = document.querySelector(s); return !!el && el.textContent.includes(t); }",
+    """Wait until some element matching ``selector`` contains ``text``."""
+    page.wait_for_function("([s, t]) => [...document.querySelectorAll(s)].some((el) => el.textContent.includes(t))",
                            arg=[selector, text], timeout=timeout)
 
 
