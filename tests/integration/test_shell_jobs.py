@@ -54,7 +54,7 @@ def test_output_tail_query_interrupt_and_cancel_escalation(tmp_path: Path) -> No
         killed = api.wait_state("stubborn", "cancelled", "failed", "completed", timeout=30)
         assert killed["state"] == "cancelled" and killed["failure"] == "cancelled"
         assert killed["result"]["exit_code"] == -signal.SIGKILL  # SIGTERM was ignored: SIGKILL after grace
-        assert api.sessions()["shell-1/demo"]["activity"] == "idle"
+        wait_for(lambda: api.sessions()["shell-1/demo"]["activity"] == "idle", what="the workspace idle again")
 
 
 def test_spawn_takes_an_exclusive_lease_that_ends_with_its_holder(tmp_path: Path) -> None:
