@@ -241,7 +241,7 @@ class Transcript:
     pending_since: float | None = None
     tool_updates: dict[str, float] = attrs.field(factory=dict)
 
-    def due(self, now: float) -> float | None:
+    def due(self) -> float | None:
         """When the held text must be flushed (None: nothing held)."""
         return None if self.pending_since is None else self.pending_since + TEXT_FLUSH_SECONDS
 

@@ -284,7 +284,7 @@ class Slot:
 
     async def _flush_text(self) -> None:
         while True:
-            due = self.transcript.due(trio.current_time())
+            due = self.transcript.due()
             if due is None:
                 await self._held.wait()
                 self._held = trio.Event()

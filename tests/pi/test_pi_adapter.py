@@ -43,8 +43,16 @@ class World:
     tmp: Path
 
     def transcript(self, target: str = TARGET) -> list[dict[str, Any]]:
-        events = self.api.http.get(f"/api/sessions/{target}/transcript", params={"limit": 5000}).json()["events"]
-        return [e for e in events if e["kind"] == "session.observation"]
+        events: list[dict[str, Any]] = []
+        while True:
+            page = self.api.http.get(f"/api/sessions/{target}/transcript",
+                                     params={"after": events[-1]["lsn"] if events else 0, "limit": 2000}).json()
+            events += page["events"]
+            if len(page["events"]) < 2000:
+                return [e for e in events if e["kind"] == "session.observation"]
+
+    def resyncs(self) -> list[dict[str, Any]]:
+        return [o for o in (e["payload"]["observation"] for e in self.transcript()) if o["type"] == "resync"]
 
     def observations(self, command_id: str, kind: str) -> list[dict[str, Any]]:
         return [e["payload"]["observation"] for e in self.transcript()
@@ -332,20 +340,22 @@ def test_new_session_bumps_the_generation_then_the_adapter_restarts_and_resyncs(
     resynced = wait_for(lambda: (s := world.session())["connectivity"] == "live" and s, timeout=90, what="resync")
     assert resynced["generation"] == after["generation"]
     assert resynced["metadata"]["pi_session_id"] == after["metadata"]["pi_session_id"]
-    resyncs = [o for o in (e["payload"]["observation"] for e in world.transcript()) if o["type"] == "resync"]
-    assert resyncs[-1]["message_count"] == 2 and resyncs[-1]["last_assistant_text"] == "fresh start"
+    resync = wait_for(lambda: (r := world.resyncs()) and r[-1]["message_count"] == 2 and r[-1], timeout=30,
+                      what="the resync observation")
+    assert resync["last_assistant_text"] == "fresh start" and resync["pi_session_id"] == resynced["metadata"][
+        "pi_session_id"]
     submit(world, "after-restart", "SAY:still here")
     assert world.api.wait_state("after-restart", "completed", timeout=60)["result"]["text"] == "still here"
 
     # The core restarts: the same adapter process re-attaches and resynchronizes again.
     assert world.d.serve_proc is not None
     port = world.d.url.rsplit(":", 1)[1]
+    seen = len(world.resyncs())
     world.d.serve_proc.kill(signal.SIGKILL)
     world.d.serve(listen=f"127.0.0.1:{port}")
     world.api = world.d.api()
-    seen = len(resyncs)
-    wait_for(lambda: len([e for e in world.transcript() if e["payload"]["observation"]["type"] == "resync"]) > seen
-             and world.session()["connectivity"] == "live", timeout=90, what="resync after the core restarted")
+    wait_for(lambda: len(world.resyncs()) > seen and world.session()["connectivity"] == "live", timeout=90,
+             what="resync after the core restarted")
     assert world.session()["generation"] == after["generation"]
 
 
