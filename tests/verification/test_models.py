@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from patchbay.conformance import PROPERTIES
 from patchbay.conformance._models import load_models, run_checks
 from tests.verification import _collected
@@ -21,8 +23,13 @@ def test_every_property_is_checked_by_a_model_and_killed_by_a_mutant() -> None:
         assert set(p for mutant in model.mutants for p in mutant.violates) <= set(model.properties)
 
 
-def test_models_hold_and_every_mutant_is_killed() -> None:
-    checks = run_checks(ROOT)
+MODELS = [model.name for model in load_models(ROOT)[1]]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_model_holds_and_every_mutant_is_killed(model: str) -> None:
+    checks = run_checks(ROOT, only=model)
+    assert checks
     for check in checks:
         if check.kind == "model":
             for name in check.invariant.split():

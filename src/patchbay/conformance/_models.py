@@ -111,10 +111,10 @@ def _run(item: tuple[str, str, str, str, list[str]], cwd: Path) -> Check:
     return Check(model, kind, subject, invariant, tuple(argv), code, output)
 
 
-def run_checks(root: Path, *, workers: int = 2) -> list[Check]:
-    """Run every planned quint invocation, ``workers`` at a time, in plan order."""
+def run_checks(root: Path, *, workers: int = 2, only: str | None = None) -> list[Check]:
+    """Run every planned quint invocation (of model ``only``, if given), ``workers`` at a time."""
     quint, models = load_models(root)
-    plan = planned(quint, models)
+    plan = planned(quint, [m for m in models if only is None or m.name == only])
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(lambda item: _run(item, root), plan))
 
