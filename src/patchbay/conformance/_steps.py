@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from http.cookies import SimpleCookie
 from typing import Any
 
+import trio
+
 from patchbay.conformance._driver import DOMAIN, LOOPBACK, ORIGIN, PASSWORD, CoreHost
 from patchbay.conformance._match import VectorFailure, match
 from patchbay.core import Core
@@ -107,6 +109,21 @@ async def submit(ctx: Context, step: JSON) -> JSON:
     return {"outcome": result.outcome.value, "failure": result.failure.value if result.failure else None,
             "reason": result.reason,
             "command": command_summary(ctx.core.state, result.command.command_id) if result.command else None}
+
+
+async def submit_concurrently(ctx: Context, step: JSON) -> JSON:
+    """The same submission ``count`` times at once (a client retrying before any answer)."""
+    results: list[JSON] = []
+
+    async def one() -> None:
+        results.append(await submit(ctx, step))
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(int(step.get("count", 2))):
+            nursery.start_soon(one)
+    return {"outcomes": sorted({r["outcome"] for r in results}),
+            "command_ids": sorted({r["command"]["command_id"] for r in results if r["command"]}),
+            "duplicates": sum(1 for r in results if "duplicate" in r["reason"])}
 
 
 async def grant_add(ctx: Context, step: JSON) -> JSON:
@@ -339,7 +356,7 @@ async def _revoke(ctx: Context, step: JSON) -> JSON:
 
 Operation = Callable[[Context, JSON], Awaitable[JSON]]
 OPERATIONS: dict[str, Operation] = {
-    "login": login, "logout": _logout, "revoke_session": _revoke, "submit": submit,
+    "login": login, "logout": _logout, "submit_concurrently": submit_concurrently, "revoke_session": _revoke, "submit": submit,
     "grant_add": grant_add, "grant_revoke": grant_revoke, "attach": attach, "detach": detach,
     "session": session, "report": report, "frame": frame, "http_login": http_login, "http": http,
     "resume": resume, "expect_command": expect_command, "expect_no_command": expect_no_command,

@@ -25,7 +25,7 @@ from patchbay.conformance._properties import require_property
 
 STATUSES = ("draft", "promoted")
 OPERATIONS = frozenset({
-    "login", "logout", "revoke_session", "attach", "detach", "session", "submit", "report", "frame",
+    "login", "logout", "revoke_session", "submit_concurrently", "attach", "detach", "session", "submit", "report", "frame",
     "advance", "restart", "checkpoint", "grant_add", "grant_revoke", "lockdown_enter", "lockdown_exit",
     "http_login", "http", "resume", "expect_command", "expect_no_command", "expect_session",
     "expect_audit", "expect_deliveries", "expect_commands", "expect_replay",
