@@ -29,6 +29,7 @@ from patchbay_adapters.pi.mapping import (
 from patchbay_adapters.pi.process import LaunchFailed
 from patchbay_adapters.pi.records import PiConfig
 from patchbay_adapters.pi.slot import Slot
+from patchbay_adapters.pi.state import SlotState
 
 from patchbay.registry import CommandState, Failure
 
@@ -187,6 +188,10 @@ class PiRuntime:
         name = str(payload.get("name") or directory.name)
         if name in self.slots:
             return f"slot {name} already exists"
+        try:
+            SlotState.load(self.config.state_dir, name)
+        except ValueError as problem:
+            return str(problem)
         resume_value = payload.get("resume")
         resume = None
         if resume_value is not None:
@@ -239,4 +244,6 @@ def build_runtime(spaces: dict[str, Path], *, spawn_roots: list[Path], pi_path: 
     config = PiConfig(pi_path=resolved, pi_args=list(pi_args), env=env,
                       state_dir=(state_dir or Path.home() / ".local" / "state" / "patchbay-pi").resolve(),
                       extension=EXTENSION, approve=approve, approval_timeout=approval_timeout)
+    for name in spaces:
+        SlotState.load(config.state_dir, name)  # a bad name or damaged state fails now, with its fix
     return PiRuntime(spaces, config, spawn_roots=spawn_roots)

@@ -106,11 +106,14 @@ async def test_spawn_outside_the_roots_or_without_roots_is_refused(tmp_path: Pat
                                "payload": {"directory": "/etc"}})
         await no_spawn.deliver({"command_id": "off", "kind": "spawn", "runtime_session_id": "x",
                                 "payload": {"directory": "a"}})
-        await link.wait_until(lambda: len(link.of("report")) >= 2)
+        await runtime.deliver({"command_id": "badname", "kind": "spawn", "runtime_session_id": "x",
+                               "payload": {"directory": "a", "name": "no spaces please"}})
+        await link.wait_until(lambda: len(link.of("report")) >= 3)
         nursery.cancel_scope.cancel()
     reports = {r["command_id"]: r for r in link.of("report")}
     assert reports["out"]["state"] == "rejected" and reports["out"]["failure"] == "validation_failed"
     assert reports["off"]["failure"] == "unsupported_command"
+    assert reports["badname"]["failure"] == "validation_failed" and "slot name" in reports["badname"]["reason"]
     assert not link.of("lease")
     assert "spawn" not in no_spawn.manifest()["kinds"] and "spawn" in runtime.manifest()["kinds"]
     manifest = runtime.manifest()
