@@ -113,7 +113,7 @@ def test_random_and_mutated_frames_never_break_the_core(tmp_path: Path) -> None:
                             assert answer["type"] in ("deliver", "withdraw"), answer
             return answers
 
-        @settings(max_examples=100, deadline=None, derandomize=True,
+        @settings(max_examples=100, deadline=None, derandomize=True, database=None,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
         @given(st.lists(frames, min_size=1, max_size=8))
         def fuzz(batch: list[str | bytes]) -> None:
