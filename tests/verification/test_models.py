@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,13 @@ def test_every_property_is_checked_by_a_model_and_killed_by_a_mutant() -> None:
     assert sorted(set(PROPERTIES) - killed) == []
     for model in models:
         assert set(p for mutant in model.mutants for p in mutant.violates) <= set(model.properties)
+
+
+def test_every_mutant_module_in_specs_is_in_the_manifest() -> None:
+    _, models = load_models(ROOT)
+    for model in models:
+        declared = set(re.findall(r"^module (\w+)", model.mutants_file.read_text(), re.MULTILINE))
+        assert declared == {m.module for m in model.mutants}, f"{model.mutants_file.name}: unlisted or missing mutants"
 
 
 MODELS = [model.name for model in load_models(ROOT)[1]]
