@@ -27,7 +27,6 @@ import attrs
 import trio
 
 from patchbay import faults
-from patchbay import faults
 from patchbay.core.checkpoint import decode_state, encode_state
 from patchbay.core.ports import Clock
 from patchbay.domain.events import Fact
