@@ -347,6 +347,18 @@ def test_new_session_bumps_the_generation_then_the_adapter_restarts_and_resyncs(
     submit(world, "after-restart", "SAY:still here")
     assert world.api.wait_state("after-restart", "completed", timeout=60)["result"]["text"] == "still here"
 
+    # Work in flight when the adapter dies: the running turn's outcome is unknown, the queued
+    # follow-up stays in the core and runs on the next adapter process.
+    submit(world, "inflight", "SLOW:" + "w" * 300)
+    wait_for(lambda: world.observations("inflight", "assistant_delta"), timeout=60, what="streaming")
+    submit(world, "queued", "SAY:redelivered")
+    assert world.api.wait_state("queued", "delivered")["state"] == "delivered"
+    world.adapter.kill(signal.SIGKILL)
+    world.adapter = world.setup.adapter(world.d, extra=adapter_extra(world.tmp))
+    lost = world.api.wait_state("inflight", "failed", "completed", "cancelled", timeout=90)
+    assert (lost["state"], lost["failure"]) == ("failed", "execution_outcome_unknown")
+    assert world.api.wait_state("queued", "completed", "failed", timeout=90)["result"]["text"] == "redelivered"
+
     # The core restarts: the same adapter process re-attaches and resynchronizes again.
     assert world.d.serve_proc is not None
     port = world.d.url.rsplit(":", 1)[1]
