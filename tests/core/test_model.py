@@ -26,7 +26,13 @@ from typing import Any
 import attrs
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 from patchbay.core import Core, CoreSettings
 from patchbay.core.checkpoint import decode_state
@@ -141,10 +147,11 @@ class CoreMachine(RuleBasedStateMachine):
 
     # -- submissions -------------------------------------------------------------------
 
-    @rule(text=st.sampled_from(["echo a", "make test", "ls"]),
-          window=st.sampled_from([None, None, 0.0, 5.0, 20.0]),
-          pin=st.sampled_from(["none", "live", "old"]))
-    def submit_new(self, text: str, window: float | None, pin: str) -> None:
+    @rule(request=st.tuples(st.sampled_from(["echo a", "make test", "ls"]),
+                            st.sampled_from([None, None, 0.0, 5.0, 20.0]),
+                            st.sampled_from(["none", "live", "old"])))
+    def submit_new(self, request: tuple[str, float | None, str]) -> None:
+        text, window, pin = request
         command_id = self.fresh("c")
         generation = {"none": None, "live": self.model.generation, "old": self.model.generation - 1}[pin]
         expires_at = None if window is None else self.model.now + window
@@ -211,11 +218,34 @@ class CoreMachine(RuleBasedStateMachine):
 
     # -- the adapter -------------------------------------------------------------------
 
-    @precondition(lambda self: self.model.commands)
-    @rule(data=st.data(), state=st.sampled_from(REPORTABLE))
-    def adapter_report(self, data: st.DataObject, state: str) -> None:
+    @rule()
+    def submit_plain(self) -> None:
+        """Everyday use: one more instruction, no window, no generation pin.
+
+        This rule and ``report_progress`` take no arguments, which puts them first in
+        hypothesis' rule order, where it falls back when a random pick is not enabled: so a
+        program reads like a working session with disruptions in it.
+        """
+        self.submit_new(("echo plain", None, "none"))
+
+    @precondition(lambda self: any(not c.terminal for c in self.model.commands.values()))
+    @rule()
+    def report_progress(self) -> None:
+        """The adapter moves the oldest open command one step: delivered, running, completed."""
         assert self.adapter is not None
-        command_id = data.draw(st.sampled_from(sorted(self.model.commands)))
+        command = next(c for c in self.model.commands.values() if not c.terminal)
+        following = {"accepted": "delivered", "delivered": "running", "running": "completed"}[command.state]
+        answer = self.step(self.adapter.report, command.command_id, following)
+        assert answer["type"] == "ack", answer
+        assert self.model.report(command.command_id, following) == "moved"
+
+    @precondition(lambda self: self.model.commands)
+    @rule(report=st.tuples(st.integers(0, 1000), st.sampled_from(REPORTABLE)))
+    def adapter_report(self, report: tuple[int, str]) -> None:
+        assert self.adapter is not None
+        index, state = report
+        known = sorted(self.model.commands)
+        command_id = known[index % len(known)]
         answer = self.step(self.adapter.report, command_id, state)
         expected = self.model.report(command_id, state)
         if expected in ("moved", "same"):
@@ -259,19 +289,20 @@ class CoreMachine(RuleBasedStateMachine):
         ok = known and correlates is not None and kind == "command"
         assert answer["type"] == ("ack" if ok else "error"), answer
 
-    @rule(label=st.sampled_from(["demo", "api", "Prod DB"]))
+    @rule(label=st.sampled_from(["demo", "api", "shell-1/prod"]))
     def refresh_session(self, label: str) -> None:
         """A fresh report of the live generation: live again, new label, same identity."""
         assert self.adapter is not None
         assert self.step(self.adapter.session, "demo", self.model.generation, label=label)["type"] == "ack"
         self.model.connectivity, self.model.label = "live", label
 
-    @rule(gone_for=st.sampled_from([10.0, OFFLINE_AFTER + 1]))
-    def adapter_lost(self, gone_for: float) -> None:
+    @rule(gone_for=st.sampled_from([10.0, OFFLINE_AFTER + 1]),
+          reason=st.sampled_from(["connection lost", "process died"]))
+    def adapter_lost(self, gone_for: float, reason: str) -> None:
         """The adapter disconnects: stale at once; past the bound, offline with every command in
         flight settled honestly. Then it re-attaches (same adapter generation)."""
         assert self.adapter is not None
-        self.step(self.adapter.detach, "connection lost")
+        self.step(self.adapter.detach, reason)
         self.model.not_fresh()
         self.check_state()  # stale at once: never shown live from cache
         self.step(self.advance_clock_async, gone_for)
@@ -302,12 +333,26 @@ class CoreMachine(RuleBasedStateMachine):
         self.model.not_fresh()
 
     @precondition(lambda self: self.model.lockdown)
-    @rule()
-    def exit_lockdown_and_log_in(self) -> None:
-        assert self.core is not None and self.harness is not None
+    @rule(log_in=st.booleans())
+    def exit_lockdown(self, log_in: bool) -> None:
+        """Only the local channel exits; sessions revoked by the lockdown stay revoked."""
+        assert self.core is not None
         self.step(self.core.exit_lockdown, "local")
-        self.issuer = self.step(self.harness.login)
-        self.model.lockdown, self.model.logged_in = False, True
+        self.model.lockdown = False
+        if log_in:
+            self.log_in("browser")
+
+    @precondition(lambda self: not self.model.logged_in)
+    @rule(endpoint=st.sampled_from(["browser", "cli"]))
+    def log_in(self, endpoint: str) -> None:
+        """A fresh login, also during a lockdown: the lockdown itself must still refuse."""
+        assert self.core is not None and self.harness is not None
+        login = self.step(self.core.create_operator_session, session_kind=endpoint, address="127.0.0.1",
+                          label="model")
+        self.issuer = Issuer(login.operator_id, login.endpoint_id, login.session_id,
+                             "web" if endpoint == "browser" else "cli")
+        self.harness.issuer = self.issuer
+        self.model.logged_in = True
 
     @precondition(lambda self: self.model.grant_live)
     @rule(reason=st.sampled_from(["rotated", "device lost"]))
@@ -319,11 +364,13 @@ class CoreMachine(RuleBasedStateMachine):
                 self.step(self.core.revoke_grant, grant.grant_id, reason)
         self.model.grant_live = False
 
-    @precondition(lambda self: not self.model.grant_live)
     @rule(kinds=st.sampled_from([("instruct", "cancel"), ("instruct",), ("query",)]))
-    def grant_again(self, kinds: tuple[str, ...]) -> None:
+    def replace_grants(self, kinds: tuple[str, ...]) -> None:
         """GrantAuthorityIsCommandKinds: a grant authorizes exactly its kinds."""
         assert self.core is not None
+        for grant in list(self.core.state.grants.values()):
+            if not grant.revoked:
+                self.step(self.core.revoke_grant, grant.grant_id, "replaced")
         self.step(self.core.add_grant, scope={"type": "session", "target": TARGET},
                   kinds=list(kinds), expires_at=None, revocation_policy="continue",
                   provenance="model test")
@@ -387,7 +434,7 @@ class CoreMachine(RuleBasedStateMachine):
         for command_id, expected in model.commands.items():
             record = state.commands[command_id]
             assert (record.state.value, record.failure.value if record.failure else None) == (
-                expected.state, expected.failure), command_id
+                expected.state, expected.failure), (command_id, record, expected, model.now)
             assert record.generation == expected.generation and record.idempotency_key == expected.key
             history = [t.state.value for t in record.history]
             terminals = [t for t in record.history if t.state.terminal]
@@ -404,8 +451,9 @@ class CoreMachine(RuleBasedStateMachine):
         assert session.tombstoned == tuple(model.tombstoned)
         assert (session.connectivity.value, session.label) == (model.connectivity, model.label)
         assert state.lockdown.active == model.lockdown
-        assert {lease_id: (lease.state.value, lease.expires_at) for lease_id, lease in state.leases.items()} == {
-            lease.lease_id: (lease.state, lease.expires_at) for lease in model.leases.values()}
+        leases = {lease_id: (lease.state.value, lease.expires_at) for lease_id, lease in state.leases.items()}
+        expected_leases = {lease.lease_id: (lease.state, lease.expires_at) for lease in model.leases.values()}
+        assert leases == expected_leases, (leases, expected_leases, model.now, self.clock.now())
 
     async def snapshot(self) -> Any:
         """The committed state once the core is quiet; the journal so far must pass the checker."""
