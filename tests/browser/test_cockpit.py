@@ -38,6 +38,10 @@ def test_main_screens_at_both_viewports_are_accessible_and_fit(rig: Rig, cockpit
         c.screenshot("login")
         problems[f"login-{viewport}"] = c.axe()
         c.login()
+        manifest = c.page.request.get("/manifest.webmanifest")
+        assert manifest.ok and manifest.headers["content-type"].startswith("application/manifest+json")
+        for icon in manifest.json()["icons"]:
+            assert c.page.request.get(icon["src"]).ok, icon
         cards = c.page.locator("#session-list .session-card")
         assert cards.count() == 2
         shell = c.page.locator(f'.session-card[data-target="{SHELL}"]')
@@ -110,6 +114,10 @@ def test_send_watch_states_progress_then_cancel_on_the_shell_adapter(rig: Rig, c
     assert seen[-1] == "completed" and "running" in seen, seen
     timeline = page.locator(f'.card.command[data-command-id="{command_id}"] .timeline li.done')
     assert timeline.count() == 4
+    late = Api.login(rig.url).submit("late-cancel-" + command_id, kind="cancel", payload={"command_id": command_id})
+    assert late["outcome"] == "accepted"  # from another device, after the command finished
+    wait_text(page, f'.card.command[data-command-id="{command_id}"]', "Completed before the cancel arrived")
+    wait_text(page, f'.card.command[data-command-id="late-cancel-{command_id}"]', "Too late: the target was already completed")
     c.no_horizontal_scroll()
 
     page.fill("#composer-text", "sleep 30")

@@ -38,6 +38,7 @@ export function commandCard(command) {
     body(command),
     h("ol", { class: "timeline", "aria-label": "Delivery timeline" }, steps),
     command.failure ? h("p", { class: "failure" }, failureWord(command.failure), command.reason ? ` — ${command.reason}` : "") : null,
+    !command.failure && command.reason && command.reason !== "accepted" && !effect(command) ? h("p", { class: "muted small" }, command.reason) : null,
     failed ? h("p", { class: "advice" }, retryAdvice(command)) : null,
     race(command),
     actions.length ? h("div", { class: "actions" }, actions) : null);
@@ -60,7 +61,9 @@ function body(command) {
 
 function race(command) {
   const notes = [];
-  if (command.result && command.result.effect === "not_running") notes.push("Nothing to stop: the target had already finished or was not running.");
+  const effect = command.result && command.result.effect;
+  if (effect === "not_running") notes.push("Nothing to stop: the target had already finished or was not running.");
+  if (effect === "too_late") notes.push(`Too late: the target was already ${command.result.target_state || "finished"}; nothing was stopped.`);
   for (const other of state.commands.values()) {
     if ((other.kind === "cancel" || other.kind === "interrupt") && other.payload && other.payload.command_id === command.command_id
         && command.terminal && command.state !== "cancelled") {
@@ -145,4 +148,8 @@ export function tone(commandState) {
   if (commandState === "running" || commandState === "delivered" || commandState === "accepted") return "busy";
   if (commandState === "cancelled" || commandState === "superseded") return "muted";
   return isTerminal(commandState) ? "bad" : "muted";
+}
+
+function effect(command) {
+  return command.result && typeof command.result === "object" ? command.result.effect : undefined;
 }
