@@ -207,7 +207,7 @@ def test_abort_during_a_slow_stream_cancels_the_turn(world: World) -> None:
 
 
 def test_follow_up_waits_in_the_core_and_steer_joins_the_running_turn(world: World, fake_llm: FakeLLM) -> None:
-    submit(world, "busy-1", "SLOW:" + "y" * 40)
+    submit(world, "busy-1", "SLOW:" + "y" * 60)
     world.api.wait_state("busy-1", "running", timeout=60)
     submit(world, "later-1", "SAY:follow-up done")
     assert world.api.wait_state("later-1", "delivered")["state"] == "delivered"
