@@ -51,6 +51,14 @@ export function mountSecurity(main, { logout }) {
           h("button", { type: "button", class: "small", onclick: () => act(`/api/security/sessions/${encodeURIComponent(s.session_id)}/revoke`, "Session revoked") }, "Revoke session"),
           h("button", { type: "button", class: "small danger", onclick: () => act(`/api/security/endpoints/${encodeURIComponent(s.endpoint_id)}/revoke`, "Device revoked") }, "Revoke device")));
     }) : h("p", { class: "muted" }, "None."));
+    const withSession = new Set(live.map((s) => s.endpoint_id));
+    const idle = data.endpoints.filter((e) => !e.revoked && !withSession.has(e.endpoint_id));
+    if (idle.length) {
+      sessions.append(h("h3", {}, "Enrolled devices without a live session"), ...idle.map((e) => h("article", { class: "card row-card" },
+        h("div", {}, h("strong", { title: e.label || "" }, deviceName(e.label, e.kind)),
+          h("p", { class: "mono muted small clip" }, `${e.kind} · enrolled ${clock(e.enrolled_ts)} · ${e.endpoint_id}`)),
+        h("div", { class: "actions" }, h("button", { type: "button", class: "small danger", onclick: () => act(`/api/security/endpoints/${encodeURIComponent(e.endpoint_id)}/revoke`, "Device revoked") }, "Revoke device")))));
+    }
     sessions.append(h("div", { class: "actions" }, h("button", { type: "button", class: "small danger", onclick: () => act("/api/security/sessions/revoke-all", "All sessions revoked") }, "Revoke all sessions")));
     fill(grants, data.grants.length ? data.grants.map((g) => h("article", { class: `card row-card ${g.revoked ? "revoked" : ""}` },
       h("div", {}, h("strong", {}, scopeText(g.scope)), g.revoked ? h("span", { class: "badge tone-muted" }, "revoked") : null,
