@@ -7,6 +7,7 @@ in docs/VERIFICATION.md can be regenerated and compared in CI (drift fails the b
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,16 +22,22 @@ END = "<!-- END GENERATED TRACEABILITY -->"
 def traceability(root: Path) -> list[dict[str, str]]:
     _, models = load_models(root)
     vectors = load_vectors(root / "vectors")
+    manifest = json.loads((root / "specs" / "models.json").read_text())
+    tlc = {m["tlc"]["spec"]: {x["violates"] for x in m["tlc"]["mutants"]} for m in manifest["models"] if "tlc" in m}
     rows = []
     for name, (group, meaning) in PROPERTIES.items():
         model = next((m for m in models if name in m.properties), None)
         mutants = [mutant.module for m in models for mutant in m.mutants if name in mutant.violates]
         mine = [v for v in vectors if v.property == name]
+        exhaustive = [spec for spec, props in tlc.items() if name in props]
+        model_text = f"`{model.file.relative_to(root)}` `{name}`" if model else "—"
+        if exhaustive:
+            model_text += "; TLC (exhaustive): " + ", ".join(f"`{spec}`" for spec in exhaustive)
         rows.append({
             "property": name,
             "group": group,
             "meaning": meaning,
-            "model": f"`{model.file.relative_to(root)}` `{name}`" if model else "—",
+            "model": model_text,
             "model_mutants": ", ".join(f"`{m}`" for m in mutants) or "—",
             "vectors": ", ".join(f"`{v.path.name}` ({v.status})" for v in mine) or "—",
             "faults": ", ".join(sorted({f"`{v.mutant}`" for v in mine if v.mutant})) or "—",
