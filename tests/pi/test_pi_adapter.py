@@ -295,6 +295,13 @@ def test_spawn_leases_the_directory_and_a_failed_launch_releases_it(world: World
     submit(world, "spawned-say", "SAY:from the spawned slot", target="pi-1/proj-a")
     assert world.api.wait_state("spawned-say", "completed", timeout=60)["result"]["text"] == "from the spawned slot"
 
+    main_session = world.session()["metadata"]["pi_session_id"]
+    sessions = world.d.home / "adapters" / "pi-1.pi-state" / "sessions" / "main"
+    (session_file,) = sessions.glob(f"*{main_session}.jsonl")
+    submit(world, "spawn-resume", kind="spawn", payload={"directory": "proj-r", "resume": str(session_file)})
+    resumed = world.api.wait_state("spawn-resume", "completed", "failed", "rejected", timeout=90)
+    assert resumed["state"] == "completed" and resumed["result"]["pi_session_id"] == main_session
+
 
 async def _late_observation(url: str, credential: str, adapter_generation: int, generation: int) -> dict[str, Any]:
     async with open_websocket_url(url.replace("http://", "ws://") + "/adapter/v1") as ws:
