@@ -65,6 +65,7 @@ class PiRuntime:
         """Start one supervised slot per workspace; runs until cancelled (pi stopped cleanly).
 
         SIGTERM stops every slot the clean way (a busy pi is aborted before its stdin closes),
+        reports the slots offline (waiting, bounded, for the core to have applied every report),
         then terminates the process with SIGTERM's default action, as if nothing caught it.
         """
         self.link = link
@@ -77,6 +78,9 @@ class PiRuntime:
                 await nursery.start(slot.run_slot)
             task_status.started()
         if self._sigterm:
+            with trio.move_on_after(5):
+                for slot in list(self.slots.values()):
+                    await slot.report_offline("the adapter was stopped (SIGTERM)")
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTERM)
 

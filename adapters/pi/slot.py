@@ -159,7 +159,8 @@ class Slot:
                 code = pi.process.returncode
                 if code is None:
                     code = await self._stop(pi)
-                await self._exited(pi, code)
+                with trio.move_on_after(self.config.grace * 2):  # bounded even if the link is stuck
+                    await self._exited(pi, code)
         if failed is not None:
             raise failed
 
@@ -221,6 +222,13 @@ class Slot:
         await self.link.session(self.name, self.generation, label=self.name, metadata=metadata,
                                 activity=self.activity, snapshot_tier="partial", connectivity=self.connectivity,
                                 wait=wait)
+
+    async def report_offline(self, reason: str) -> None:
+        """The slot is going away with the adapter: say so, and wait for the core's answer
+        (frames are applied in order, so everything reported before it has been applied)."""
+        self.connectivity, self.activity = "offline", "unknown"
+        self.metadata["offline_reason"] = reason
+        await self.report_session(wait=True)
 
     async def _observe(self, observation: dict[str, Any], *, activity: str | None = None) -> None:
         await self.link.observe(self.name, self.generation, observation, command_id=self.current_command,

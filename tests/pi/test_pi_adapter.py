@@ -384,6 +384,9 @@ def test_sigterm_aborts_the_running_turn_before_pi_is_closed(world: World) -> No
     wait_for(lambda: world.observations("term-1", "assistant_delta"), timeout=60, what="streaming")
     os.killpg(world.adapter.pid, signal.SIGTERM)
     assert world.adapter.process.wait(timeout=60) == -signal.SIGTERM
+    stopped = world.api.command("term-1")
+    assert (stopped["state"], stopped["reason"]) == ("cancelled", "the adapter is shutting down")
+    assert world.session()["connectivity"] == "offline"
     sessions = world.d.home / "adapters" / "pi-1.pi-state" / "sessions" / "main"
     (current,) = sessions.glob(f"*{pi_session}.jsonl")
     records = [json.loads(line) for line in current.read_text().splitlines()]
