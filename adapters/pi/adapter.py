@@ -114,7 +114,7 @@ class PiRuntime:
                               failure=Failure.target_not_found.value,
                               reason=f"no slot {command['runtime_session_id']} in this adapter")
         elif command.get("generation") is not None and command["generation"] < slot.generation:
-            await link.report(command["command_id"], CommandState.rejected.value,
+            await link.report(command["command_id"], CommandState.superseded.value,
                               failure=Failure.superseded.value,
                               reason=f"bound to generation {command['generation']}; the slot is at {slot.generation}")
         else:
