@@ -77,3 +77,19 @@ async def test_spawn_outside_the_roots_or_without_roots_is_refused(tmp_path: Pat
     manifest = runtime.manifest()
     assert (manifest["snapshot_tier"], manifest["idempotency"]) == ("partial", "at-patchbay-boundary")
     assert manifest["session_replacement"] and manifest["cancellation"] and manifest["steer"] and manifest["streaming"]
+
+
+async def test_commands_for_unknown_slots_or_replaced_generations_are_refused(tmp_path: Path) -> None:
+    link = FakeLink()
+    runtime = PiRuntime({"main": tmp_path}, config(tmp_path, "/bin/false"))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(runtime.run, link)
+        await runtime.deliver({"command_id": "old", "kind": "instruct", "runtime_session_id": "main",
+                               "generation": 0, "payload": {"text": "hi"}})
+        await runtime.deliver({"command_id": "nowhere", "kind": "instruct", "runtime_session_id": "gone",
+                               "generation": 1, "payload": {"text": "hi"}})
+        await link.wait_until(lambda: len(link.of("report")) >= 2)
+        nursery.cancel_scope.cancel()
+    reports = {r["command_id"]: r for r in link.of("report")}
+    assert (reports["old"]["state"], reports["old"]["failure"]) == ("superseded", "superseded")
+    assert (reports["nowhere"]["state"], reports["nowhere"]["failure"]) == ("rejected", "target_not_found")
