@@ -85,7 +85,7 @@ export function mountSession(main, target) {
   }
 
   function renderTranscript() {
-    const nearBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 120;
+    const nearBottom = pinned;
     for (const key of t.dirty) {
       const old = nodes.get(key);
       const entry = t.byKey.get(key);
@@ -128,6 +128,14 @@ export function mountSession(main, target) {
     if (nearBottom) window.scrollTo(0, document.body.scrollHeight);
   }
 
+  // Follow the transcript while the reader is at its end; reading further up stops following.
+  // Tracked on scroll, so a render never has to measure the page before changing it.
+  let pinned = true;
+  const onScroll = () => {
+    pinned = window.innerHeight + window.scrollY >= document.body.scrollHeight - 120;
+  };
+  window.addEventListener("scroll", onScroll, { passive: true });
+
   renderHeader();
   renderTranscript();
   composer.refresh();
@@ -136,7 +144,7 @@ export function mountSession(main, target) {
       if (tags.has(`session:${target}`) || tags.has("conn") || tags.has("lockdown") || tags.has("sessions")) { renderHeader(); composer.refresh(); }
       if (tags.has(`transcript:${target}`) || tags.has(`local:${target}`) || tags.has("commands") || tags.has("elicitations")) renderTranscript();
     },
-    unmount() {},
+    unmount() { window.removeEventListener("scroll", onScroll); },
   };
 }
 
