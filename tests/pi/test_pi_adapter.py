@@ -183,6 +183,9 @@ def test_unanswered_approval_expires_and_blocks_the_tool(world: World) -> None:
         assert next(e for e in closed if e["elicitation_id"] == asked["elicitation_id"])["state"] == "expired"
         late = world.api.http.post(f"/api/elicitations/{asked['elicitation_id']}", json={"decision": "approve"})
         assert late.status_code == 409 and "expired" in late.text
+        submit(world, "no-spawn", kind="spawn", payload={"directory": "x"}, target="pi-2/quick")
+        unsupported = world.api.wait_state("no-spawn", "rejected", "completed", "failed")
+        assert unsupported["failure"] == "unsupported_command" and "--spawn-root" in unsupported["reason"]
     finally:
         proc.stop()
         world.d.procs.remove(proc)
