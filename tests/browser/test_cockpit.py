@@ -55,10 +55,15 @@ def test_main_screens_at_both_viewports_are_accessible_and_fit(rig: Rig, cockpit
         c.page.fill("#session-search", "")
 
         c.open_session(CHAT)
+        c.page.wait_for_function("() => { const e = document.querySelector('#transcript > li');"
+                                 " return !!e && !e.textContent.startsWith('Loading'); }")  # history loaded
+        before = c.page.locator(".entry.tool").count()
         c.page.fill("#composer-text", "tool")
         c.page.keyboard.press("Enter")
-        c.page.wait_for_selector(".entry.tool details")
-        c.page.wait_for_selector('.transcript .card.command[data-state="completed"]')
+        c.page.wait_for_function("n => { const t = document.querySelectorAll('.entry.tool');"
+                                 " return t.length > n && t[t.length - 1].classList.contains('tool-done'); }", arg=before)
+        c.page.wait_for_function("() => { const c = document.querySelectorAll('.transcript .card.command');"
+                                 " return c.length && c[c.length - 1].dataset.state === 'completed'; }")
         tool = c.page.locator(".entry.tool").last
         assert "bash" in tool.inner_text() and "done" in tool.inner_text()
         wait_text(c.page, ".transcript", "Listed the directory.")
