@@ -136,8 +136,7 @@ class JournaledState:
             self._rebuild_speculative()
             raise
         pending = _Pending(events)
-        self.in_flight += 1
-        self._drained = trio.Event()
+        self._work_started()
         self._queue.append(pending)
         self._wake.set()
         return pending
@@ -190,12 +189,21 @@ class JournaledState:
                 pending.stored = stored[offset:offset + len(pending.events)]
                 offset += len(pending.events)
                 pending.done.set()
-            self.in_flight -= len(batch)
-            if self.in_flight == 0:
-                self._drained.set()
+            self._work_finished(len(batch))
+
+    def _work_started(self) -> None:
+        self.in_flight += 1
+        if self._drained.is_set():  # never replace an event someone may be waiting on
+            self._drained = trio.Event()
+
+    def _work_finished(self, count: int) -> None:
+        self.in_flight -= count
+        if self.in_flight == 0:
+            self._drained.set()
 
     async def drained(self) -> None:
-        """Wait until nothing decided is still waiting for its commit (tests, shutdown)."""
+        """Wait until nothing decided is still waiting for its commit and no checkpoint is
+        being written (tests, shutdown)."""
         await self._drained.wait()
 
     def _on_commit(self, stored: list[StoredEvent]) -> None:
@@ -210,14 +218,23 @@ class JournaledState:
         return self._since_checkpoint >= self._checkpoint_every
 
     async def checkpoint(self) -> int:
-        """Write the committed state as a checkpoint at its LSN (encoding happens here, the
-        write in the writer's turn, so never beside a commit on the same connection); returns
-        the LSN."""
-        lsn = self.committed.last_lsn
-        data = encode_state(self.committed)
-        self._since_checkpoint = 0
-        await self._writer.run_exclusive(lambda: self._write_checkpoint(lsn, data))
-        return lsn
+        """Write the committed state as a checkpoint at its LSN; returns the LSN.
+
+        Encoding costs time in proportion to the whole state, so it runs in a worker thread on
+        a copy taken in this step (records are frozen: copying the containers is cheap and
+        consistent at this LSN), not in the event loop; the write happens in the writer's turn,
+        never beside a commit on the same connection.
+        """
+        self._work_started()  # counted as work in flight: `drained` waits for it too
+        try:
+            lsn = self.committed.last_lsn
+            copy = self.committed.clone()
+            self._since_checkpoint = 0
+            data = await trio.to_thread.run_sync(encode_state, copy)
+            await self._writer.run_exclusive(lambda: self._write_checkpoint(lsn, data))
+            return lsn
+        finally:
+            self._work_finished(1)
 
     def _write_checkpoint(self, lsn: int, data: bytes) -> None:
         self.store.save_checkpoint(lsn, data)
