@@ -69,6 +69,7 @@ class JournalWriter:
     async def run_exclusive(self, job: Callable[[], Any]) -> Any:
         """Run ``job`` in a worker thread in the writer's turn (never beside a commit); returns
         its result or raises its error."""
+        await trio.lowlevel.checkpoint_if_cancelled()  # shutting down: Cancelled, not JournalClosed
         if self._closed:
             raise JournalClosed("the journal writer is stopped")
         request = _Request((), job=job)
