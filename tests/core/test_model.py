@@ -48,7 +48,7 @@ from tests.core.harness import DOMAIN, FakeAdapter, Harness, new_journal
 from tests.core.model import Model, ModelCommand, ModelLease
 from tests.core.trio_thread import TrioThread
 
-settings.register_profile("core-default", max_examples=40, stateful_step_count=35, deadline=None,
+settings.register_profile("core-default", max_examples=120, stateful_step_count=40, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("core-thorough", max_examples=400, stateful_step_count=60, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
