@@ -9,6 +9,7 @@ websocket, and concurrent submitters call ``Core.submit`` with a real clock and 
 from __future__ import annotations
 
 import json
+import resource
 import time
 from typing import Any
 
@@ -28,7 +29,7 @@ async def _acceptance(home: Home, seconds: float, concurrency: int, sessions: in
         await nursery.start(core.run)
         hello = wire.decode_frame(json.dumps({
             "type": "hello", "protocol": 1, "adapter_id": BENCH_ADAPTER, "credential": credential,
-            "adapter_generation": 1, "deployment_scope": "bench",
+            "adapter_generation": int(time.time()), "deployment_scope": "bench",
             "manifest": {"kinds": ["instruct"], "cancellation": True, "idempotency": "at-patchbay-boundary",
                          "snapshot_tier": "authoritative"}}))[1]
         connection = await core.adapters.attach(hello)
@@ -65,16 +66,19 @@ async def _acceptance(home: Home, seconds: float, concurrency: int, sessions: in
                     refused.append(result.reason)
 
         begin = time.perf_counter()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
         async with trio.open_nursery() as workers:
             for worker in range(concurrency):
                 workers.start_soon(submitter, worker)
         wall = time.perf_counter() - begin
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
         commits = core.journal.commits - commits_before
         events = core.state.last_lsn - lsn_before
         nursery.cancel_scope.cancel()
     return {"rate": len(latencies) / wall, "accepted": len(latencies), "p50_ms": median(latencies),
             "p99_ms": pct(latencies, 99), "mean_batch": events / commits if commits else 0.0,
-            "refused": refused}
+            "refused": refused, "cpu_ms": 1000 * cpu / max(1, len(latencies))}
 
 
 def acceptance(home: Home, seconds: float, concurrency: int, sessions: int = 100) -> dict[str, Any]:

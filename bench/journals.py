@@ -82,6 +82,8 @@ def _cycle(template: list[dict[str, Any]], command_id: str, target: str, seq: in
             payload["idempotency_key"] = command_id
         if "target" in payload:
             payload["target"] = target
+        if "runtime_session_id" in payload:
+            payload["runtime_session_id"] = target.split("/", 1)[1]
         if "adapter_frame" in payload:
             payload["adapter_frame"] = [payload["adapter_frame"][0], payload["adapter_frame"][1], seq]
             seq += 1

@@ -115,8 +115,13 @@ def run(mode: str, tmp: Path, say: Progress) -> dict[str, Any]:
         before = echo.child.cpu_seconds()
         time.sleep(s["idle_seconds"])  # a wall-time window for the idle floor, not a synchronization
         fl["echo_idle_cpu_percent"] = 100 * (echo.child.cpu_seconds() - before) / s["idle_seconds"]
-        fl["http"] = {clients: floors.http_post_rate(main, echo.url, clients, s["api_seconds"], 1 if clients < 16 else 2)
-                      for clients in s["clients"]}
+        fl["http"] = {}
+        for clients in s["clients"]:
+            cpu = echo.child.cpu_seconds()
+            fl["http"][clients] = floors.http_post_rate(main, echo.url, clients, s["api_seconds"],
+                                                        1 if clients < 16 else 2)
+            fl["http"][clients]["server_cpu_ms"] = (1000 * (echo.child.cpu_seconds() - cpu)
+                                                    / max(1, fl["http"][clients]["ok"]))
         echo.stop()
         floor50 = fl["ws"]["rtt_p50_ms"] + fl["apsw_1"]["commit_p50_ms"]
         floor99 = fl["ws"]["rtt_p99_ms"] + fl["apsw_1"]["commit_p99_ms"]
@@ -128,7 +133,8 @@ def run(mode: str, tmp: Path, say: Progress) -> dict[str, Any]:
             fl["apsw_batch"] = {**floors.apsw_append(batch, s["floor_seconds"]), "batch": batch}
             add("acceptance", "in-process accepted/s (64 submitters)", result["rate"], "/s",
                 f"apsw FULL append, {batch} rows/txn", fl["apsw_batch"]["rows_per_s"], "higher", t["inproc_rate"],
-                sized, f"mean batch {result['mean_batch']:.0f}, p99 {result['p99_ms']:.1f} ms")
+                sized, f"CPU {result['cpu_ms']:.2f} ms/command, mean batch {result['mean_batch']:.0f}, "
+                f"p99 {result['p99_ms']:.1f} ms")
 
         say("serve: acceptance over the API")
         server = main.serve()
@@ -137,18 +143,22 @@ def run(mode: str, tmp: Path, say: Progress) -> dict[str, Any]:
         adapter = served.start_adapter(main, server, s["live"])
         for clients in s["clients"]:
             with attempt(errors, f"API throughput, {clients} clients", say):
+                cpu = server.child.cpu_seconds()
                 tp = served.throughput(main, server, token, clients, s["api_seconds"], s["live"])
+                cpu_ms = 1000 * (server.child.cpu_seconds() - cpu) / max(1, tp["ok"])
                 floor = fl["http"][clients]
                 if tp["statuses"].keys() - {"200"}:
                     raise RuntimeError(f"submissions were refused: {tp['statuses']} {tp['errors']}")
                 add("acceptance", f"API accepted/s, {clients} clients", tp["rate"], "/s",
                     f"bare hypercorn POST, {clients} clients", floor["rate"], "higher",
                     t["api_rate"] if clients == max(s["clients"]) else None, sized,
+                    f"serve CPU {cpu_ms:.2f} ms/command vs {floor['server_cpu_ms']:.2f} ms/request bare; "
                     f"client CPU {tp['client_cpu_share']:.0%} of a core, {tp['processes']} process(es); "
                     f"p99 {tp['p99_ms']:.1f} ms")
                 axes["api_clients"].append({"clients": clients, "accepted_per_s": tp["rate"], "p50_ms": tp["p50_ms"],
                                             "p99_ms": tp["p99_ms"], "floor_per_s": floor["rate"],
-                                            "client_cpu": tp["client_cpu_share"]})
+                                            "client_cpu": tp["client_cpu_share"], "serve_cpu_ms_per_cmd": cpu_ms,
+                                            "bare_cpu_ms_per_req": floor["server_cpu_ms"]})
 
         with attempt(errors, "latency", say):
             say("acceptance latency at 200/s over live sessions")
@@ -218,20 +228,21 @@ def journal_scenarios(tmp: Path, size: int, largest: bool, mode: str, fl: dict[s
         token = server.login()
         rec = served.reconnect(server, token, 100, s["reconnects"])
         server.stop()
-        replay = served.replay_rate(home)
         floor = fl["ws"]["connect_rtt_p50_ms"] + tail
         sized = f"{built['events']:,} events" + ("" if mode == "full" else f" ({mode})")
         add("reconnect", f"cursor 100 behind -> live p50, {size:,} events", rec["p50_ms"], "ms",
             "ws connect+echo p50 + SQLite read of 100 rows", floor, "lower", t["reconnect"], sized,
             f"p99 {rec['p99_ms']:.1f} ms")
+        if largest:
+            fl["scan"] = scan
+            add("recovery", f"serve start -> listening, {size:,} events + checkpoint", server.startup_seconds, "s",
+                "python start + import of daemon and web app", fl["import_s"], "lower", t["recovery"], sized)
+        replay = served.replay_rate(home)
         axes["journal"].append({"events": built["events"], "reconnect_p50_ms": rec["p50_ms"],
                                 "reconnect_p99_ms": rec["p99_ms"], "startup_s": server.startup_seconds,
                                 "replay_per_s": replay["events_per_s"], "scan_per_s": scan["rows_per_s"],
                                 "build_s": built["seconds"]})
         if largest:
-            fl["scan"] = scan
-            add("recovery", f"serve start -> listening, {size:,} events + checkpoint", server.startup_seconds, "s",
-                "python start + import of daemon and web app", fl["import_s"], "lower", t["recovery"], sized)
             add("recovery", f"replay --check, {size:,} events", replay["events_per_s"], "/s",
                 "raw SQLite scan of events", scan["rows_per_s"], "higher", t["replay"], sized)
     finally:
@@ -246,19 +257,21 @@ def scale(tmp: Path, s: dict[str, Any], mode: str, fl: dict[str, Any], add: Any)
         built = journals.build(home, events=s["scale_commands"] * 4, sessions=s["scale_sessions"])
         server = home.serve()
         token = server.login()
-        adapter = served.start_adapter(home, server, s["live"], deltas=5.0 * s["live"], stream_sessions=s["live"],
+        adapter = served.start_adapter(home, server, s["live"], deltas=2.0 * s["live"], stream_sessions=s["live"],
                                        stream_seconds=s["scale_stream_seconds"])
         adapter.wait_line(served.STREAMED, timeout=300)
+        drained_s = served.wait_quiet(server, token)
         memory = server.child.memory()
-        served.latency(home, server, token, 50.0, 1.0, s["live"], prefix="warm")
         idle_cpu = served.idle(server, s["idle_seconds"])["cpu_percent"]
         sized = (f"{s['scale_sessions']:,} sessions, {s['live']} live, {built['commands']:,} commands"
                  + ("" if mode == "full" else f" ({mode})"))
         add("scale", "resident memory (peak)", memory["hwm_mb"], "MB", "RSS of serve on an empty home",
-            fl["serve_idle_rss_mb"], "lower", t["rss"], sized, f"now {memory['rss_mb']:.0f} MB")
+            fl["serve_idle_rss_mb"], "lower", t["rss"], sized,
+            f"now {memory['rss_mb']:.0f} MB; start-up {server.startup_seconds:.1f} s")
         add("scale", "idle CPU", idle_cpu, "%", "idle CPU of the bare hypercorn app",
             max(fl["echo_idle_cpu_percent"], 0.01), "lower", t["idle_cpu"], sized,
-            f"over {s['idle_seconds']:.0f} s with the adapter attached")
+            f"over {s['idle_seconds']:.0f} s with the adapter attached, once the journal head stood still "
+            f"(it took {drained_s:.1f} s after the adapter's last delta)")
         adapter.stop()
         server.stop()
     finally:

@@ -190,6 +190,21 @@ async def _e2e(server: Server, token: str, count: int) -> list[float]:
     return times
 
 
+def wait_quiet(server: Server, token: str, still: float = 1.0, timeout: float = 300.0) -> float:
+    """Poll until the journal head has not moved for ``still`` seconds (the daemon has worked
+    off what the adapters sent); returns how long that took."""
+    begin = time.monotonic()
+    last, since = head_lsn(server, token), time.monotonic()
+    while time.monotonic() - since < still:
+        if time.monotonic() - begin > timeout:
+            raise TimeoutError("the journal head kept moving: the daemon never went quiet")
+        time.sleep(0.1)
+        current = head_lsn(server, token)
+        if current != last:
+            last, since = current, time.monotonic()
+    return time.monotonic() - begin - still
+
+
 def idle(server: Server, seconds: float) -> dict[str, float]:
     before = server.child.cpu_seconds()
     time.sleep(seconds)  # measuring a window of wall time, not synchronizing
