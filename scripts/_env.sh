@@ -16,12 +16,13 @@ ensure_venv() {  # $1: the pip extra to install ("" for runtime only, "test" for
   "$PY" -c "import patchbay, patchbay_adapters, patchbay_cockpit" >/dev/null
 }
 
-ensure_node_tools() {  # the pinned pi coding agent and Quint (tools/package-lock.json)
+ensure_node_tools() {  # the pinned pi coding agent, Quint and axe-core (tools/package-lock.json)
   if ! command -v npm >/dev/null 2>&1; then
     echo "npm is required (node >= 20.6): apt-get install -y nodejs npm" >&2
     exit 1
   fi
   if [ ! -x "$ROOT/tools/node_modules/.bin/pi" ] || [ ! -x "$ROOT/tools/node_modules/.bin/quint" ] \
+     || [ ! -f "$ROOT/tools/node_modules/axe-core/axe.min.js" ] \
      || [ "$ROOT/tools/package-lock.json" -nt "$ROOT/tools/node_modules/.package-lock.json" ]; then
     (cd "$ROOT/tools" && npm ci --no-audit --no-fund --loglevel=error)
   fi
