@@ -6,8 +6,9 @@ actor reads it in ``on_start`` (so a restarted or re-activated actor recovers it
 journal) and after every persist. Decisions come from ``patchbay.domain``; an actor's only
 awaits are the journal's durability and its outbox.
 
-Lifecycles: a command actor is ``transient`` and stops when its command is terminal; session
-and lease actors are ``transient`` and passivate after ``IDLE`` seconds without messages.
+Lifecycles: every entity actor is ``transient`` and passivates after ``IDLE`` seconds without
+messages (a command that runs for hours holds no task meanwhile); a command actor also stops
+as soon as its command is terminal.
 """
 
 from __future__ import annotations
@@ -177,7 +178,7 @@ class LeaseActor(Actor[Any]):
 
 def command_spec(core: Core, command_id: str) -> ChildSpec:
     return ChildSpec(name=f"command:{command_id}", factory=lambda: CommandActor(core, command_id),
-                     restart=Restart.transient, mailbox_size=256)
+                     restart=Restart.transient, mailbox_size=256, idle_timeout=IDLE)
 
 
 def session_spec(core: Core, target: str) -> ChildSpec:
