@@ -149,3 +149,20 @@ async def test_stream_needs_a_session_and_the_same_origin_for_cookies(deploy: De
         deploy.url + "/api/audit", params={"kind": "security.request_refused"},
         headers={"Authorization": "Bearer nothing"}))
     assert refused.status_code == 401
+
+
+async def test_a_revoked_session_loses_its_open_stream(deploy: Deployment) -> None:
+    browser = await trio.to_thread.run_sync(lambda: Browser(deploy.url))
+    cookie = (b"Cookie", f"{browser.cookie.name}={browser.cookie.value}".encode())
+    stream = ws_url(deploy.url, "/api/stream?cursor=-1")
+    async with open_websocket_url(stream, extra_headers=[cookie, (b"Origin", deploy.url.encode())]) as ws:
+        await until(ws, lambda message: message["type"] == "live")
+        me = (await trio.to_thread.run_sync(lambda: browser.get("/api/me"))).json()
+        revoked = await trio.to_thread.run_sync(
+            lambda: browser.post(f"/api/security/sessions/{me['session_id']}/revoke"))
+        assert revoked.status_code == 200, revoked.text
+        with pytest.raises(ConnectionClosed) as closed, trio.fail_after(30):
+            while True:
+                await ws.get_message()
+        assert closed.value.reason.code == 4401
+    browser.close()

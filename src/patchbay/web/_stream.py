@@ -131,9 +131,21 @@ async def _stream_events(core: Core, ws: Any, caller: Caller) -> None:
                 if more.lsn > sent:
                     batch.append(more)
             sent = batch[-1].lsn
+            if not _still_signed_in(core, caller):
+                await ws.close(4401, "your session ended: log in again")
+                return
             await ws.send(json.dumps({"type": "events", "events": [_with_views(core, e) for e in batch]}))
         if subscription.overflowed:
             await ws.close(4408, "too slow: reconnect with your cursor")
+
+
+def _still_signed_in(core: Core, caller: Caller) -> bool:
+    """Whether the stream's operator session may still read: a revoked, expired or logged-out
+    session, or a revoked endpoint, is cut off at the next committed event (close 4401)."""
+    session = core.state.operator_sessions.get(caller.session.session_id)
+    endpoint = core.state.endpoints.get(caller.session.endpoint_id)
+    return (session is not None and not session.revoked and core.clock.now() < session.absolute_expiry
+            and endpoint is not None and not endpoint.revoked)
 
 
 async def serve_adapter(core: Core, ws: Any) -> None:
