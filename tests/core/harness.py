@@ -102,12 +102,16 @@ class Harness:
         return await self.core.submit(submission, self.issuer)
 
     async def settle(self) -> None:
-        """Until every task is blocked and nothing decided is still committing."""
+        """Until every task is blocked, nothing decided is still committing and no actor is
+        waiting out a restart backoff (real time, a few milliseconds)."""
         while True:
             await trio.testing.wait_all_tasks_blocked()
+            if self.core.supervisor.backing_off:
+                await trio.sleep(0.005)
+                continue
             if self.core.journal.in_flight == 0:
                 await trio.testing.wait_all_tasks_blocked()
-                if self.core.journal.in_flight == 0:
+                if self.core.journal.in_flight == 0 and not self.core.supervisor.backing_off:
                     return
             await self.core.journal.drained()
 

@@ -128,3 +128,35 @@ async def test_session_actors_passivate_when_idle_and_come_back_on_the_next_fram
         assert (await adapter.session(label="second"))["type"] == "ack"
         assert h.core.state.sessions["shell-1/demo"].label == "second"
         assert h.core.actors.activations >= 2
+
+
+async def test_a_deadline_whose_actor_crashes_is_tried_again_and_the_core_keeps_running(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from patchbay.core.ports import ManualClock
+    from patchbay.domain import lifecycle
+    from patchbay.registry import CommandState
+
+    real = lifecycle.decide_expiry
+    crashes: list[int] = []
+
+    def crash_once(*args: object) -> lifecycle.Outcome:
+        if not crashes:
+            crashes.append(1)
+            raise RuntimeError("injected crash")
+        return real(*args)  # type: ignore[arg-type]
+
+    clock = ManualClock()
+    async with running_core(tmp_path, clock=clock) as h:
+        await h.login()
+        adapter = await h.adapter()
+        await adapter.attach()
+        await adapter.session()
+        await h.submit("c1", "echo", expires_at=clock.now() + 5)
+        monkeypatch.setattr(lifecycle, "decide_expiry", crash_once)
+        clock.advance(6)
+        await h.settle()
+        assert crashes and h.core.command("c1").state is CommandState.accepted  # the crash changed nothing
+        clock.advance(1)
+        await h.settle()
+        record = h.core.command("c1")
+        assert record.state is CommandState.expired and h.core.supervisor.restarts == 1

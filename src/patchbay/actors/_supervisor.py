@@ -54,6 +54,7 @@ class Supervisor:
         self._scopes: dict[str, trio.CancelScope] = {}
         self._escalation: SupervisorEscalation | None = None
         self.restarts = 0
+        self.backing_off = 0  # children waiting out a backoff before their restart
 
     @property
     def children(self) -> Mapping[str, ActorRef[Any]]:
@@ -137,7 +138,11 @@ class Supervisor:
                     self._nursery.cancel_scope.cancel()
                     break
                 self.restarts += 1
-                await trio.sleep(backoff)
+                self.backing_off += 1
+                try:
+                    await trio.sleep(backoff)
+                finally:
+                    self.backing_off -= 1
                 backoff = min(backoff * 2, self.intensity.backoff_max)
         if self._mailboxes.get(spec.name) is mailbox:
             self._forget(spec.name)

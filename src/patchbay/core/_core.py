@@ -15,7 +15,7 @@ import attrs
 import trio
 
 from patchbay import faults
-from patchbay.actors import ActorSystem, Intensity, Supervisor
+from patchbay.actors import ActorError, ActorRef, ActorSystem, Intensity, Supervisor
 from patchbay.core._entities import Expire, command_spec, lease_spec
 from patchbay.core._state import JournaledState
 from patchbay.core.bus import EventBus
@@ -39,6 +39,7 @@ from patchbay.registry import (
 )
 
 OPERATOR_ID = "operator"
+TIMER_RETRY = 1.0  # seconds before a deadline whose entity actor failed is tried again
 ALL_KINDS = [kind.value for kind in CommandKind]
 
 
@@ -192,6 +193,15 @@ class Core:
         if self.journal.checkpoint_due():
             self.timers.arm(("checkpoint",), self.clock.now())
 
+    async def _timer_ask(self, key: TimerKey, actor: ActorRef[Any], message: Any) -> None:
+        """A deadline's message to its entity actor. If the actor crashed on it (its supervisor
+        restarts it) or did not answer in time, the deadline is armed again a little later:
+        a deadline is never dropped, and a failing entity never takes the timers down."""
+        try:
+            await actor.ask(message, timeout=self.settings.ask_timeout)
+        except ActorError:
+            self.timers.arm(key, self.clock.now() + TIMER_RETRY)
+
     async def _fire(self, key: TimerKey) -> None:
         """A deadline passed: decide what it means against the current state."""
         now = self.clock.now()
@@ -201,7 +211,7 @@ class Core:
             record = self.journal.speculative.commands.get(command_id)
             if record is not None and not record.terminal:
                 actor = self.actors.get_or_start(f"command:{command_id}", lambda: command_spec(self, command_id))
-                await actor.ask(Expire(now), timeout=self.settings.ask_timeout)
+                await self._timer_ask(key, actor, Expire(now))
         elif kind == "elicitation-expiry":
             elicitation = self.journal.speculative.elicitations.get(str(key[1]))
             if elicitation is not None and elicitation.expires_at is not None and now >= elicitation.expires_at:
@@ -214,7 +224,7 @@ class Core:
                 resource, scope = lease.resource, lease.scope
                 actor = self.actors.get_or_start(f"lease:{scope}:{resource}",
                                                  lambda: lease_spec(self, resource, scope))
-                await actor.ask(Expire(now), timeout=self.settings.ask_timeout)
+                await self._timer_ask(key, actor, Expire(now))
         elif kind == "checkpoint":
             await self.journal.checkpoint()
         elif kind == "operator-session":
