@@ -140,7 +140,7 @@ class JournalChecker:
                        f"command {command_id} targets {p['target']} but is bound to session "
                        f"{p.get('adapter_id')}/{p.get('runtime_session_id')}")
         scope = self._scope.get(p["target"])
-        if scope is not None and p.get("deployment_scope") != scope:
+        if scope and p.get("deployment_scope") != scope:
             self._flag("SessionIdentityTuple", event.lsn,
                        f"command {command_id} bound to scope {p.get('deployment_scope')}, the session's is {scope}")
         if self._lockdown:
@@ -191,8 +191,10 @@ class JournalChecker:
     def _session_reported(self, event: RawEvent, p: Mapping[str, Any]) -> None:
         target = p["target"]
         generation = int(p["generation"])
-        scope = self._scope.setdefault(target, p.get("deployment_scope", ""))
-        if p.get("deployment_scope", "") != scope:
+        scope = self._scope.get(target)
+        if not scope:
+            self._scope[target] = p.get("deployment_scope", "")
+        elif p.get("deployment_scope", "") != scope:
             self._flag("SessionIdentityTuple", event.lsn,
                        f"session {target} reported from deployment scope {p.get('deployment_scope')}, "
                        f"it belongs to {scope}")
