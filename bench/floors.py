@@ -76,12 +76,12 @@ def sqlite_scan(path: Path, limit: int | None = None) -> dict[str, float]:
 def sqlite_tail(path: Path, behind: int, repeats: int = 50) -> float:
     """Median ms to read the last ``behind`` rows after a cursor (what a reconnect must read)."""
     db = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-    head = int(db.execute("SELECT max(lsn) FROM events").fetchone()[0])  # type: ignore[index]
+    domain, head = db.execute("SELECT domain, max(lsn) FROM events").fetchone()  # type: ignore[misc]
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
         list(db.execute("SELECT domain, lsn, core_generation, kind, entity, ts, payload FROM events "
-                        "WHERE lsn > ? ORDER BY lsn", (head - behind,)))
+                        "WHERE domain = ? AND lsn > ? ORDER BY lsn", (domain, int(head) - behind)))
         times.append((time.perf_counter() - started) * 1000)
     db.close()
     return median(times)
