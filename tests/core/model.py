@@ -29,6 +29,7 @@ class ModelCommand:
     generation: int
     expires_at: float | None
     target_command: str | None = None
+    grant: int = 0  # which grant (in order of creation) authorized it
     state: str = "accepted"
     failure: str | None = None
     late: int = 0
@@ -59,6 +60,8 @@ class Model:
     logged_in: bool = True
     grant_live: bool = True
     granted_kinds: frozenset[str] = frozenset({"instruct", "cancel"})
+    grant: int = 0
+    grant_policy: str = "continue"
     tombstoned: list[int] = attrs.field(factory=list)
     lockdown: bool = False
     commands: dict[str, ModelCommand] = attrs.field(factory=dict)
@@ -109,6 +112,22 @@ class Model:
         return "moved"
 
     # -- time, sessions and adapters -----------------------------------------------------
+
+    def new_grant(self, kinds: frozenset[str], policy: str) -> None:
+        self.grant += 1
+        self.grant_live, self.granted_kinds, self.grant_policy = True, kinds, policy
+
+    def revoke_grant(self) -> None:
+        """Revocation stops future authority; its policy decides about what it authorized and
+        has not started running (a running command is the adapter's to stop)."""
+        if self.grant_live and self.grant_policy != "continue":
+            for command in self.commands.values():
+                if command.grant == self.grant and command.state in ("accepted", "delivered"):
+                    if self.grant_policy == "cancel":
+                        command.state, command.failure = "cancelled", "cancelled"
+                    else:
+                        command.state, command.failure = "failed", "authorization_denied"
+        self.grant_live = False
 
     def advance(self, seconds: float) -> None:
         self.now += seconds

@@ -165,7 +165,7 @@ class CoreMachine(RuleBasedStateMachine):
         if outcome == "accepted":
             assert answer.command.generation == self.model.generation  # bound to the live generation
             self.model.accept(ModelCommand(command_id, f"key-{command_id}", "instruct", text,
-                                           self.model.generation, expires_at))
+                                           self.model.generation, expires_at, grant=self.model.grant))
 
     @precondition(lambda self: self.model.commands)
     @rule(data=st.data())
@@ -178,7 +178,8 @@ class CoreMachine(RuleBasedStateMachine):
         assert (answer.outcome.value, answer.failure.value if answer.failure else None) == (outcome, failure)
         if outcome == "accepted":
             self.model.accept(ModelCommand(command_id, f"key-{command_id}", "cancel", target,
-                                           self.model.generation, None, target_command=target))
+                                           self.model.generation, None, target_command=target,
+                                           grant=self.model.grant))
 
     @precondition(lambda self: self.model.commands)
     @rule(data=st.data())
@@ -359,24 +360,26 @@ class CoreMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.model.grant_live)
     @rule(reason=st.sampled_from(["rotated", "device lost"]))
     def revoke_grants(self, reason: str) -> None:
-        """RevocationPreventsFuture (policy continue: what was accepted goes on)."""
+        """RevocationPreventsFuture, and the grant's policy for what it already authorized."""
+        self.revoke_all(reason)
+
+    def revoke_all(self, reason: str) -> None:
         assert self.core is not None
         for grant in list(self.core.state.grants.values()):
             if not grant.revoked:
                 self.step(self.core.revoke_grant, grant.grant_id, reason)
-        self.model.grant_live = False
+        self.model.revoke_grant()
 
-    @rule(kinds=st.sampled_from([("instruct", "cancel"), ("instruct",), ("query",)]))
-    def replace_grants(self, kinds: tuple[str, ...]) -> None:
+    @rule(kinds=st.sampled_from([("instruct", "cancel"), ("instruct",), ("query",)]),
+          policy=st.sampled_from(["continue", "cancel", "require-reauthorization"]))
+    def replace_grants(self, kinds: tuple[str, ...], policy: str) -> None:
         """GrantAuthorityIsCommandKinds: a grant authorizes exactly its kinds."""
         assert self.core is not None
-        for grant in list(self.core.state.grants.values()):
-            if not grant.revoked:
-                self.step(self.core.revoke_grant, grant.grant_id, "replaced")
+        self.revoke_all("replaced")
         self.step(self.core.add_grant, scope={"type": "session", "target": TARGET},
-                  kinds=list(kinds), expires_at=None, revocation_policy="continue",
+                  kinds=list(kinds), expires_at=None, revocation_policy=policy,
                   provenance="model test")
-        self.model.grant_live, self.model.granted_kinds = True, frozenset(kinds)
+        self.model.new_grant(frozenset(kinds), policy)
 
     @rule(down_for=st.sampled_from([0.0, 30.0]))
     def restart(self, down_for: float) -> None:
@@ -498,7 +501,7 @@ BROKEN_RULES: list[tuple[str, Program]] = [
     ("lockdown_off", [("enter_lockdown", ("x",)), ("log_in", ("browser",)), ("submit_plain", ())]),
     ("session_check_off", [("enter_lockdown", ("x",)), ("exit_lockdown", (False,)), ("submit_plain", ())]),
     ("revocation_off", [("revoke_grants", ("rotated",)), ("submit_plain", ())]),
-    ("grant_kinds_off", [("replace_grants", (("query",),)), ("submit_plain", ())]),
+    ("grant_kinds_off", [("replace_grants", (("query",), "continue")), ("submit_plain", ())]),
     ("label_routing", [("refresh_session", ("shell-1/prod",)), ("submit_to_a_name_that_is_not_the_identity", ("label",))]),
     ("generation_regress", [("bump_generation", (1,)), ("old_generation_frame", ("session",))]),
     ("generation_check_off", [("bump_generation", (1,)), ("old_generation_frame", ("observation",))]),
