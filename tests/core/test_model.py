@@ -9,7 +9,8 @@ SPEC §10 properties checked here: CommandDurability, CrashNoAcceptedLost (resta
 TerminalFinality, LsnDeterminesTerminalWinner, BoundaryDedup, RetryReusesIdAndKey,
 RetryAfterTerminalReturnsExisting, SessionIdentityTuple, LabelsCannotOverrideIdentity,
 GenerationMonotonic, LateGenerationInert, TypedCorrelation, NoCommandWithoutGrant,
-CompoundIssuer, RevocationPreventsFuture, lockdown, SnapshotConsistentPrefix, LateEventNoRewrite,
+CompoundIssuer, GrantAuthorityIsCommandKinds, RevocationPreventsFuture (with each revocation
+policy), RevokedSessionCannotCommand, lockdown, SnapshotConsistentPrefix, LateEventNoRewrite,
 IdempotentLogReplay, LeaseExclusive, ExpiredLeaseInert.
 
 Profiles: ``PATCHBAY_HYPOTHESIS=core-thorough`` runs many more and longer programs.
