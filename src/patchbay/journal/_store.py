@@ -17,7 +17,13 @@ from typing import Any
 import apsw
 import attrs
 
-from patchbay.journal._errors import ForeignDomain, JournalClosed, NotAJournal, UnsupportedSchema
+from patchbay.journal._errors import (
+    ForeignDomain,
+    JournalClosed,
+    JournalError,
+    NotAJournal,
+    UnsupportedSchema,
+)
 from patchbay.journal._migrations import MIGRATIONS, SCHEMA_VERSION
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -188,7 +194,12 @@ class JournalStore:
         if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA", "OFF"):
             raise ValueError(f"synchronous must be FULL, NORMAL, EXTRA or OFF, not {synchronous!r}")
         connection.set_busy_timeout(5000)
-        connection.execute("PRAGMA journal_mode=WAL")
+        mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]  # type: ignore[index]
+        if str(mode).lower() != "wal":
+            # Readers rely on it: a journal without a -wal beside it is taken to be closed.
+            connection.close()
+            raise JournalError(f"SQLite could not put the journal in WAL mode (it stayed {mode!r}); "
+                               "keep PATCHBAY_HOME on a local filesystem")
         connection.execute(f"PRAGMA synchronous={synchronous.upper()}")
 
     # -- properties ----------------------------------------------------------------------
