@@ -160,3 +160,33 @@ async def test_a_deadline_whose_actor_crashes_is_tried_again_and_the_core_keeps_
         await h.settle()
         record = h.core.command("c1")
         assert record.state is CommandState.expired and h.core.supervisor.restarts == 1
+
+
+async def test_a_report_that_times_out_is_neither_success_nor_refusal_and_still_takes_effect(
+        tmp_path: Path) -> None:
+    """TimeoutNeitherSuccessNorDenial at the adapter boundary: while the journal is held up the
+    adapter hears ``retry`` (not ack, not refused); the report still commits once it can, and
+    the resent frame is acknowledged as a duplicate rather than applied twice."""
+    import apsw
+
+    from patchbay.registry import CommandState
+
+    async with running_core(tmp_path, settings=CoreSettings(ask_timeout=0.2)) as h:
+        await h.login()
+        adapter = await h.adapter()
+        await adapter.attach()
+        await adapter.session()
+        await h.submit("c1", "echo")
+        blocker = apsw.Connection(str(h.path))
+        blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock: commits must wait
+        try:
+            answer = await adapter.report("c1", "delivered")
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert (answer["type"], answer.get("code")) == ("error", "retry")
+        await h.settle()
+        assert h.core.command("c1").state is CommandState.delivered
+        resent = await adapter.send("report", seq=answer["seq"], command_id="c1", state="delivered")
+        assert resent == {"type": "ack", "seq": answer["seq"], "duplicate": True}
+        assert [t.state for t in h.core.command("c1").history] == [CommandState.accepted, CommandState.delivered]
