@@ -21,8 +21,6 @@ DOMAIN = "dom-crash"
 
 
 async def main(path: Path) -> None:
-    if not path.exists():
-        initialize_journal(path, DOMAIN, "crash-test-password")
     core = Core(path, expected_domain=DOMAIN)
     async with trio.open_nursery() as nursery:
         await nursery.start(core.run)
@@ -62,4 +60,7 @@ async def main(path: Path) -> None:
 
 
 if __name__ == "__main__":
-    trio.run(main, Path(sys.argv[1]))
+    journal = Path(sys.argv[1])
+    if not journal.exists():  # the first run creates it; later runs reopen what the kill left
+        initialize_journal(journal, DOMAIN, "crash-test-password")
+    trio.run(main, journal)
