@@ -7,6 +7,7 @@ import pytest
 
 from patchbay.domain import access
 from patchbay.domain.acceptance import Submission, decide_submission
+from patchbay.domain.events import EventKind, Fact
 from patchbay.registry import Failure, SubmissionOutcome
 from tests.domain.builders import ISSUER, World, ready_world
 
@@ -114,3 +115,36 @@ def test_lockdown_rejects_every_new_submission() -> None:
 def test_offline_target_is_rejected_as_target_offline() -> None:
     world = ready_world().session(connectivity="offline")
     assert decide_submission(world.state, instruct(), ISSUER, world.now).failure is Failure.target_offline
+
+
+def question_world(options: list[str]) -> World:
+    world = ready_world()
+    world.fold([Fact(EventKind.elicitation_opened, "elicitation:q1", {
+        "elicitation_id": "q1", "elicitation_kind": "question", "target": "shell-1/demo", "generation": 1,
+        "title": "Pick one", "options": options})])
+    return world
+
+
+def answer(value: object = None, *, decline: bool = False) -> Submission:
+    payload: dict[str, object] = {"elicitation_id": "q1"}
+    payload.update({"decline": True} if decline else {"answer": value})
+    return Submission(command_id="a1", idempotency_key="a1", kind="elicitation-response", target="shell-1/demo",
+                      payload=payload)
+
+
+def test_a_choice_question_accepts_only_one_of_its_options() -> None:
+    world = question_world(["red", "blue"])
+    refused = decide_submission(world.state, answer("green"), ISSUER, world.now)
+    assert (refused.outcome, refused.failure) == (SubmissionOutcome.rejected, Failure.validation_failed)
+    assert "'red', 'blue'" in refused.reason
+    assert world.state.elicitations["q1"].state.value == "pending"
+    accepted = decide_submission(world.state, answer("blue"), ISSUER, world.now)
+    assert accepted.outcome is SubmissionOutcome.accepted
+    declined = decide_submission(world.state, answer(decline=True), ISSUER, world.now)
+    assert declined.outcome is SubmissionOutcome.accepted
+
+
+def test_a_free_text_question_accepts_any_answer() -> None:
+    world = question_world([])
+    decision = decide_submission(world.state, answer("anything at all"), ISSUER, world.now)
+    assert decision.outcome is SubmissionOutcome.accepted

@@ -148,10 +148,12 @@ def test_question_dialog_becomes_a_question_elicitation_answered_once(world: Wor
 
     submit(world, "read-2", f"READ:{notes}")
     asked = world.pending_elicitation("read-2")
-    answer = world.api.http.post(f"/api/elicitations/{asked['elicitation_id']}", json={"answer": "perhaps"})
-    answer_command = answer.json()["command"]["command_id"]
-    refused = world.api.wait_state(answer_command, "failed", "completed", timeout=60)
-    assert refused["state"] == "failed" and "read it, skip it" in refused["reason"]
+    refused = world.api.http.post(f"/api/elicitations/{asked['elicitation_id']}", json={"answer": "perhaps"})
+    assert refused.status_code == 409 and refused.json()["failure"] == "validation_failed"
+    assert "'read it', 'skip it'" in refused.json()["reason"]
+    assert refused.json()["elicitation"]["state"] == "pending"  # the wrong answer resolved nothing
+    declined = world.api.http.post(f"/api/elicitations/{asked['elicitation_id']}", json={"decline": True})
+    assert declined.status_code == 200, declined.text
     done = world.api.wait_state("read-2", "completed", "failed", timeout=60)
     assert "Skipped" in done["result"]["text"]  # pi's dialog was dismissed, the tool blocked
 

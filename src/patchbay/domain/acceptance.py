@@ -355,8 +355,15 @@ def _kind_rules(
             answer: dict[str, Any] = {"decision": submission.payload["decision"]}
         else:
             declined = bool(submission.payload.get("decline"))
+            chosen = submission.payload.get("answer")
+            if not declined and elicitation.options and chosen not in elicitation.options:
+                # A choice question is answered with one of its options; anything else would
+                # resolve the elicitation with an answer the runtime cannot use.
+                return _refuse(submission, issuer, SubmissionOutcome.rejected, Failure.validation_failed,
+                               f"elicitation {elicitation_id} must be answered with one of its options: "
+                               + ", ".join(repr(option) for option in elicitation.options))
             new_state = ElicitationState.declined if declined else ElicitationState.answered
-            answer = {"answer": None if declined else submission.payload.get("answer")}
+            answer = {"answer": None if declined else chosen}
         extra.append(Fact(EventKind.elicitation_resolved, entity_for_elicitation(elicitation_id), {
             "elicitation_id": elicitation_id,
             "state": new_state.value,
