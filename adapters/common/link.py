@@ -22,6 +22,8 @@ from typing import Any, Protocol
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
 
+from patchbay.registry import SessionActivityState, SessionConnectivityState, SnapshotTier
+
 log = logging.getLogger("patchbay.adapter")
 
 SEEN_LIMIT = 10_000
@@ -118,8 +120,9 @@ class AdapterLink:
                 pass
 
     async def session(self, runtime_session_id: str, generation: int, *, label: str = "",
-                      metadata: dict[str, Any] | None = None, activity: str = "unknown",
-                      snapshot_tier: str = "none", connectivity: str = "live", wait: bool = False) -> dict[str, Any] | None:
+                      metadata: dict[str, Any] | None = None,
+                      activity: str = SessionActivityState.unknown, snapshot_tier: str = SnapshotTier.none,
+                      connectivity: str = SessionConnectivityState.live, wait: bool = False) -> dict[str, Any] | None:
         return await self.send("session", wait=wait, runtime_session_id=runtime_session_id, generation=generation,
                                label=label, metadata=metadata or {}, activity=activity,
                                snapshot_tier=snapshot_tier, connectivity=connectivity)

@@ -31,7 +31,7 @@ from patchbay_adapters.pi.records import PiConfig
 from patchbay_adapters.pi.slot import Slot
 from patchbay_adapters.pi.state import SlotState
 
-from patchbay.registry import CommandState, Failure
+from patchbay.registry import CommandKind, CommandState, Failure, IdempotencyStrength, SnapshotTier
 
 EXTENSION = Path(__file__).with_name("extension") / "approval.ts"
 LEASE_TTL = 60.0
@@ -48,9 +48,9 @@ class PiRuntime:
         self._sigterm = False
 
     def manifest(self) -> dict[str, Any]:
-        kinds = SUPPORTED_KINDS + (["spawn"] if self.spawn_roots else [])
-        return {"kinds": kinds, "streaming": True, "snapshot_tier": "partial", "cancellation": True,
-                "session_replacement": True, "idempotency": "at-patchbay-boundary", "attachment": "websocket",
+        kinds = SUPPORTED_KINDS + ([CommandKind.spawn] if self.spawn_roots else [])
+        return {"kinds": kinds, "streaming": True, "snapshot_tier": SnapshotTier.partial, "cancellation": True,
+                "session_replacement": True, "idempotency": IdempotencyStrength.at_patchbay_boundary, "attachment": "websocket",
                 "steer": True, "spawn": bool(self.spawn_roots),
                 "failure_modes": [
                     "pi exits mid-turn: the turn's commands fail with execution_outcome_unknown; pi restarts "

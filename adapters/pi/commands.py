@@ -26,7 +26,7 @@ from patchbay_adapters.pi.mapping import (
 from patchbay_adapters.pi.records import Run
 from patchbay_adapters.pi.rpc import RpcClient, RpcFailure
 
-from patchbay.registry import CommandState, Failure
+from patchbay.registry import CommandKind, CommandState, Failure, SessionActivityState
 
 if TYPE_CHECKING:
     from patchbay_adapters.pi.slot import Slot
@@ -189,7 +189,7 @@ async def new_session(slot: Slot, command_id: str, rpc: RpcClient, data: dict[st
         slot.state.save()
     slot.remember(state)
     slot.transcript = Transcript()
-    slot.activity = "idle"
+    slot.activity = SessionActivityState.idle
     await slot.report_session(wait=True)
     await slot.link.report(command_id, CommandState.completed.value,
                            result={"generation": slot.generation, "pi_session_id": state.get("sessionId")})
@@ -235,7 +235,7 @@ async def stop_run(slot: Slot, command: dict[str, Any]) -> None:
             await slot.link.report(target, CommandState.cancelled.value, failure=Failure.cancelled.value,
                                    reason=f"cancelled by {command_id} before it started")
             await slot.link.report(command_id, CommandState.completed.value,
-                                   result={"target_command_id": target, "effect": "cancelled"})
+                                   result={"target_command_id": target, "effect": CommandState.cancelled.value})
             await slot.report_session()
             return
     run, rpc = slot.run, slot.rpc
@@ -244,12 +244,13 @@ async def stop_run(slot: Slot, command: dict[str, Any]) -> None:
                                result={"target_command_id": target, "effect": "not_running"},
                                reason="nothing to stop: the target is not running here")
         return
-    run.cancelled_by = f"{'interrupted' if kind == 'interrupt' else 'cancelled'} by {command_id}"
+    run.cancelled_by = (f"interrupted by {command_id}" if kind == CommandKind.interrupt
+                        else f"cancelled by {command_id}")
     try:
         await rpc.request("abort", timeout=slot.config.request_timeout)
     except RpcFailure as failure:
         log.warning("pi slot %s: abort failed: %s", slot.name, failure)
-    if kind == "interrupt":
+    if kind == CommandKind.interrupt:
         with trio.move_on_after(slot.config.grace):
             await run.done.wait()
         if not run.done.is_set() and slot.pi is not None:

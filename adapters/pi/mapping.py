@@ -17,10 +17,17 @@ from typing import Any
 
 import attrs
 
-from patchbay.registry import CommandState, ElicitationKind, Failure
+from patchbay.registry import (
+    CommandKind,
+    CommandState,
+    ElicitationKind,
+    Failure,
+    SessionActivityState,
+)
 
-SUPPORTED_KINDS = ["instruct", "cancel", "interrupt", "query", "approval-response", "elicitation-response",
-                   "reconfigure", "session-management", "attach"]
+SUPPORTED_KINDS = [CommandKind.instruct, CommandKind.cancel, CommandKind.interrupt, CommandKind.query,
+                   CommandKind.approval_response, CommandKind.elicitation_response, CommandKind.reconfigure,
+                   CommandKind.session_management, CommandKind.attach]
 BASE_ENVIRONMENT = ("PATH", "HOME", "LANG", "TMPDIR")
 MANAGED_FLAGS = ("--mode", "--session-dir", "--continue", "-c", "--session", "--resume", "-r", "--fork",
                  "--no-session", "--print", "-p", "--export")
@@ -99,7 +106,7 @@ def _reject(failure: Failure, reason: str) -> Plan:
 
 
 def plan_command(kind: str, payload: Mapping[str, Any], *, busy: bool, spawn_enabled: bool) -> Plan:
-    if kind == "instruct":
+    if kind == CommandKind.instruct:
         text = payload.get("text")
         if not isinstance(text, str) or not text.strip():
             return _reject(Failure.validation_failed, "instruct needs a non-empty 'text'")
@@ -109,15 +116,15 @@ def plan_command(kind: str, payload: Mapping[str, Any], *, busy: bool, spawn_ena
         if mode == "steer" and busy:
             return Plan("steer", "prompt", {"message": text, "streamingBehavior": "steer"})
         return Plan("queue", "prompt", {"message": text})
-    if kind in ("cancel", "interrupt"):
+    if kind in (CommandKind.cancel, CommandKind.interrupt):
         return Plan("stop", "abort")
-    if kind == "query":
+    if kind == CommandKind.query:
         return Plan("now", "get_state", side_effect=False)
-    if kind == "attach":
+    if kind == CommandKind.attach:
         return Plan("resync", "get_state", side_effect=False)
-    if kind == "reconfigure":
+    if kind == CommandKind.reconfigure:
         return _plan_reconfigure(payload)
-    if kind == "session-management":
+    if kind == CommandKind.session_management:
         action = payload.get("action")
         if action == "new_session":
             return Plan("queue", "new_session")
@@ -126,11 +133,11 @@ def plan_command(kind: str, payload: Mapping[str, Any], *, busy: bool, spawn_ena
             fields = {"customInstructions": instructions} if isinstance(instructions, str) and instructions else {}
             return Plan("queue", "compact", fields)
         return _reject(Failure.validation_failed, "session-management 'action' must be 'new_session' or 'compact'")
-    if kind in ("approval-response", "elicitation-response"):
+    if kind in (CommandKind.approval_response, CommandKind.elicitation_response):
         return Plan("answer", "extension_ui_response")
-    if kind == "spawn" and spawn_enabled:
+    if kind == CommandKind.spawn and spawn_enabled:
         return Plan("spawn")
-    reason = ("spawn is not enabled: start the adapter with --spawn-root DIR" if kind == "spawn"
+    reason = ("spawn is not enabled: start the adapter with --spawn-root DIR" if kind == CommandKind.spawn
               else f"the pi adapter does not support {kind}")
     return _reject(Failure.unsupported_command, reason)
 
@@ -324,12 +331,12 @@ class Transcript:
         return None
 
 
-def activity_after(event_type: Any) -> str | None:
+def activity_after(event_type: Any) -> SessionActivityState | None:
     """The SessionActivityState a pi event implies (None: unchanged)."""
     if event_type in ("agent_start", "turn_start"):
-        return "working"
+        return SessionActivityState.working
     if event_type == "agent_end":
-        return "idle"
+        return SessionActivityState.idle
     return None
 
 

@@ -40,7 +40,14 @@ from patchbay_adapters.pi.records import Dialog, PiConfig, Run
 from patchbay_adapters.pi.rpc import RpcClient, RpcFailure
 from patchbay_adapters.pi.state import SlotState
 
-from patchbay.registry import CommandState, Failure
+from patchbay.registry import (
+    CommandState,
+    ElicitationState,
+    Failure,
+    SessionActivityState,
+    SessionConnectivityState,
+    SnapshotTier,
+)
 
 log = logging.getLogger("patchbay.adapter.pi")
 
@@ -63,8 +70,8 @@ class Slot:
         self.dialogs: dict[str, Dialog] = {}
         self.transcript = Transcript()
         self.metadata: dict[str, Any] = {}
-        self.activity = "unknown"
-        self.connectivity = "unknown"
+        self.activity = SessionActivityState.unknown
+        self.connectivity = SessionConnectivityState.unknown
         self.restarts = 0
         self.lease_id: str | None = None
         self.executing: str | None = None
@@ -87,7 +94,7 @@ class Slot:
 
     @property
     def rpc(self) -> RpcClient | None:
-        return self.pi.rpc if self.pi is not None and self.connectivity == "live" else None
+        return self.pi.rpc if self.pi is not None and self.connectivity == SessionConnectivityState.live else None
 
     def notify(self) -> None:
         self.changed.set()
@@ -148,7 +155,7 @@ class Slot:
                     failed = LaunchFailed(f"pi did not start ({failure.detail}): {pi.stderr_text()}")
                     nursery.cancel_scope.cancel()
                 else:
-                    self.connectivity = "live"
+                    self.connectivity = SessionConnectivityState.live
                     await self.resync(state)
                     self.notify()
                     if task_status is not None:
@@ -187,8 +194,8 @@ class Slot:
 
     async def _exited(self, pi: PiProcess, code: int | None) -> None:
         """pi is gone: settle what was in flight, withdraw its dialogs, report the slot down."""
-        self.connectivity = "failed"
-        self.activity = "unknown"
+        self.connectivity = SessionConnectivityState.failed
+        self.activity = SessionActivityState.unknown
         self.pi = None
         reason = f"pi exited (code {code})" + (f": {pi.stderr_text(300)}" if pi.stderr_text(300) else "")
         run, self.run = self.run, None
@@ -204,12 +211,12 @@ class Slot:
                                            reason=f"{reason} during the turn; the prompt may have partly run")
             run.done.set()
         for elicitation_id in list(self.dialogs):
-            await self.link.send("elicitation_closed", elicitation_id=elicitation_id, state="withdrawn", reason=reason)
+            await self.link.send("elicitation_closed", elicitation_id=elicitation_id, state=ElicitationState.withdrawn.value, reason=reason)
         self.dialogs.clear()
         for observation in self.transcript.flush():
             await self._observe(observation)
         await self._observe({"type": "error", "source": "pi", "text": f"{reason}; restarting with --continue"},
-                            activity="unknown")
+                            activity=SessionActivityState.unknown)
         await self.report_session()
         self.notify()
 
@@ -220,13 +227,13 @@ class Slot:
                     "queued": len(self.queue), "restarts": self.restarts,
                     "pi_pid": self.pi.pid if self.pi is not None else None, **self.metadata}
         await self.link.session(self.name, self.generation, label=self.name, metadata=metadata,
-                                activity=self.activity, snapshot_tier="partial", connectivity=self.connectivity,
+                                activity=self.activity, snapshot_tier=SnapshotTier.partial.value, connectivity=self.connectivity,
                                 wait=wait)
 
     async def report_offline(self, reason: str) -> None:
         """The slot is going away with the adapter: say so, and wait for the core's answer
         (frames are applied in order, so everything reported before it has been applied)."""
-        self.connectivity, self.activity = "offline", "unknown"
+        self.connectivity, self.activity = SessionConnectivityState.offline, SessionActivityState.unknown
         self.metadata["offline_reason"] = reason
         await self.report_session(wait=True)
 
@@ -249,7 +256,8 @@ class Slot:
             return
         replaced = self.state.observe_session(state.get("sessionId"))
         self.remember(state)
-        self.activity = "working" if state.get("isStreaming") or self.run is not None else "idle"
+        busy = state.get("isStreaming") or self.run is not None
+        self.activity = SessionActivityState.working if busy else SessionActivityState.idle
         await self.report_session()
         messages = messages if isinstance(messages, list) else []
         last = next((m for m in reversed(messages) if isinstance(m, dict) and m.get("role") == "assistant"), None)
@@ -272,9 +280,9 @@ class Slot:
         kind = event.get("type")
         activity = activity_after(kind)
         if kind == "compaction_start":
-            activity = "working"
+            activity = SessionActivityState.working
         elif kind == "compaction_end" and self.run is None:
-            activity = "idle"
+            activity = SessionActivityState.idle
         if activity is not None:
             self.activity = activity
         if kind == "agent_start":
@@ -342,5 +350,5 @@ class Slot:
     async def _expire(self, elicitation_id: str, seconds: float) -> None:
         await trio.sleep(seconds)
         if self.dialogs.pop(elicitation_id, None) is not None:
-            await self.link.send("elicitation_closed", elicitation_id=elicitation_id, state="expired",
+            await self.link.send("elicitation_closed", elicitation_id=elicitation_id, state=ElicitationState.expired.value,
                                  reason=f"no answer within {seconds:g} s: pi blocked the action")

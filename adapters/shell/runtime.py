@@ -24,13 +24,22 @@ import attrs
 import trio
 from patchbay_adapters.common.link import AdapterLink
 
+from patchbay.registry import (
+    CommandKind,
+    CommandState,
+    Failure,
+    IdempotencyStrength,
+    SessionActivityState,
+    SnapshotTier,
+)
+
 OUTPUT_TAIL = 8 * 1024
 CHUNK_FLUSH_BYTES = 4096
 CHUNK_FLUSH_SECONDS = 0.05
 QUEUE_LIMIT = 10_000
 LEASE_TTL = 60.0
 
-SUPPORTED = ["instruct", "cancel", "interrupt", "query"]
+SUPPORTED = [CommandKind.instruct, CommandKind.cancel, CommandKind.interrupt, CommandKind.query]
 
 
 @attrs.define
@@ -52,8 +61,8 @@ class Workspace:
     lease_id: str | None = None
 
     @property
-    def activity(self) -> str:
-        return "working" if self.current is not None else "idle"
+    def activity(self) -> SessionActivityState:
+        return SessionActivityState.working if self.current is not None else SessionActivityState.idle
 
 
 class ShellRuntime:
@@ -67,9 +76,10 @@ class ShellRuntime:
         self._hostname = socket.gethostname()
 
     def manifest(self) -> dict[str, Any]:
-        kinds = SUPPORTED + (["spawn"] if self.spawn_roots else [])
-        return {"kinds": kinds, "streaming": True, "snapshot_tier": "authoritative", "cancellation": True,
-                "session_replacement": False, "idempotency": "at-patchbay-boundary", "attachment": "websocket",
+        kinds = SUPPORTED + ([CommandKind.spawn] if self.spawn_roots else [])
+        return {"kinds": kinds, "streaming": True, "snapshot_tier": SnapshotTier.authoritative,
+                "cancellation": True, "session_replacement": False,
+                "idempotency": IdempotencyStrength.at_patchbay_boundary, "attachment": "websocket",
                 "failure_modes": ["job killed with the adapter process: its outcome is unknown"],
                 "steer": False, "spawn": bool(self.spawn_roots)}
 
@@ -93,37 +103,37 @@ class ShellRuntime:
         await self.link.session(workspace.name, workspace.generation, label=workspace.name,
                                 metadata={"cwd": str(workspace.directory), "host": self._hostname,
                                           "queued": len(workspace.queue)},
-                                activity=workspace.activity, snapshot_tier="authoritative")
+                                activity=workspace.activity, snapshot_tier=SnapshotTier.authoritative)
 
     async def deliver(self, command: dict[str, Any]) -> None:
         assert self.link is not None
         kind = command["kind"]
         workspace = self.workspaces.get(command["runtime_session_id"])
-        if workspace is None and kind != "spawn":
-            await self.link.report(command["command_id"], "rejected", failure="target_not_found",
+        if workspace is None and kind != CommandKind.spawn:
+            await self.link.report(command["command_id"], CommandState.rejected, failure=Failure.target_not_found,
                                    reason=f"no workspace {command['runtime_session_id']} in this adapter")
             return
-        if kind == "instruct":
+        if kind == CommandKind.instruct:
             assert workspace is not None
             if len(workspace.queue) >= QUEUE_LIMIT:
-                await self.link.report(command["command_id"], "rejected", failure="delivery_rejected",
+                await self.link.report(command["command_id"], CommandState.rejected, failure=Failure.delivery_rejected,
                                        reason="the workspace queue is full")
                 return
             workspace.queue.append(command)
-            await self.link.report(command["command_id"], "delivered")
+            await self.link.report(command["command_id"], CommandState.delivered)
             workspace.wake.set()
-        elif kind in ("cancel", "interrupt"):
+        elif kind in (CommandKind.cancel, CommandKind.interrupt):
             assert workspace is not None
             await self._stop(workspace, command)
-        elif kind == "query":
+        elif kind == CommandKind.query:
             assert workspace is not None
-            await self.link.report(command["command_id"], "delivered")
-            await self.link.report(command["command_id"], "completed", result=self._status(workspace))
-        elif kind == "spawn" and self.spawn_roots:
+            await self.link.report(command["command_id"], CommandState.delivered)
+            await self.link.report(command["command_id"], CommandState.completed, result=self._status(workspace))
+        elif kind == CommandKind.spawn and self.spawn_roots:
             assert self._nursery is not None
             self._nursery.start_soon(self._spawn, command)  # it waits for the core's lease answer
         else:
-            await self.link.report(command["command_id"], "rejected", failure="unsupported_command",
+            await self.link.report(command["command_id"], CommandState.rejected, failure=Failure.unsupported_command,
                                    reason=f"the shell adapter does not support {kind}")
 
     async def withdraw(self, command_id: str, reason: str) -> None:
@@ -157,7 +167,7 @@ class ShellRuntime:
         command_id = job.command["command_id"]
         # No timeout: the frame is resent after every reconnect until the core answers it, and
         # giving up here would leave a command the core may already show as running unstarted.
-        answer = await link.send("report", wait=True, timeout=math.inf, command_id=command_id, state="running")
+        answer = await link.send("report", wait=True, timeout=math.inf, command_id=command_id, state=CommandState.running)
         if answer is None or answer.get("type") != "ack":
             return  # the core settled it meanwhile (cancelled, superseded, expired): do not run
         workspace.current = job
@@ -170,7 +180,7 @@ class ShellRuntime:
                 start_new_session=True)
         except OSError as problem:
             workspace.current = None
-            await link.report(command_id, "failed", failure="execution_failed", reason=f"could not start: {problem}")
+            await link.report(command_id, CommandState.failed, failure=Failure.execution_failed, reason=f"could not start: {problem}")
             await self._report_session(workspace)
             return
         try:
@@ -184,13 +194,13 @@ class ShellRuntime:
         workspace.current = None
         result = {"exit_code": code, "output": bytes(tail).decode("utf-8", "replace")}
         if job.cancelled_by is not None:
-            await link.report(command_id, "cancelled", failure="cancelled", result=result, reason=job.cancelled_by)
+            await link.report(command_id, CommandState.cancelled, failure=Failure.cancelled, result=result, reason=job.cancelled_by)
         elif job.interrupted and code != 0:
-            await link.report(command_id, "cancelled", failure="cancelled", result=result, reason="interrupted (SIGINT)")
+            await link.report(command_id, CommandState.cancelled, failure=Failure.cancelled, result=result, reason="interrupted (SIGINT)")
         elif code == 0:
-            await link.report(command_id, "completed", result=result)
+            await link.report(command_id, CommandState.completed, result=result)
         else:
-            await link.report(command_id, "failed", failure="execution_failed", result=result,
+            await link.report(command_id, CommandState.failed, failure=Failure.execution_failed, result=result,
                               reason=f"exit code {code}")
         await self._report_session(workspace)
 
@@ -224,37 +234,37 @@ class ShellRuntime:
         text = bytes(pending).decode("utf-8", "replace")
         pending.clear()
         await self.link.observe(workspace.name, workspace.generation, {"type": "output", "text": text},
-                                command_id=job.command["command_id"], activity="working")
+                                command_id=job.command["command_id"], activity=SessionActivityState.working)
 
     async def _stop(self, workspace: Workspace, command: dict[str, Any]) -> None:
         """cancel: SIGTERM then SIGKILL; interrupt: SIGINT. The target gets its own outcome."""
         link = self.link
         assert link is not None
-        await link.report(command["command_id"], "delivered")
+        await link.report(command["command_id"], CommandState.delivered)
         target_id = command["payload"].get("command_id")
         for queued in list(workspace.queue):
             if target_id is not None and queued["command_id"] == target_id:
                 workspace.queue.remove(queued)
-                await link.report(target_id, "cancelled", failure="cancelled",
+                await link.report(target_id, CommandState.cancelled, failure=Failure.cancelled,
                                   reason=f"cancelled by {command['command_id']} before it started")
-                await link.report(command["command_id"], "completed",
-                                  result={"target_command_id": target_id, "effect": "cancelled"})
+                await link.report(command["command_id"], CommandState.completed,
+                                  result={"target_command_id": target_id, "effect": CommandState.cancelled})
                 return
         job = workspace.current
         if job is None or (target_id is not None and job.command["command_id"] != target_id):
-            await link.report(command["command_id"], "completed",
+            await link.report(command["command_id"], CommandState.completed,
                               result={"target_command_id": target_id, "effect": "not_running"},
                               reason="nothing to stop: the target is not running here")
             return
-        if command["kind"] == "interrupt":
+        if command["kind"] == CommandKind.interrupt:
             job.interrupted = True
             _signal_group(job.process, signal.SIGINT)
             effect = "interrupted"
         else:
             job.cancelled_by = f"cancelled by {command['command_id']}"
             await self._terminate(job)
-            effect = "cancelled"
-        await link.report(command["command_id"], "completed",
+            effect = CommandState.cancelled
+        await link.report(command["command_id"], CommandState.completed,
                           result={"target_command_id": job.command["command_id"], "effect": effect})
 
     async def _terminate(self, job: Job) -> None:
@@ -282,23 +292,23 @@ class ShellRuntime:
         root = self.spawn_roots[0]
         directory = (requested if requested.is_absolute() else root / requested).resolve()
         if not any(directory == r or r in directory.parents for r in self.spawn_roots):
-            await link.report(command_id, "rejected", failure="validation_failed",
+            await link.report(command_id, CommandState.rejected, failure=Failure.validation_failed,
                               reason=f"{directory} is not under an allowed spawn root")
             return
         name = str(command["payload"].get("name") or directory.name)
         if name in self.workspaces:
-            await link.report(command_id, "rejected", failure="validation_failed",
+            await link.report(command_id, CommandState.rejected, failure=Failure.validation_failed,
                               reason=f"workspace {name} already exists")
             return
-        await link.report(command_id, "delivered")
+        await link.report(command_id, CommandState.delivered)
         answer = await link.send("lease", wait=True, timeout=math.inf, op="acquire", resource=f"dir:{directory}",
                                  scope=link.adapter_id, ttl=LEASE_TTL)
         if answer is None:
-            await link.report(command_id, "failed", failure="execution_failed",
+            await link.report(command_id, CommandState.failed, failure=Failure.execution_failed,
                               reason="spawn failed: the core did not answer the lease request")
             return
         if answer.get("type") != "ack":
-            await link.report(command_id, "rejected", failure="delivery_rejected",
+            await link.report(command_id, CommandState.rejected, failure=Failure.delivery_rejected,
                               reason=f"spawn refused: {answer.get('error')}")
             return
         lease_id = answer["lease_id"]
@@ -306,14 +316,14 @@ class ShellRuntime:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as problem:
             await link.send("lease", op="release", lease_id=lease_id)
-            await link.report(command_id, "failed", failure="execution_failed", reason=f"spawn failed: {problem}")
+            await link.report(command_id, CommandState.failed, failure=Failure.execution_failed, reason=f"spawn failed: {problem}")
             return
         workspace = Workspace(name, directory, lease_id=lease_id)
         self.workspaces[name] = workspace
         self._nursery.start_soon(self._worker, workspace)
         self._nursery.start_soon(self._renew_lease, workspace)
         await self._report_session(workspace)
-        await link.report(command_id, "completed", result={"target": f"{link.adapter_id}/{name}",
+        await link.report(command_id, CommandState.completed, result={"target": f"{link.adapter_id}/{name}",
                                                            "directory": str(directory), "lease_id": lease_id})
 
     async def _renew_lease(self, workspace: Workspace) -> None:
