@@ -31,6 +31,7 @@ from patchbay.cli._client import (
     load_login,
 )
 from patchbay.core.config import Config, Home, default_home, render_config
+from patchbay.registry import CommandKind, CommandState, RevocationPolicy, SubmissionOutcome
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # messages stay whole lines for scripts
@@ -299,9 +300,9 @@ def submit(kind: str, target: str, payload: dict[str, Any], *, command_id: str |
         err_console.print(f"reconcile with: patchbay inspect --key {key}   (retry safely with: "
                           f"patchbay send ... --command-id {command_id} --idempotency-key {key})")
         if as_json:
-            emit({"outcome": "unknown", "command_id": command_id, "idempotency_key": key}, True)
+            emit({"outcome": SubmissionOutcome.unknown, "command_id": command_id, "idempotency_key": key}, True)
         raise SystemExit(EXIT_UNKNOWN) from None
-    if answer["outcome"] != "accepted":
+    if answer["outcome"] != SubmissionOutcome.accepted:
         if as_json:
             emit(answer, True)
         else:
@@ -318,7 +319,7 @@ def submit(kind: str, target: str, payload: dict[str, Any], *, command_id: str |
 
 
 def exit_for(record: dict[str, Any]) -> None:
-    if record["terminal"] and record["state"] != "completed":
+    if record["terminal"] and record["state"] != CommandState.completed:
         raise SystemExit(EXIT_TERMINAL_FAILURE)
     if record["terminal"] is False and record.get("_timed_out"):
         raise SystemExit(EXIT_UNKNOWN)
@@ -399,7 +400,7 @@ def send(target: str, text: str, wait: bool, timeout: float, command_id: str | N
     payload: dict[str, Any] = {"text": text}
     if mode:
         payload["mode"] = mode
-    submit("instruct", target, payload, command_id=command_id, key=key, wait=wait, as_json=as_json,
+    submit(CommandKind.instruct, target, payload, command_id=command_id, key=key, wait=wait, as_json=as_json,
            timeout=timeout, generation=generation)
 
 
@@ -415,7 +416,7 @@ def stop_command(kind: str, command_id: str, wait: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def cancel(command_id: str, wait: bool, as_json: bool) -> None:
     """Cancel a command (queued: removed; running: stopped by the adapter)."""
-    stop_command("cancel", command_id, wait, as_json)
+    stop_command(CommandKind.cancel, command_id, wait, as_json)
 
 
 @main.command()
@@ -424,7 +425,7 @@ def cancel(command_id: str, wait: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def interrupt(command_id: str, wait: bool, as_json: bool) -> None:
     """Interrupt a running command (a harder stop than cancel where the runtime has one)."""
-    stop_command("interrupt", command_id, wait, as_json)
+    stop_command(CommandKind.interrupt, command_id, wait, as_json)
 
 
 @main.command()
@@ -438,7 +439,7 @@ def inspect(command_id: str | None, key: str | None, as_json: bool) -> None:
         found = http.get("/api/commands", idempotency_key=key)["commands"]
         if not found:
             if as_json:
-                emit({"outcome": "rejected", "idempotency_key": key, "command": None}, True)
+                emit({"outcome": SubmissionOutcome.rejected, "idempotency_key": key, "command": None}, True)
             else:
                 click.echo(f"no command with idempotency key {key}: it was never accepted; resend it")
             raise SystemExit(EXIT_REJECTED)
@@ -524,7 +525,7 @@ def approve(elicitation_id: str, decision: str | None, as_json: bool) -> None:
         emit(answer, True)
     else:
         click.echo(f"{answer['outcome']}: {answer['reason']}")
-    if answer["outcome"] != "accepted":
+    if answer["outcome"] != SubmissionOutcome.accepted:
         raise SystemExit(EXIT_REJECTED)
 
 
@@ -569,8 +570,8 @@ def grants_list(as_json: bool) -> None:
 @click.option("--scope", default="all", help="all | adapter:ID | session:ADAPTER/SESSION")
 @click.option("--kind", "kinds", multiple=True, required=True, help="A command kind (repeatable)")
 @click.option("--expires-in", type=float, default=None, help="Seconds until the grant expires")
-@click.option("--revocation-policy", type=click.Choice(["continue", "cancel", "require-reauthorization"]),
-              default="continue", show_default=True)
+@click.option("--revocation-policy", type=click.Choice([p.value for p in RevocationPolicy]),
+              default=RevocationPolicy.continue_.value, show_default=True)
 @click.option("--endpoint", "endpoint_id", default=None, help="Only for this endpoint (default: any of the operator's)")
 @click.option("--json", "as_json", is_flag=True)
 def grants_add(scope: str, kinds: tuple[str, ...], expires_in: float | None, revocation_policy: str,
