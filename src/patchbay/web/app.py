@@ -22,7 +22,14 @@ from patchbay.core import Core
 from patchbay.domain.acceptance import Submission
 from patchbay.domain.events import EventKind
 from patchbay.errors import CoreStopped, NotFound, ProtocolError, Refused
-from patchbay.registry import CommandKind, registry_document
+from patchbay.registry import (
+    CommandKind,
+    ElicitationKind,
+    Failure,
+    RevocationPolicy,
+    SubmissionOutcome,
+    registry_document,
+)
 from patchbay.web._guard import Caller, Guard, RateLimiter, Refusal, is_loopback
 from patchbay.web._stream import serve_adapter, serve_stream
 from patchbay.wire import api
@@ -134,7 +141,7 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
                 except Refused as refused:
                     return error(409, str(refused))
                 except CoreStopped as stopped:
-                    return error(503, str(stopped), outcome="unknown")
+                    return error(503, str(stopped), outcome=SubmissionOutcome.unknown.value)
             return inner
         return wrap
 
@@ -287,8 +294,8 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
             supersedes=data.get("supersedes"),
         )
         result = await core.submit(submission, caller.issuer)
-        status_code = 200 if result.outcome.value == "accepted" else 422
-        if result.failure is not None and result.failure.value == "authorization_denied":
+        status_code = 200 if result.outcome is SubmissionOutcome.accepted else 422
+        if result.failure is Failure.authorization_denied:
             status_code = 403
         return ok({"outcome": result.outcome.value, "failure": result.failure.value if result.failure else None,
                    "reason": result.reason,
@@ -328,7 +335,7 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
         record = core.state.elicitations.get(elicitation_id)
         if record is None:
             raise NotFound(f"no elicitation {elicitation_id}")
-        kind = CommandKind.approval_response if record.kind.value == "approval" else CommandKind.elicitation_response
+        kind = CommandKind.approval_response if record.kind is ElicitationKind.approval else CommandKind.elicitation_response
         payload: dict[str, Any] = {"elicitation_id": elicitation_id}
         for field in ("decision", "answer", "decline"):
             if field in data:
@@ -337,7 +344,7 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
         submission = Submission(command_id=command_id, idempotency_key=data.get("idempotency_key") or command_id,
                                 kind=kind.value, target=record.target, payload=payload)
         result = await core.submit(submission, caller.issuer)
-        status_code = 200 if result.outcome.value == "accepted" else 409
+        status_code = 200 if result.outcome is SubmissionOutcome.accepted else 409
         return ok({"outcome": result.outcome.value, "failure": result.failure.value if result.failure else None,
                    "reason": result.reason, "elicitation": api.elicitation_view(core.state.elicitations[elicitation_id]),
                    "command": api.command_view(result.command, core.state) if result.command else None}, status_code)
@@ -393,7 +400,7 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
         grant_id = await core.add_grant(scope=data.get("scope") or {"type": "all"},
                                         kinds=list(data.get("kinds") or []),
                                         expires_at=data.get("expires_at"),
-                                        revocation_policy=str(data.get("revocation_policy", "continue")),
+                                        revocation_policy=str(data.get("revocation_policy", RevocationPolicy.continue_.value)),
                                         provenance=f"added by {caller.transport} endpoint {caller.session.endpoint_id}",
                                         endpoint_id=data.get("endpoint_id"))
         return ok(api.grant_view(core.state.grants[grant_id]))

@@ -18,6 +18,12 @@ import cattrs
 from cattrs.preconf.json import make_converter
 
 from patchbay.errors import ProtocolError
+from patchbay.registry import (
+    IdempotencyStrength,
+    SessionActivityState,
+    SessionConnectivityState,
+    SnapshotTier,
+)
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 1024 * 1024
@@ -51,10 +57,10 @@ class Manifest:
 
     kinds: list[str]
     streaming: bool = False
-    snapshot_tier: str = "none"
+    snapshot_tier: str = SnapshotTier.none.value
     cancellation: bool = False
     session_replacement: bool = False
-    idempotency: str = "none"
+    idempotency: str = IdempotencyStrength.none.value
     attachment: str = "websocket"
     failure_modes: list[str] = attrs.field(factory=list)
     steer: bool = False
@@ -79,9 +85,9 @@ class SessionFrame:
     generation: int
     label: str = ""
     metadata: dict[str, Any] = attrs.field(factory=dict)
-    activity: str = "unknown"
-    connectivity: str = "live"
-    snapshot_tier: str = "none"
+    activity: str = SessionActivityState.unknown.value
+    connectivity: str = SessionConnectivityState.live.value
+    snapshot_tier: str = SnapshotTier.none.value
 
 
 @attrs.frozen

@@ -18,7 +18,7 @@ from patchbay.domain.model import (
     OperatorSessionRecord,
     SessionRecord,
 )
-from patchbay.registry import CommandKind, IdempotencyStrength
+from patchbay.registry import CommandKind, ElicitationState, IdempotencyStrength, SnapshotTier
 
 JSON = dict[str, Any]
 
@@ -89,7 +89,7 @@ def command_view(record: CommandRecord, state: CoreState | None = None) -> JSON:
 def session_view(record: SessionRecord, state: CoreState) -> JSON:
     adapter = state.adapters.get(record.adapter_id)
     pending = [e.elicitation_id for e in state.elicitations.values()
-               if e.target == record.target and e.state.value == "pending"]
+               if e.target == record.target and e.state is ElicitationState.pending]
     return {
         "target": record.target,
         "adapter_id": record.adapter_id,
@@ -122,8 +122,8 @@ def capabilities(adapter: AdapterRecord | None) -> JSON:
         "session_replacement": bool(manifest.get("session_replacement")),
         "steer": bool(manifest.get("steer")),
         "spawn": bool(manifest.get("spawn")),
-        "snapshot_tier": manifest.get("snapshot_tier", "none"),
-        "idempotency": manifest.get("idempotency", "none"),
+        "snapshot_tier": manifest.get("snapshot_tier", SnapshotTier.none.value),
+        "idempotency": manifest.get("idempotency", IdempotencyStrength.none.value),
     }
 
 
