@@ -20,6 +20,7 @@ import trio.testing
 from patchbay.core import AdapterConnection, Core, CoreSettings, initialize_journal
 from patchbay.core.ports import ManualClock, RandomIds
 from patchbay.errors import Refused
+from patchbay.registry import CommandKind, IdempotencyStrength, SnapshotTier
 from patchbay.web.app import create_app
 from patchbay.wire import adapter as wire
 
@@ -49,8 +50,10 @@ class ScriptedAdapter:
             "type": "hello", "protocol": wire.PROTOCOL_VERSION, "adapter_id": self.adapter_id,
             "credential": self.credential, "adapter_generation": generation,
             "deployment_scope": deployment_scope,
-            "manifest": {"kinds": kinds or ["instruct", "cancel", "interrupt", "query"], "cancellation": True,
-                         "idempotency": "at-patchbay-boundary", "snapshot_tier": "authoritative"}}))[1]
+            "manifest": {"kinds": kinds or [CommandKind.instruct, CommandKind.cancel, CommandKind.interrupt,
+                                                 CommandKind.query],
+                         "cancellation": True, "idempotency": IdempotencyStrength.at_patchbay_boundary,
+                         "snapshot_tier": SnapshotTier.authoritative}}))[1]
         try:
             self.connection = await core.adapters.attach(hello)
         except Refused as refused:

@@ -15,6 +15,7 @@ from patchbay.conformance._match import VectorFailure, match
 from patchbay.core import Core
 from patchbay.domain.acceptance import Submission
 from patchbay.domain.model import CoreState, Issuer
+from patchbay.registry import CommandKind, RevocationPolicy, SnapshotTier
 from patchbay.replay import replay_journal
 
 JSON = dict[str, Any]
@@ -102,7 +103,7 @@ async def submit(ctx: Context, step: JSON) -> JSON:
     expires_at = ctx.host.clock.now() + step["expires_in"] if "expires_in" in step else None
     submission = Submission(
         command_id=command_id, idempotency_key=step.get("key", f"key-{command_id}"),
-        kind=step.get("kind", "instruct"), target=step.get("target", "shell-1/demo"),
+        kind=step.get("kind", CommandKind.instruct), target=step.get("target", "shell-1/demo"),
         payload=step.get("payload", {"text": step.get("text", "true")}), generation=step.get("generation"),
         expires_at=expires_at, supersedes=step.get("supersedes"))
     result = await ctx.core.submit(submission, issuer)
@@ -128,7 +129,7 @@ async def submit_concurrently(ctx: Context, step: JSON) -> JSON:
 
 async def grant_add(ctx: Context, step: JSON) -> JSON:
     grant_id = await ctx.core.add_grant(scope=step.get("scope", {"type": "all"}), kinds=step["kinds"],
-                                        expires_at=None, revocation_policy=step.get("revocation_policy", "continue"),
+                                        expires_at=None, revocation_policy=step.get("revocation_policy", RevocationPolicy.continue_.value),
                                         provenance="conformance vector")
     ctx.vars[step.get("name", "grant")] = grant_id
     return {"grant_id": grant_id}
@@ -173,7 +174,7 @@ async def send(ctx: Context, step: JSON, frame: JSON) -> JSON:
 
 async def session(ctx: Context, step: JSON) -> JSON:
     frame: JSON = {"type": "session", "runtime_session_id": step.get("runtime_session_id", "demo"),
-             "generation": step.get("generation", 1), "snapshot_tier": "authoritative",
+             "generation": step.get("generation", 1), "snapshot_tier": SnapshotTier.authoritative,
              **{k: step[k] for k in ("label", "metadata", "activity", "connectivity") if k in step}}
     return await send(ctx, step, frame)
 

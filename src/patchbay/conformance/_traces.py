@@ -23,6 +23,7 @@ import trio
 from patchbay.conformance._driver import SETTINGS, CoreHost
 from patchbay.conformance._match import VectorFailure
 from patchbay.conformance._steps import Context, login, submit
+from patchbay.registry import Failure, SessionActivityState, SnapshotTier, SubmissionOutcome
 
 JSON = dict[str, Any]
 
@@ -68,7 +69,7 @@ async def _live_again(ctx: Context) -> None:
     adapter = await ctx.host.adapter("shell-1")
     await adapter.attach(ctx.core, generation=1, deployment_scope="vector-host")
     await adapter.send(ctx.core, {"type": "session", "runtime_session_id": "demo", "generation": 1,
-                                  "snapshot_tier": "authoritative"})
+                                  "snapshot_tier": SnapshotTier.authoritative})
 
 
 async def _command_step(ctx: Context, state: JSON) -> None:
@@ -126,15 +127,15 @@ async def _session_step(ctx: Context, state: JSON) -> None:
             await adapter.attach(ctx.core, generation=1, deployment_scope=last["scope"])
         answer = await adapter.send(ctx.core, {
             "type": "session", "runtime_session_id": _runtime_session(last["target"]),
-            "generation": last["generation"], "label": last["label"], "activity": "idle",
-            "snapshot_tier": "authoritative"})
+            "generation": last["generation"], "label": last["label"], "activity": SessionActivityState.idle,
+            "snapshot_tier": SnapshotTier.authoritative})
     elif name == "observe":
         answer = await adapter.send(ctx.core, {
             "type": "observation", "runtime_session_id": _runtime_session(last["target"]),
-            "generation": last["generation"], "observation": {"text": "model"}, "activity": "working"})
+            "generation": last["generation"], "observation": {"text": "model"}, "activity": SessionActivityState.working})
     elif name == "submit":
         result = await submit(ctx, {"command_id": last["cmd"], "target": last["target"], "text": "true"})
-        answer = {"type": "ack" if result["outcome"] == "accepted" else "error"}
+        answer = {"type": "ack" if result["outcome"] == SubmissionOutcome.accepted else "error"}
         bound = result["command"]["target"] if result["command"] else ""
         if bound != last["label"]:
             raise VectorFailure(f"submit {last['cmd']} to {last['target']}: model bound {last['label']!r}, "
@@ -147,7 +148,7 @@ async def _session_step(ctx: Context, state: JSON) -> None:
     else:
         raise VectorFailure(f"unknown model action {name}")
     await ctx.host.settle()
-    outcome = "ok" if answer.get("type") == "ack" else ("stale" if answer.get("code") == "stale_event" else "refused")
+    outcome = "ok" if answer.get("type") == "ack" else ("stale" if answer.get("code") == Failure.stale_event else "refused")
     if outcome != last["outcome"]:
         raise VectorFailure(f"{name} {last}: model outcome {last['outcome']}, core answered {answer}")
     core = {t: {"generation": s.generation, "label": s.label, "scope": s.deployment_scope,
