@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import patchbay_adapters
 import pytest
 
 from patchbay import registry
@@ -17,6 +18,7 @@ from patchbay.registry import (
     TERMINAL_COMMAND_STATES,
     CommandKind,
     CommandState,
+    ElicitationKind,
     ElicitationState,
     Failure,
     IdempotencyStrength,
@@ -103,8 +105,11 @@ def test_registry_document_is_plain_json_of_every_registry() -> None:
 
 # The packages of the durable core. Every registry name they use must come from registry.py.
 CORE_PACKAGES = ["domain", "core", "journal", "actors", "replay"]
+# ResumeVerdict ("ok", "snapshot") is left out: those words are also the stream's snapshot
+# frame type and the admin answers' ``ok`` flag, so a scan for them would only find those.
 REGISTRY_ENUMS = (CommandState, Failure, SubmissionOutcome, SessionConnectivityState, SessionActivityState,
-                  ElicitationState, LeaseState, SnapshotTier, IdempotencyStrength, registry.RevocationPolicy)
+                  ElicitationKind, ElicitationState, LeaseState, SnapshotTier, IdempotencyStrength,
+                  registry.RevocationPolicy)
 # Multi-word names that are registry words and nothing else; single common words such as
 # "none" or "unknown" are checked too, since in these packages they only ever mean the registry.
 REGISTRY_WORDS = {member.value for enum in REGISTRY_ENUMS for member in enum} | {k.value for k in CommandKind}
@@ -136,6 +141,98 @@ def test_the_durable_core_spells_no_registry_name_by_hand() -> None:
     assert len(files) > 10
     found = [hit for path in files for hit in hand_spelled_registry_names(path)]
     assert found == []
+
+
+# The packages that speak the registries to the outside: the HTTP API and client stream, the
+# adapter wire, the CLI, the conformance driver, and the adapters. Each file is named by the
+# package-relative path the allow-list below uses.
+ADAPTERS = Path(patchbay_adapters.__file__).parent
+SPEAKING_PACKAGES = [(SRC / "cli", "patchbay/cli"), (SRC / "web", "patchbay/web"),
+                     (SRC / "wire", "patchbay/wire"), (SRC / "conformance", "patchbay/conformance"),
+                     (ADAPTERS, "adapters")]
+
+# Strings in those packages that coincide with a registry name but mean something else, with
+# how many times each file may spell them: a further literal of the same word in the same file
+# still fails. Every entry says what the word means there.
+COINCIDENCES: dict[tuple[str, str], int] = {
+    # The manifest's boolean ``spawn`` capability flag (a field name), not the command kind.
+    ("adapters/shell/runtime.py", "spawn"): 1,
+    ("adapters/pi/adapter.py", "spawn"): 2,  # and the planner's ``Plan.how == "spawn"`` verb
+    ("adapters/pi/mapping.py", "spawn"): 1,  # the planner verb ``Plan("spawn")``
+    ("patchbay/wire/api.py", "spawn"): 2,  # the session view's copy of that manifest flag
+    # Pi's own RPC vocabulary: the ``cancelled`` field of an extension UI response / new-session
+    # result, and ``"none"`` as the stop reason of a run with no assistant message.
+    ("adapters/pi/commands.py", "cancelled"): 1,
+    ("adapters/pi/mapping.py", "cancelled"): 1,
+    ("adapters/pi/mapping.py", "none"): 1,
+    # The client stream's ``{"type": "live"}`` frame (the backlog is sent, live events follow).
+    ("patchbay/web/_stream.py", "live"): 1,
+    ("patchbay/conformance/_steps.py", "live"): 1,
+    # CLI display: the "accepted" (timestamp) column title, and an operator login session that
+    # has not ended, which is "live" (a login, not a runtime session's connectivity).
+    ("patchbay/cli/__init__.py", "accepted"): 1,
+    ("patchbay/cli/__init__.py", "live"): 1,
+    # Conformance vectors: the ``attach`` step operation, the ``origin: none`` header option,
+    # the ``delivered`` result key of expect_deliveries, "none" for no mutant killed, and the
+    # Quint model's own ``answered`` field and ``stale`` action outcome (ok / stale / refused).
+    ("patchbay/conformance/_steps.py", "attach"): 1,
+    ("patchbay/conformance/_vectors.py", "attach"): 1,
+    ("patchbay/conformance/_steps.py", "none"): 1,
+    ("patchbay/conformance/_steps.py", "delivered"): 1,
+    ("patchbay/conformance/_report.py", "none"): 1,
+    ("patchbay/conformance/_traces.py", "answered"): 1,
+    ("patchbay/conformance/_traces.py", "stale"): 1,
+    # Not a coincidence: ``e.state.value == "pending"`` is ElicitationState.pending. It stays
+    # listed only while web/_stream.py is being changed by the benchmark work; spell it
+    # ``ElicitationState.pending`` there and drop this entry.
+    ("patchbay/web/_stream.py", "pending"): 1,
+}
+
+
+def spelled_beyond_coincidence(hits: list[str]) -> list[str]:
+    """The hits left once each file's allowed coincidences are used up (hits are ``path:line: 'word'``)."""
+    allowance = dict(COINCIDENCES)
+    left = []
+    for hit in hits:
+        path, _, word = hit.partition(": ")
+        key = (path.rsplit(":", 1)[0], ast.literal_eval(word))
+        if allowance.get(key, 0) > 0:
+            allowance[key] -= 1
+        else:
+            left.append(hit)
+    return left
+
+
+def speaking_files() -> list[tuple[Path, Path, str]]:
+    return [(path, directory, label) for directory, label in SPEAKING_PACKAGES
+            for path in sorted(directory.rglob("*.py"))]
+
+
+def speaking_hits() -> list[str]:
+    return [f"{label}/{hit}" for path, directory, label in speaking_files()
+            for hit in hand_spelled_registry_names(path, directory)]
+
+
+def test_the_api_wire_cli_conformance_and_adapters_spell_no_registry_name_by_hand() -> None:
+    assert len(speaking_files()) > 30
+    assert spelled_beyond_coincidence(speaking_hits()) == []
+
+
+def test_every_allowed_coincidence_is_still_there() -> None:
+    """An entry whose word is gone from its file is stale: drop it so it cannot hide a new one."""
+    counts: dict[tuple[str, str], int] = {}
+    for hit in speaking_hits():
+        path, _, word = hit.partition(": ")
+        key = (path.rsplit(":", 1)[0], ast.literal_eval(word))
+        counts[key] = counts.get(key, 0) + 1
+    assert {key: counts.get(key, 0) for key in COINCIDENCES} == COINCIDENCES
+
+
+def test_a_literal_beyond_the_allowance_is_reported() -> None:
+    hits = ["adapters/pi/mapping.py:1: 'cancelled'", "adapters/pi/mapping.py:9: 'cancelled'",
+            "patchbay/cli/__init__.py:3: 'completed'"]
+    assert spelled_beyond_coincidence(hits) == ["adapters/pi/mapping.py:9: 'cancelled'",
+                                                "patchbay/cli/__init__.py:3: 'completed'"]
 
 
 def test_the_hand_spelling_check_can_fail(tmp_path: Path) -> None:
