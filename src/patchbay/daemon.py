@@ -38,6 +38,7 @@ from patchbay.core.secrets import hash_password, new_token
 from patchbay.domain import access
 from patchbay.domain.events import EventKind, Fact
 from patchbay.errors import PatchbayError
+from patchbay.registry import RevocationPolicy
 from patchbay.web._guard import RateLimiter, is_loopback
 
 
@@ -79,7 +80,7 @@ class SetupSecret:
         facts = [Fact(EventKind.operator_created, f"operator:{OPERATOR_ID}",
                       {"operator_id": OPERATOR_ID, "password_hash": password_hash})]
         facts += access.decide_grant(core.ids.new_id("grant"), OPERATOR_ID, {"type": "all"}, ALL_KINDS, None,
-                                     "continue", "web setup: the operator's default grant").facts
+                                     RevocationPolicy.continue_, "web setup: the operator's default grant").facts
         await core.journal.persist(facts)
         return None
 

@@ -144,7 +144,7 @@ def test_the_durable_core_spells_no_registry_name_by_hand() -> None:
 
 
 # The packages that speak the registries to the outside: the HTTP API and client stream, the
-# adapter wire, the CLI, the conformance driver, and the adapters. Each file is named by the
+# adapter wire, the CLI, the conformance driver, and the adapters (plus the top-level modules). Each file is named by the
 # package-relative path the allow-list below uses.
 ADAPTERS = Path(patchbay_adapters.__file__).parent
 SPEAKING_PACKAGES = [(SRC / "cli", "patchbay/cli"), (SRC / "web", "patchbay/web"),
@@ -204,8 +204,10 @@ def spelled_beyond_coincidence(hits: list[str]) -> list[str]:
 
 
 def speaking_files() -> list[tuple[Path, Path, str]]:
-    return [(path, directory, label) for directory, label in SPEAKING_PACKAGES
-            for path in sorted(directory.rglob("*.py"))]
+    """Those packages' files, and the top-level modules (daemon, faults...) beside registry.py."""
+    top_level = [(path, SRC, "patchbay") for path in sorted(SRC.glob("*.py")) if path.name != "registry.py"]
+    return top_level + [(path, directory, label) for directory, label in SPEAKING_PACKAGES
+                        for path in sorted(directory.rglob("*.py"))]
 
 
 def speaking_hits() -> list[str]:
