@@ -35,8 +35,11 @@ async def _acceptance(home: Home, seconds: float, concurrency: int, sessions: in
         connection = await core.adapters.attach(hello)
 
         async def drain() -> None:
-            async for _frame in connection.outbox:
-                pass
+            while True:
+                try:
+                    await connection.receive()
+                except trio.EndOfChannel:
+                    return
 
         nursery.start_soon(drain)
         for index in range(sessions):

@@ -289,3 +289,22 @@ async def test_elicitations_and_replies_from_the_live_generation_are_recorded(tm
         posing = await adapter.send("reply", runtime_session_id="demo", generation=1, reply_id="c1",
                                     correlates_kind="command", correlates_id="c1", content={})
         assert (posing["type"], posing["code"]) == ("error", "refused")  # a reply cannot pose as a command
+
+
+
+async def test_reattaching_with_more_queued_commands_than_the_outbox_holds_is_paced_not_cut_off(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("patchbay.core._connection.OUTBOX_CAPACITY", 80)  # 16 slots for deliveries
+    async with running_core(tmp_path) as h:
+        adapter = await attached(h)
+        await adapter.detach("network blip")
+        queued = [f"q{index}" for index in range(120)]
+        for command_id in queued:
+            await h.submit(command_id, "true")  # the session is stale, not offline: accepted
+        await adapter.attach(generation=1)
+        connection = adapter.connection
+        assert connection is not None
+        delivered = [f["command"]["command_id"] for f in adapter.received() if f["type"] == "deliver"]
+        assert not connection.closed.is_set(), connection.close_reason
+        assert delivered == ["c1", *queued]  # every one, once, in acceptance order
+        assert not connection.backlog

@@ -53,7 +53,7 @@ class FakeAdapter:
         assert self.connection is not None
         while True:
             try:
-                frames.append(json.loads(self.connection.outbox.receive_nowait()))
+                frames.append(json.loads(self.connection.receive_nowait()))
             except (trio.WouldBlock, trio.EndOfChannel):
                 return frames
 

@@ -51,7 +51,7 @@ async def main(path: Path) -> None:
                     sys.stdout.flush()
                 while True:  # drain deliveries so the outbox never overflows
                     try:
-                        connection.outbox.receive_nowait()
+                        connection.receive_nowait()
                     except (trio.WouldBlock, trio.EndOfChannel):
                         break
 

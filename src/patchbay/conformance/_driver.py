@@ -66,7 +66,7 @@ class ScriptedAdapter:
             return frames
         while True:
             try:
-                frames.append(json.loads(self.connection.outbox.receive_nowait()))
+                frames.append(json.loads(self.connection.receive_nowait()))
             except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                 return frames
 

@@ -87,7 +87,8 @@ class AdapterPlane:
                            CLOSE_REPLACED)
         now = core.clock.now()
         connection = AdapterConnection(hello.adapter_id, hello.adapter_generation, hello.deployment_scope,
-                                       wire.unstructure(hello.manifest), core.ids.new_id("conn"), now)
+                                       wire.unstructure(hello.manifest), core.ids.new_id("conn"), now,
+                                       render_delivery=self._render_delivery)
         new_generation = hello.adapter_generation > record.adapter_generation
         facts = [Fact(EventKind.adapter_attached, f"adapter:{hello.adapter_id}", {
             "adapter_id": hello.adapter_id, "adapter_generation": hello.adapter_generation,
@@ -205,12 +206,23 @@ class AdapterPlane:
     # -- delivery ------------------------------------------------------------------------
 
     def _deliver(self, connection: AdapterConnection, command: CommandRecord) -> None:
-        connection.send_nowait(wire.encode("deliver", command={
+        connection.deliver(command.command_id, self._delivery_frame(command))
+
+    def _render_delivery(self, command_id: str) -> str | None:
+        """A backlogged delivery as it is now: nothing if the core settled it meanwhile."""
+        command = self.core.state.commands.get(command_id)
+        if command is None or command.state not in (CommandState.accepted, CommandState.delivered):
+            return None
+        return self._delivery_frame(command)
+
+    @staticmethod
+    def _delivery_frame(command: CommandRecord) -> str:
+        return wire.encode("deliver", command={
             "command_id": command.command_id, "idempotency_key": command.idempotency_key,
             "kind": command.kind.value, "target": command.target,
             "runtime_session_id": command.runtime_session_id, "generation": command.generation,
             "payload": command.payload, "expires_at": command.expires_at, "state": command.state.value,
-        }))
+        })
 
     async def command_accepted(self, record: CommandRecord) -> None:
         """After an acceptance is durable: its command actor settles what the core can and

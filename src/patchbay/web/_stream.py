@@ -196,7 +196,11 @@ async def _close_when_stopping(core: Core, connection: AdapterConnection) -> Non
 
 
 async def _pump_outbox(ws: Any, connection: AdapterConnection, scope: trio.CancelScope) -> None:
-    async for frame in connection.outbox:
+    while True:
+        try:
+            frame = await connection.receive()
+        except trio.EndOfChannel:
+            break
         await ws.send(frame)
     scope.cancel()
 
