@@ -182,10 +182,6 @@ COINCIDENCES: dict[tuple[str, str], int] = {
     ("patchbay/conformance/_report.py", "none"): 1,
     ("patchbay/conformance/_traces.py", "answered"): 1,
     ("patchbay/conformance/_traces.py", "stale"): 1,
-    # Not a coincidence: ``e.state.value == "pending"`` is ElicitationState.pending. It stays
-    # listed only while web/_stream.py is being changed by the benchmark work; spell it
-    # ``ElicitationState.pending`` there and drop this entry.
-    ("patchbay/web/_stream.py", "pending"): 1,
 }
 
 

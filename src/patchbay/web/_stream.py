@@ -20,7 +20,7 @@ from patchbay.core import AdapterConnection, Core
 from patchbay.domain.events import AUDIT_REDACTED_FIELDS, EventKind
 from patchbay.errors import ProtocolError, Refused
 from patchbay.journal import StoredEvent
-from patchbay.registry import ResumeVerdict
+from patchbay.registry import ElicitationState, ResumeVerdict
 from patchbay.web._guard import Caller
 from patchbay.wire import adapter as wire
 from patchbay.wire import api
@@ -65,7 +65,7 @@ def snapshot(core: Core) -> dict[str, Any]:
         "sessions": [api.session_view(s, state) for s in state.sessions.values()],
         "commands": [api.command_view(c, state) for c in (*recent, *live)],
         "elicitations": [api.elicitation_view(e) for e in state.elicitations.values()
-                         if e.state.value == "pending" or e.revision > state.last_lsn - 5_000],
+                         if e.state is ElicitationState.pending or e.revision > state.last_lsn - 5_000],
         "lockdown": {"active": state.lockdown.active, "reason": state.lockdown.reason,
                      "since_ts": state.lockdown.since_ts},
     }
