@@ -52,14 +52,7 @@ class JournalWriter:
 
     async def append(self, events: Sequence[NewEvent]) -> list[StoredEvent]:
         """Queue events (waiting for room when the queue is full) and wait until durable."""
-        if self._closed:
-            raise JournalClosed("the journal writer is stopped")
-        request = _Request(events)
-        try:
-            await self._send.send(request)
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            raise JournalClosed("the journal writer is stopped") from None
-        await request.done.wait()
+        request = await self._submit(_Request(events))
         if request.error is not None:
             if isinstance(request.error, JournalClosed):
                 raise request.error
@@ -70,17 +63,22 @@ class JournalWriter:
         """Run ``job`` in a worker thread in the writer's turn (never beside a commit); returns
         its result or raises its error."""
         await trio.lowlevel.checkpoint_if_cancelled()  # shutting down: Cancelled, not JournalClosed
+        request = await self._submit(_Request((), job=job))
+        if request.error is not None:
+            raise request.error
+        return request.stored
+
+    async def _submit(self, request: _Request) -> _Request:
+        """Hand a request to the writer (waiting for room in its bounded queue) and wait until
+        the writer has finished it, successfully or not."""
         if self._closed:
             raise JournalClosed("the journal writer is stopped")
-        request = _Request((), job=job)
         try:
             await self._send.send(request)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             raise JournalClosed("the journal writer is stopped") from None
         await request.done.wait()
-        if request.error is not None:
-            raise request.error
-        return request.stored
+        return request
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
