@@ -25,7 +25,11 @@ def transcript_text(api: Api, target: str, command_id: str) -> str:
 def test_output_tail_query_interrupt_and_cancel_escalation(tmp_path: Path) -> None:
     with deployment(tmp_path) as d:
         d.serve()
-        d.shell_adapter()
+        credential = d.add_adapter("shell-1")
+        refused = run_cli(d.env, "adapter", "run", "shell", "--id", "shell-1", "--core", d.url,
+                          "--credential-file", str(credential), "--cancel-grace", "-1")
+        assert refused.returncode == 2 and "--cancel-grace" in refused.stderr
+        d.shell_adapter(extra=["--cancel-grace", "0.5"])
         api = d.api()
         api.wait_session("shell-1/demo", "live")
 

@@ -181,6 +181,8 @@ def parse_workspaces(values: tuple[str, ...]) -> dict[str, Path]:
 @click.option("--spawn-root", "spawn_roots", multiple=True, type=click.Path(path_type=Path),
               help="Directory under which spawn may create sessions (repeatable)")
 @click.option("--deployment-scope", default=None, help="Where this adapter runs (default: host name)")
+@click.option("--cancel-grace", type=click.FloatRange(min=0.0), default=3.0, show_default=True,
+              help="[shell] seconds between SIGTERM and SIGKILL when a job is cancelled")
 @click.option("--pi", "pi_path", default="pi", help="[pi] the pi executable")
 @click.option("--pi-arg", "pi_args", multiple=True, help="[pi] an extra argument for pi (repeatable)")
 @click.option("--pi-env", "pi_env", multiple=True, help="[pi] NAME to copy, or NAME=VALUE to set (repeatable)")
@@ -191,7 +193,7 @@ def parse_workspaces(values: tuple[str, ...]) -> dict[str, Path]:
 @click.option("--pi-approval-timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
               help="[pi] seconds before an unanswered approval expires and the tool is blocked")
 def adapter_run(kind: str, adapter_id: str, core_url: str, credential_file: Path, workspaces: tuple[str, ...],
-                spawn_roots: tuple[Path, ...], deployment_scope: str | None, pi_path: str,
+                spawn_roots: tuple[Path, ...], deployment_scope: str | None, cancel_grace: float, pi_path: str,
                 pi_args: tuple[str, ...], pi_env: tuple[str, ...], pi_state_dir: Path | None,
                 pi_approve: str, pi_approval_timeout: float) -> None:
     """Run an adapter process that connects out to the core."""
@@ -202,7 +204,7 @@ def adapter_run(kind: str, adapter_id: str, core_url: str, credential_file: Path
     if kind == "shell":
         from patchbay_adapters.shell.runtime import ShellRuntime
 
-        runtime = ShellRuntime(spaces, spawn_roots=list(spawn_roots))
+        runtime = ShellRuntime(spaces, spawn_roots=list(spawn_roots), grace=cancel_grace)
     else:
         from patchbay_adapters.pi.adapter import build_runtime
 
