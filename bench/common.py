@@ -63,6 +63,18 @@ class Figure:
                 "target": self.target, "met": self.met, "size": self.size, "note": self.note}
 
 
+async def attach_bench_adapter(core: Any, credential: str, *, generation: int, kinds: list[str]) -> Any:
+    """Attach the bench adapter to an in-process core through the real hello path."""
+    from patchbay.wire import adapter as wire
+
+    hello = wire.decode_frame(json.dumps({
+        "type": "hello", "protocol": 1, "adapter_id": BENCH_ADAPTER, "credential": credential,
+        "adapter_generation": generation, "deployment_scope": "bench",
+        "manifest": {"kinds": kinds, "cancellation": True, "idempotency": "at-patchbay-boundary",
+                     "snapshot_tier": "authoritative"}}))[1]
+    return await core.adapters.attach(hello)
+
+
 def pct(values: list[float], q: float) -> float:
     """The q-th percentile (0..100) by nearest rank; NaN for no samples."""
     if not values:

@@ -14,12 +14,11 @@ import time
 from typing import Any
 
 import trio
-from common import BENCH_ADAPTER, Home, median, pct
+from common import BENCH_ADAPTER, Home, attach_bench_adapter, median, pct
 
 from patchbay.core import Core
 from patchbay.domain.acceptance import Submission
 from patchbay.domain.model import Issuer
-from patchbay.wire import adapter as wire
 
 
 async def _acceptance(home: Home, seconds: float, concurrency: int, sessions: int) -> dict[str, Any]:
@@ -27,12 +26,7 @@ async def _acceptance(home: Home, seconds: float, concurrency: int, sessions: in
     credential = home.credential_file.read_text().strip()
     async with trio.open_nursery() as nursery:
         await nursery.start(core.run)
-        hello = wire.decode_frame(json.dumps({
-            "type": "hello", "protocol": 1, "adapter_id": BENCH_ADAPTER, "credential": credential,
-            "adapter_generation": int(time.time()), "deployment_scope": "bench",
-            "manifest": {"kinds": ["instruct"], "cancellation": True, "idempotency": "at-patchbay-boundary",
-                         "snapshot_tier": "authoritative"}}))[1]
-        connection = await core.adapters.attach(hello)
+        connection = await attach_bench_adapter(core, credential, generation=int(time.time()), kinds=["instruct"])
 
         async def drain() -> None:
             while True:

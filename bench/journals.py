@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 import trio
-from common import BENCH_ADAPTER, Home
+from common import BENCH_ADAPTER, Home, attach_bench_adapter
 
 from patchbay.core import Core
 from patchbay.core._state import recover_state
@@ -26,7 +26,6 @@ from patchbay.domain.acceptance import Submission
 from patchbay.domain.model import Issuer
 from patchbay.domain.reducer import apply
 from patchbay.journal import JournalStore, NewEvent
-from patchbay.wire import adapter as wire
 
 CHUNK = 20_000
 
@@ -37,12 +36,8 @@ async def _prefix(home: Home, sessions: int) -> list[dict[str, Any]]:
     credential = home.credential_file.read_text().strip()
     async with trio.open_nursery() as nursery:
         await nursery.start(core.run)
-        hello = wire.decode_frame(json.dumps({
-            "type": "hello", "protocol": 1, "adapter_id": BENCH_ADAPTER, "credential": credential,
-            "adapter_generation": 1, "deployment_scope": "bench",
-            "manifest": {"kinds": ["instruct", "cancel", "interrupt", "query"], "cancellation": True,
-                         "idempotency": "at-patchbay-boundary", "snapshot_tier": "authoritative"}}))[1]
-        connection = await core.adapters.attach(hello)
+        connection = await attach_bench_adapter(core, credential, generation=1,
+                                                kinds=["instruct", "cancel", "interrupt", "query"])
         seq = 0
 
         async def frame(frame_type: str, **fields: Any) -> None:
