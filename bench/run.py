@@ -92,8 +92,12 @@ def attempt(errors: list[dict[str, str]], section: str, say: Progress) -> Iterat
         say(f"{section} FAILED: {error!r}"[:2000])
 
 
-def run(mode: str, tmp: Path, say: Progress) -> dict[str, Any]:
-    s = SIZES[mode]
+SECTIONS = ("inproc", "api", "latency", "fanout", "streaming", "e2e", "journals", "scale")
+
+
+def run(mode: str, tmp: Path, say: Progress, only: frozenset[str] = frozenset(SECTIONS),
+        overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    s = {**SIZES[mode], **(overrides or {})}
     errors: list[dict[str, str]] = []
     figures: list[Figure] = []
     axes: dict[str, list[dict[str, Any]]] = {"api_clients": [], "fanout": [], "journal": []}
@@ -126,98 +130,105 @@ def run(mode: str, tmp: Path, say: Progress) -> dict[str, Any]:
         floor50 = fl["ws"]["rtt_p50_ms"] + fl["apsw_1"]["commit_p50_ms"]
         floor99 = fl["ws"]["rtt_p99_ms"] + fl["apsw_1"]["commit_p99_ms"]
 
-        with attempt(errors, "acceptance in-process", say):
-            say("acceptance in-process (Core.submit)")
-            result = inproc.acceptance(Home(tmp / "inproc"), s["inproc_seconds"], 64)
-            batch = max(1, round(result["mean_batch"]))
-            fl["apsw_batch"] = {**floors.apsw_append(batch, s["floor_seconds"]), "batch": batch}
-            add("acceptance", "in-process accepted/s (64 submitters)", result["rate"], "/s",
-                f"apsw FULL append, {batch} rows/txn", fl["apsw_batch"]["rows_per_s"], "higher", t["inproc_rate"],
-                sized, f"CPU {result['cpu_ms']:.2f} ms/command, mean batch {result['mean_batch']:.0f}, "
-                f"p99 {result['p99_ms']:.1f} ms")
+        if "inproc" in only:
+            with attempt(errors, "acceptance in-process", say):
+                say("acceptance in-process (Core.submit)")
+                result = inproc.acceptance(Home(tmp / "inproc"), s["inproc_seconds"], 64)
+                batch = max(1, round(result["mean_batch"]))
+                fl["apsw_batch"] = {**floors.apsw_append(batch, s["floor_seconds"]), "batch": batch}
+                add("acceptance", "in-process accepted/s (64 submitters)", result["rate"], "/s",
+                    f"apsw FULL append, {batch} rows/txn", fl["apsw_batch"]["rows_per_s"], "higher", t["inproc_rate"],
+                    sized, f"CPU {result['cpu_ms']:.2f} ms/command, mean batch {result['mean_batch']:.0f}, "
+                    f"p99 {result['p99_ms']:.1f} ms")
 
         say("serve: acceptance over the API")
         server = main.serve()
         token = server.login()
         fl["serve_idle_rss_mb"] = server.child.memory()["rss_mb"]
         adapter = served.start_adapter(main, server, s["live"])
-        for clients in s["clients"]:
-            with attempt(errors, f"API throughput, {clients} clients", say):
-                cpu = server.child.cpu_seconds()
-                tp = served.throughput(main, server, token, clients, s["api_seconds"], s["live"])
-                cpu_ms = 1000 * (server.child.cpu_seconds() - cpu) / max(1, tp["ok"])
-                floor = fl["http"][clients]
-                if tp["statuses"].keys() - {"200"}:
-                    raise RuntimeError(f"submissions were refused: {tp['statuses']} {tp['errors']}")
-                add("acceptance", f"API accepted/s, {clients} clients", tp["rate"], "/s",
-                    f"bare hypercorn POST, {clients} clients", floor["rate"], "higher",
-                    t["api_rate"] if clients == max(s["clients"]) else None, sized,
-                    f"serve CPU {cpu_ms:.2f} ms/command vs {floor['server_cpu_ms']:.2f} ms/request bare; "
-                    f"client CPU {tp['client_cpu_share']:.0%} of a core, {tp['processes']} process(es); "
-                    f"p99 {tp['p99_ms']:.1f} ms")
-                axes["api_clients"].append({"clients": clients, "accepted_per_s": tp["rate"], "p50_ms": tp["p50_ms"],
-                                            "p99_ms": tp["p99_ms"], "floor_per_s": floor["rate"],
-                                            "client_cpu": tp["client_cpu_share"], "serve_cpu_ms_per_cmd": cpu_ms,
-                                            "bare_cpu_ms_per_req": floor["server_cpu_ms"]})
+        if "api" in only:
+            for clients in s["clients"]:
+                with attempt(errors, f"API throughput, {clients} clients", say):
+                    cpu = server.child.cpu_seconds()
+                    tp = served.throughput(main, server, token, clients, s["api_seconds"], s["live"])
+                    cpu_ms = 1000 * (server.child.cpu_seconds() - cpu) / max(1, tp["ok"])
+                    floor = fl["http"][clients]
+                    if tp["statuses"].keys() - {"200"}:
+                        raise RuntimeError(f"submissions were refused: {tp['statuses']} {tp['errors']}")
+                    add("acceptance", f"API accepted/s, {clients} clients", tp["rate"], "/s",
+                        f"bare hypercorn POST, {clients} clients", floor["rate"], "higher",
+                        t["api_rate"] if clients == max(s["clients"]) else None, sized,
+                        f"serve CPU {cpu_ms:.2f} ms/command vs {floor['server_cpu_ms']:.2f} ms/request bare; "
+                        f"client CPU {tp['client_cpu_share']:.0%} of a core, {tp['processes']} process(es); "
+                        f"p99 {tp['p99_ms']:.1f} ms")
+                    axes["api_clients"].append({"clients": clients, "accepted_per_s": tp["rate"], "p50_ms": tp["p50_ms"],
+                                                "p99_ms": tp["p99_ms"], "floor_per_s": floor["rate"],
+                                                "client_cpu": tp["client_cpu_share"], "serve_cpu_ms_per_cmd": cpu_ms,
+                                                "bare_cpu_ms_per_req": floor["server_cpu_ms"]})
 
-        with attempt(errors, "latency", say):
-            say("acceptance latency at 200/s over live sessions")
-            lat = served.latency(main, server, token, 200.0, s["latency_seconds"], s["live"])
-            note = f"{s['live']} live sessions, {lat['ok']} submissions"
-            add("latency", "submit -> accepted p50, 200/s", lat["p50_ms"], "ms", "ws RTT p50 + FULL commit p50",
-                floor50, "lower", t["latency_p50"], sized, note)
-            add("latency", "submit -> accepted p99, 200/s", lat["p99_ms"], "ms", "ws RTT p99 + FULL commit p99",
-                floor99, "lower", t["latency_p99"], sized, note)
+        if "latency" in only:
+            with attempt(errors, "latency", say):
+                say("acceptance latency at 200/s over live sessions")
+                lat = served.latency(main, server, token, 200.0, s["latency_seconds"], s["live"])
+                note = f"{s['live']} live sessions, {lat['ok']} submissions"
+                add("latency", "submit -> accepted p50, 200/s", lat["p50_ms"], "ms", "ws RTT p50 + FULL commit p50",
+                    floor50, "lower", t["latency_p50"], sized, note)
+                add("latency", "submit -> accepted p99, 200/s", lat["p99_ms"], "ms", "ws RTT p99 + FULL commit p99",
+                    floor99, "lower", t["latency_p99"], sized, note)
 
-        say("fan-out to websocket subscribers")
-        for count, slow in [*((c, False) for c in s["fanout"]), (max(s["fanout"]), True)]:
-            with attempt(errors, f"fan-out {count}{' + slow' if slow else ''}", say):
-                fan = served.fan_out(main, server, token, count, s["fanout_submissions"], slow=slow)
-                label = f"{count} subscribers" + (" + 1 that never reads" if slow else "")
-                note = f"{fan['deliveries']} deliveries, p50 {fan['p50_ms']:.1f} ms"
-                if slow:
-                    note += f", submit p99 {fan['submit_p99_ms']:.1f} ms; the slow one: {fan['slow']}"
-                add("fan-out", f"delivery p99, {label}", fan["p99_ms"], "ms", "ws RTT p50", fl["ws"]["rtt_p50_ms"],
-                    "lower", t["fanout_p99"] if count == max(s["fanout"]) else None, sized, note)
-                axes["fanout"].append({"subscribers": label, **{k: v for k, v in fan.items() if k != "slow"}})
+        if "fanout" in only:
+            say("fan-out to websocket subscribers")
+            for count, slow in [*((c, False) for c in s["fanout"]), (max(s["fanout"]), True)]:
+                with attempt(errors, f"fan-out {count}{' + slow' if slow else ''}", say):
+                    fan = served.fan_out(main, server, token, count, s["fanout_submissions"], slow=slow)
+                    label = f"{count} subscribers" + (" + 1 that never reads" if slow else "")
+                    note = f"{fan['deliveries']} deliveries, p50 {fan['p50_ms']:.1f} ms"
+                    if slow:
+                        note += f", submit p99 {fan['submit_p99_ms']:.1f} ms; the slow one: {fan['slow']}"
+                    add("fan-out", f"delivery p99, {label}", fan["p99_ms"], "ms", "ws RTT p50", fl["ws"]["rtt_p50_ms"],
+                        "lower", t["fanout_p99"] if count == max(s["fanout"]) else None, sized, note)
+                    axes["fanout"].append({"subscribers": label, **{k: v for k, v in fan.items() if k != "slow"}})
 
-        with attempt(errors, "streaming", say):
-            say("streaming deltas to subscribers under acceptance load")
-            st = served.streaming(main, server, token, deltas=t["deltas"], subscribers=10,
-                                  duration=s["stream_seconds"], rate=200.0, sessions=s["live"])
-            add("streaming", "deltas/s journaled and streamed (10 subscribers)", st["deltas_per_s"], "/s",
-                "apsw FULL append, 1 row/txn", fl["apsw_1"]["rows_per_s"], "higher", t["deltas"], sized,
-                f"delta delivery p99 {st['delta_delivery_p99_ms']:.1f} ms")
-            add("streaming", "submit -> accepted p99 while streaming", st["accept_p99_ms"], "ms",
-                "ws RTT p99 + FULL commit p99", floor99, "lower", t["latency_p99"], sized,
-                f"p50 {st['accept_p50_ms']:.1f} ms at 200/s")
+        if "streaming" in only:
+            with attempt(errors, "streaming", say):
+                say("streaming deltas to subscribers under acceptance load")
+                st = served.streaming(main, server, token, deltas=t["deltas"], subscribers=10,
+                                      duration=s["stream_seconds"], rate=200.0, sessions=s["live"])
+                add("streaming", "deltas/s journaled and streamed (10 subscribers)", st["deltas_per_s"], "/s",
+                    "apsw FULL append, 1 row/txn", fl["apsw_1"]["rows_per_s"], "higher", t["deltas"], sized,
+                    f"delta delivery p99 {st['delta_delivery_p99_ms']:.1f} ms")
+                add("streaming", "submit -> accepted p99 while streaming", st["accept_p99_ms"], "ms",
+                    "ws RTT p99 + FULL commit p99", floor99, "lower", t["latency_p99"], sized,
+                    f"p50 {st['accept_p50_ms']:.1f} ms at 200/s")
         adapter.stop()
 
-        with attempt(errors, "end-to-end", say):
-            say("end to end through the real shell adapter")
-            e2e = served.e2e(main, server, token, s["e2e"], tmp / "workspace")
-            add("end-to-end", "submit -> completed p50 (shell `true`)", e2e["p50_ms"], "ms",
-                "spawn /bin/sh -c true p50", fl["spawn"]["p50_ms"], "lower", None, sized)
-            add("end-to-end", "submit -> completed p99 (shell `true`)", e2e["p99_ms"], "ms",
-                "spawn /bin/sh -c true p99", fl["spawn"]["p99_ms"], "lower", None, sized)
+        if "e2e" in only:
+            with attempt(errors, "end-to-end", say):
+                say("end to end through the real shell adapter")
+                e2e = served.e2e(main, server, token, s["e2e"], tmp / "workspace")
+                add("end-to-end", "submit -> completed p50 (shell `true`)", e2e["p50_ms"], "ms",
+                    "spawn /bin/sh -c true p50", fl["spawn"]["p50_ms"], "lower", None, sized)
+                add("end-to-end", "submit -> completed p99 (shell `true`)", e2e["p99_ms"], "ms",
+                    "spawn /bin/sh -c true p99", fl["spawn"]["p99_ms"], "lower", None, sized)
         server.stop()
     finally:
         main.stop()
 
-    for size in s["journals"]:
-        with attempt(errors, f"journal of {size:,} events", say):
-            say(f"journal of {size:,} events: build, recovery, reconnect, replay")
-            journal_scenarios(tmp / f"j{size}", size, size == max(s["journals"]), mode, fl, add, axes)
+    if "journals" in only:
+        for size in s["journals"]:
+            with attempt(errors, f"journal of {size:,} events", say):
+                say(f"journal of {size:,} events: build, recovery, reconnect, replay")
+                journal_scenarios(tmp / f"j{size}", size, size == max(s["journals"]), mode, s, fl, add, axes)
 
-    with attempt(errors, "scale and idle", say):
-        say("scale: registered sessions, live streaming sessions, historical commands; then idle")
-        scale(tmp / "scale", s, mode, fl, add)
+    if "scale" in only:
+        with attempt(errors, "scale and idle", say):
+            say("scale: registered sessions, live streaming sessions, historical commands; then idle")
+            scale(tmp / "scale", s, mode, fl, add)
     return {"figures": [f.as_dict() for f in figures], "floors": fl, "axes": axes, "errors": errors}
 
 
-def journal_scenarios(tmp: Path, size: int, largest: bool, mode: str, fl: dict[str, Any], add: Any,
-                      axes: dict[str, list[dict[str, Any]]]) -> None:
-    s = SIZES[mode]
+def journal_scenarios(tmp: Path, size: int, largest: bool, mode: str, s: dict[str, Any], fl: dict[str, Any],
+                      add: Any, axes: dict[str, list[dict[str, Any]]]) -> None:
     t = TARGETS
     home = Home(tmp)
     try:
@@ -297,17 +308,33 @@ def main() -> int:
     group.add_argument("--tiny", action="store_true", help="seconds; for the smoke test")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
     parser.add_argument("--keep", action="store_true", help="keep the temp directory (logs, homes)")
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help=f"comma-separated sections to run (floors always run): {','.join(SECTIONS)}")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+                        help="override one size of the mode, e.g. --set 'journals=[1000000]' (see SIZES)")
     args = parser.parse_args()
+    only = frozenset(part.strip() for part in args.only.split(",") if part.strip())
+    if only - set(SECTIONS):
+        parser.error(f"unknown section(s): {', '.join(sorted(only - set(SECTIONS)))}; known: {', '.join(SECTIONS)}")
+    overrides: dict[str, Any] = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or key not in SIZES["full"]:
+            parser.error(f"--set wants KEY=JSON with KEY one of {', '.join(SIZES['full'])}; got {item!r}")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError as error:
+            parser.error(f"--set {key}: not JSON: {error}")
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
     tmp = Path(tempfile.mkdtemp(prefix="patchbay-bench-"))
     say = Progress()
     say(f"mode {mode}; working in {tmp}")
     try:
-        results = run(mode, tmp, say)
+        results = run(mode, tmp, say, only, overrides)
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
-    results.update({"mode": mode, "machine": machine(), "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    results.update({"mode": mode, "sections": sorted(only), "overrides": overrides, "machine": machine(), "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                     "seconds": time.perf_counter() - say.begin})
     Path(args.out).write_text(json.dumps(results, indent=2, default=str))
     print(table(results))
