@@ -16,6 +16,7 @@ from typing import Any
 
 import apsw
 import attrs
+import orjson
 
 from patchbay.journal._errors import (
     ForeignDomain,
@@ -62,6 +63,29 @@ class Checkpoint:
 
 def _dumps(payload: dict[str, Any]) -> str:
     return json.dumps(payload, separators=(",", ":"), sort_keys=True)
+
+
+# orjson decodes a payload ~3x faster than ``json.loads`` and to the same values, except where
+# it cannot: an integer literal beyond 64 bits (orjson silently makes it a float) and what
+# orjson refuses (NaN, Infinity, a lone surrogate, very deep nesting). Such a payload is
+# decoded by ``json.loads``, so every payload reads back exactly as ``json`` would read it.
+# The guard maps every digit to "0" (bytes.translate, one C pass) and looks for 19 in a row:
+# no integer literal that orjson would turn into a float is shorter.
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_NUMBER = b"0" * 19
+
+
+def _loads(text: str | bytes) -> dict[str, Any]:
+    """``json.loads(text)``, through orjson when that gives the same value."""
+    try:
+        data = text.encode() if isinstance(text, str) else text
+        if _LONG_NUMBER not in data.translate(_DIGITS_TO_ZERO):
+            value: dict[str, Any] = orjson.loads(data)
+            return value
+    except (orjson.JSONDecodeError, UnicodeEncodeError):
+        pass
+    decoded: dict[str, Any] = json.loads(text)
+    return decoded
 
 
 def _read_only_connection(path: Path) -> apsw.Connection:
@@ -257,17 +281,19 @@ class JournalStore:
         """Events in ascending LSN order, streamed in pages (never the whole log in memory)."""
         yielded = 0
         cursor = after_lsn
+        domain = self._domain_id  # every row has it (the query filters on it): one string, not one per row
+        loads = _loads
         while True:
             page = READ_BATCH if limit is None else min(READ_BATCH, limit - yielded)
             if page <= 0:
                 return
             rows = self._page(cursor, until_lsn, entity, kinds, page, descending=False)
-            for row in rows:
-                yield self._event(row)
+            for lsn, generation, kind, entity_, ts, payload in rows:
+                yield StoredEvent(domain, int(lsn), int(generation), kind, entity_, float(ts), loads(payload))
             yielded += len(rows)
             if len(rows) < page:
                 return
-            cursor = int(rows[-1][1])
+            cursor = int(rows[-1][0])
 
     def read_descending(self, before_lsn: int | None = None, *, kinds: Collection[str] | None = None,
                         entity: str | None = None, limit: int = 100) -> list[StoredEvent]:
@@ -298,7 +324,7 @@ class JournalStore:
             clauses.append(f"kind IN ({','.join('?' * len(kinds))})")
             args.extend(kinds)
         order = "DESC" if descending else "ASC"
-        sql = (f"SELECT domain, lsn, core_generation, kind, entity, ts, payload FROM events "
+        sql = (f"SELECT lsn, core_generation, kind, entity, ts, payload FROM events "
                f"WHERE {' AND '.join(clauses)} ORDER BY lsn {order} LIMIT ?")
         args.append(limit)
         try:
@@ -306,10 +332,9 @@ class JournalStore:
         except (apsw.CorruptError, apsw.NotADBError) as error:
             raise NotAJournal(f"{self.path} is damaged ({error}); restore it from a backup") from None
 
-    @staticmethod
-    def _event(row: Any) -> StoredEvent:
-        domain, lsn, generation, kind, entity, ts, payload = row
-        return StoredEvent(domain, int(lsn), int(generation), kind, entity, float(ts), json.loads(payload))
+    def _event(self, row: Any) -> StoredEvent:
+        lsn, generation, kind, entity, ts, payload = row
+        return StoredEvent(self._domain_id, int(lsn), int(generation), kind, entity, float(ts), _loads(payload))
 
     # -- checkpoints and meta ------------------------------------------------------------
 
