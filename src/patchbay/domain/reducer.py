@@ -15,8 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-import attrs
-
 from patchbay.domain.events import EventKind
 from patchbay.domain.model import (
     AdapterRecord,
@@ -32,6 +30,7 @@ from patchbay.domain.model import (
     SessionRecord,
     Transition,
 )
+from patchbay.domain.records import evolve
 from patchbay.registry import (
     CommandKind,
     CommandState,
@@ -133,10 +132,10 @@ def _endpoint_revoked(state: CoreState, event: Event) -> None:
     endpoint_id = event.payload["endpoint_id"]
     record = state.endpoints.get(endpoint_id)
     if record is not None:
-        state.endpoints[endpoint_id] = attrs.evolve(record, revoked=True)
+        state.endpoints[endpoint_id] = evolve(record, revoked=True)
     for session_id, session in list(state.operator_sessions.items()):
         if session.endpoint_id == endpoint_id and not session.revoked:
-            state.operator_sessions[session_id] = attrs.evolve(
+            state.operator_sessions[session_id] = evolve(
                 session, revoked=True, ended_reason="endpoint revoked"
             )
 
@@ -165,7 +164,7 @@ def _operator_session_ended(state: CoreState, event: Event) -> None:
     record = state.operator_sessions.get(session_id)
     if record is not None and not record.revoked:
         reason = event.payload.get("reason") or event.kind
-        state.operator_sessions[session_id] = attrs.evolve(record, revoked=True, ended_reason=reason)
+        state.operator_sessions[session_id] = evolve(record, revoked=True, ended_reason=reason)
 
 
 # -- authority ---------------------------------------------------------------------------
@@ -192,7 +191,7 @@ def _grant_revoked(state: CoreState, event: Event) -> None:
     grant_id = event.payload["grant_id"]
     record = state.grants.get(grant_id)
     if record is not None and not record.revoked:
-        state.grants[grant_id] = attrs.evolve(record, revoked=True, revoked_ts=event.ts)
+        state.grants[grant_id] = evolve(record, revoked=True, revoked_ts=event.ts)
 
 
 @_on(EventKind.lockdown_entered)
@@ -202,12 +201,12 @@ def _lockdown_entered(state: CoreState, event: Event) -> None:
     )
     for session_id, session in list(state.operator_sessions.items()):
         if not session.revoked:
-            state.operator_sessions[session_id] = attrs.evolve(
+            state.operator_sessions[session_id] = evolve(
                 session, revoked=True, ended_reason="lockdown"
             )
     for target, runtime_session in list(state.sessions.items()):
         if runtime_session.connectivity is SessionConnectivityState.live:
-            state.sessions[target] = attrs.evolve(
+            state.sessions[target] = evolve(
                 runtime_session, connectivity=SessionConnectivityState.stale, revision=event.lsn
             )
 
@@ -237,7 +236,7 @@ def _adapter_attached(state: CoreState, event: Event) -> None:
     record = state.adapters.get(p["adapter_id"])
     if record is None:
         return
-    state.adapters[record.adapter_id] = attrs.evolve(
+    state.adapters[record.adapter_id] = evolve(
         record,
         attached=True,
         adapter_generation=int(p["adapter_generation"]),
@@ -257,7 +256,7 @@ def _adapter_detached(state: CoreState, event: Event) -> None:
         return
     if int(event.payload.get("adapter_generation", record.adapter_generation)) != record.adapter_generation:
         return
-    state.adapters[record.adapter_id] = attrs.evolve(
+    state.adapters[record.adapter_id] = evolve(
         record, attached=False, connection_id="", last_change_ts=event.ts
     )
 
@@ -266,7 +265,7 @@ def _adapter_detached(state: CoreState, event: Event) -> None:
 def _adapter_capabilities(state: CoreState, event: Event) -> None:
     record = state.adapters.get(event.payload["adapter_id"])
     if record is not None:
-        state.adapters[record.adapter_id] = attrs.evolve(record, manifest=dict(event.payload["manifest"]))
+        state.adapters[record.adapter_id] = evolve(record, manifest=dict(event.payload["manifest"]))
 
 
 @_on(EventKind.session_reported)
@@ -307,7 +306,7 @@ def _session_connectivity(state: CoreState, event: Event) -> None:
     activity = session.activity
     if connectivity in (SessionConnectivityState.offline, SessionConnectivityState.failed):
         activity = SessionActivityState.unknown
-    state.sessions[session.target] = attrs.evolve(
+    state.sessions[session.target] = evolve(
         session, connectivity=connectivity, activity=activity, updated_ts=event.ts, revision=event.lsn
     )
 
@@ -326,7 +325,7 @@ def _session_activity(state: CoreState, event: Event) -> None:
         changes["metadata"] = {**session.metadata, **event.payload["metadata"]}
     if "label" in event.payload:
         changes["label"] = event.payload["label"]
-    state.sessions[session.target] = attrs.evolve(session, **changes)
+    state.sessions[session.target] = evolve(session, **changes)
 
 
 # -- commands ----------------------------------------------------------------------------
@@ -383,14 +382,14 @@ def _command_transitioned(state: CoreState, event: Event) -> None:
             "candidate_failure": failure.value if failure else None,
             "lsn": event.lsn,
         }
-        state.commands[record.command_id] = attrs.evolve(
+        state.commands[record.command_id] = evolve(
             record, late_outcomes=(*record.late_outcomes, late)
         )
         return
     if not command_transition_allowed(record.state, target_state):
         return
     result = p.get("result")
-    state.commands[record.command_id] = attrs.evolve(
+    state.commands[record.command_id] = evolve(
         record,
         state=target_state,
         failure=failure,
@@ -412,7 +411,7 @@ def _command_late_outcome(state: CoreState, event: Event) -> None:
         "candidate_failure": p.get("candidate_failure"),
         "lsn": event.lsn,
     }
-    state.commands[record.command_id] = attrs.evolve(record, late_outcomes=(*record.late_outcomes, late))
+    state.commands[record.command_id] = evolve(record, late_outcomes=(*record.late_outcomes, late))
 
 
 # -- elicitations ------------------------------------------------------------------------
@@ -442,7 +441,7 @@ def _elicitation_opened(state: CoreState, event: Event) -> None:
     command_id = p.get("command_id")
     command = state.commands.get(command_id) if command_id else None
     if command is not None:
-        state.commands[command.command_id] = attrs.evolve(
+        state.commands[command.command_id] = evolve(
             command, elicitations=(*command.elicitations, elicitation_id)
         )
 
@@ -454,7 +453,7 @@ def _elicitation_resolved(state: CoreState, event: Event) -> None:
     if record is None or record.state is not ElicitationState.pending:
         return
     answer = p.get("answer")
-    state.elicitations[record.elicitation_id] = attrs.evolve(
+    state.elicitations[record.elicitation_id] = evolve(
         record,
         state=ElicitationState(p["state"]),
         answer=dict(answer) if answer is not None else None,
@@ -484,7 +483,7 @@ def _lease_acquired(state: CoreState, event: Event) -> None:
 def _lease_renewed(state: CoreState, event: Event) -> None:
     record = state.leases.get(event.payload["lease_id"])
     if record is not None and record.state is LeaseState.held:
-        state.leases[record.lease_id] = attrs.evolve(
+        state.leases[record.lease_id] = evolve(
             record, expires_at=float(event.payload["expires_at"]), revision=event.lsn
         )
 
@@ -493,11 +492,11 @@ def _lease_renewed(state: CoreState, event: Event) -> None:
 def _lease_released(state: CoreState, event: Event) -> None:
     record = state.leases.get(event.payload["lease_id"])
     if record is not None and record.state is LeaseState.held:
-        state.leases[record.lease_id] = attrs.evolve(record, state=LeaseState.released, revision=event.lsn)
+        state.leases[record.lease_id] = evolve(record, state=LeaseState.released, revision=event.lsn)
 
 
 @_on(EventKind.lease_expired)
 def _lease_expired(state: CoreState, event: Event) -> None:
     record = state.leases.get(event.payload["lease_id"])
     if record is not None and record.state is LeaseState.held:
-        state.leases[record.lease_id] = attrs.evolve(record, state=LeaseState.expired, revision=event.lsn)
+        state.leases[record.lease_id] = evolve(record, state=LeaseState.expired, revision=event.lsn)
