@@ -7,7 +7,7 @@ names the SPEC §10 property it breaks and the LSN where it shows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 import attrs
@@ -73,54 +73,54 @@ class JournalChecker:
 
     def check(self, event: RawEvent) -> None:
         self.events_checked += 1
-        if event.lsn != self._last_lsn + 1:
-            self._flag("CommandDurability", event.lsn,
-                       f"LSN gap: expected {self._last_lsn + 1}, found {event.lsn}")
-        self._last_lsn = event.lsn
-        p = event.payload
-        kind = event.kind
-        if kind == EventKind.command_accepted:
-            self._accepted(event, p)
-        elif kind == EventKind.command_transitioned:
-            self._transitioned(event, p)
-        elif kind == EventKind.grant_created:
-            self._grants[p["grant_id"]] = _Grant(p["subject"], frozenset(p["kinds"]), p.get("expires_at"))
-        elif kind == EventKind.grant_revoked:
-            grant = self._grants.get(p["grant_id"])
-            if grant is not None and grant.revoked_lsn is None:
-                grant.revoked_lsn = event.lsn
-        elif kind == EventKind.lockdown_entered:
-            self._lockdown = True
-        elif kind == EventKind.lockdown_exited:
-            self._lockdown = False
-        elif kind == EventKind.session_reported:
-            self._session_reported(event, p)
-        elif kind == EventKind.reply_recorded:
-            if p.get("correlates_kind") != "command" or self._command_target.get(p.get("correlates_id", "")) != p["target"]:
-                self._flag("TypedCorrelation", event.lsn,
-                           f"reply {p.get('reply_id')} correlates to {p.get('correlates_kind')} {p.get('correlates_id')}, "
-                           f"not to a known command of {p['target']}")
-        elif kind in (EventKind.session_activity, EventKind.session_connectivity,
-                      EventKind.session_observation, EventKind.elicitation_opened):
-            live = self._generation.get(p["target"])
-            if live is not None and int(p["generation"]) < live:
-                self._flag("LateGenerationInert", event.lsn,
-                           f"{kind} for tombstoned generation {p['generation']} of {p['target']} (live {live})")
-        elif kind == EventKind.lease_acquired:
-            self._lease_acquired(event, p)
-        elif kind in (EventKind.lease_released, EventKind.lease_expired):
-            key = self._lease_key.get(p["lease_id"])
-            if key is not None and self._lease_holder.get(key, ("", 0.0))[0] == p["lease_id"]:
-                del self._lease_holder[key]
-        elif kind == EventKind.lease_renewed:
-            key = self._lease_key.get(p["lease_id"])
-            holder = self._lease_holder.get(key) if key else None
-            if holder is None or holder[0] != p["lease_id"]:
-                self._flag("ExpiredLeaseInert", event.lsn, f"renewal of lease {p['lease_id']} that is not held")
-            elif holder[1] <= event.ts:
-                self._flag("ExpiredLeaseInert", event.lsn, f"renewal of expired lease {p['lease_id']}")
-            else:
-                self._lease_holder[key] = (p["lease_id"], float(p["expires_at"]))  # type: ignore[index]
+        lsn = event.lsn
+        if lsn != self._last_lsn + 1:
+            self._flag("CommandDurability", lsn, f"LSN gap: expected {self._last_lsn + 1}, found {lsn}")
+        self._last_lsn = lsn
+        handler = _HANDLERS.get(event.kind)
+        if handler is not None:
+            handler(self, event, event.payload)
+
+    def _grant_created(self, event: RawEvent, p: Mapping[str, Any]) -> None:
+        self._grants[p["grant_id"]] = _Grant(p["subject"], frozenset(p["kinds"]), p.get("expires_at"))
+
+    def _grant_revoked(self, event: RawEvent, p: Mapping[str, Any]) -> None:
+        grant = self._grants.get(p["grant_id"])
+        if grant is not None and grant.revoked_lsn is None:
+            grant.revoked_lsn = event.lsn
+
+    def _lockdown_entered(self, event: RawEvent, p: Mapping[str, Any]) -> None:
+        self._lockdown = True
+
+    def _lockdown_exited(self, event: RawEvent, p: Mapping[str, Any]) -> None:
+        self._lockdown = False
+
+    def _reply_recorded(self, event: RawEvent, p: Mapping[str, Any]) -> None:
+        if p.get("correlates_kind") != "command" or self._command_target.get(p.get("correlates_id", "")) != p["target"]:
+            self._flag("TypedCorrelation", event.lsn,
+                       f"reply {p.get('reply_id')} correlates to {p.get('correlates_kind')} {p.get('correlates_id')}, "
+                       f"not to a known command of {p['target']}")
+
+    def _session_fact(self, event: RawEvent, p: Mapping[str, Any]) -> None:
+        live = self._generation.get(p["target"])
+        if live is not None and int(p["generation"]) < live:
+            self._flag("LateGenerationInert", event.lsn,
+                       f"{event.kind} for tombstoned generation {p['generation']} of {p['target']} (live {live})")
+
+    def _lease_ended(self, event: RawEvent, p: Mapping[str, Any]) -> None:
+        key = self._lease_key.get(p["lease_id"])
+        if key is not None and self._lease_holder.get(key, ("", 0.0))[0] == p["lease_id"]:
+            del self._lease_holder[key]
+
+    def _lease_renewed(self, event: RawEvent, p: Mapping[str, Any]) -> None:
+        key = self._lease_key.get(p["lease_id"])
+        holder = self._lease_holder.get(key) if key else None
+        if holder is None or holder[0] != p["lease_id"]:
+            self._flag("ExpiredLeaseInert", event.lsn, f"renewal of lease {p['lease_id']} that is not held")
+        elif holder[1] <= event.ts:
+            self._flag("ExpiredLeaseInert", event.lsn, f"renewal of expired lease {p['lease_id']}")
+        else:
+            self._lease_holder[key] = (p["lease_id"], float(p["expires_at"]))  # type: ignore[index]
 
     def _accepted(self, event: RawEvent, p: Mapping[str, Any]) -> None:
         command_id = p["command_id"]
@@ -174,15 +174,19 @@ class JournalChecker:
             self._flag("CommandDurability", event.lsn, f"transition of command {command_id} never accepted")
             return
         target = p["state"]
-        if CommandState(current).terminal:
+        if current in _TERMINAL:
             self._flag("TerminalFinality", event.lsn,
                        f"command {command_id} moved from terminal {current} to {target}")
             return
-        if current == CommandState.running.value and target == CommandState.completed.value \
-                and "adapter_frame" not in p:
+        if current == _RUNNING and target == _COMPLETED and "adapter_frame" not in p:
             self._flag("TimeoutNeitherSuccessNorDenial", event.lsn,
                        f"command {command_id} completed without its adapter reporting it")
-        if CommandState(target) not in COMMAND_TRANSITIONS[CommandState(current)]:
+        try:
+            allowed = target in _ALLOWED[current]
+        except TypeError:  # an unhashable state: CommandState() below says what is wrong with it
+            allowed = False
+        if not allowed:
+            CommandState(target)  # a value that is no command state raises ValueError here, as it always did
             self._flag("TerminalFinality", event.lsn,
                        f"command {command_id}: {current} -> {target} is not an allowed transition")
             return
@@ -216,3 +220,34 @@ class JournalChecker:
 
     def command_states(self) -> dict[str, str]:
         return dict(self._command_state)
+
+
+# Transition rules as plain strings (a StrEnum member hashes and compares as its value), so a
+# check is a set lookup rather than three ``CommandState(...)`` calls per transition.
+_TERMINAL: frozenset[str] = frozenset(state.value for state in CommandState if state.terminal)
+_ALLOWED: dict[str, frozenset[str]] = {
+    current.value: frozenset(target.value for target in targets) for current, targets in COMMAND_TRANSITIONS.items()
+}
+_RUNNING = CommandState.running.value
+_COMPLETED = CommandState.completed.value
+
+_Handler = Callable[[JournalChecker, RawEvent, Mapping[str, Any]], None]
+# One handler per kind, looked up once per event instead of a chain of comparisons.
+_HANDLERS: dict[str, _Handler] = {
+    EventKind.command_accepted.value: JournalChecker._accepted,
+    EventKind.command_transitioned.value: JournalChecker._transitioned,
+    EventKind.grant_created.value: JournalChecker._grant_created,
+    EventKind.grant_revoked.value: JournalChecker._grant_revoked,
+    EventKind.lockdown_entered.value: JournalChecker._lockdown_entered,
+    EventKind.lockdown_exited.value: JournalChecker._lockdown_exited,
+    EventKind.session_reported.value: JournalChecker._session_reported,
+    EventKind.reply_recorded.value: JournalChecker._reply_recorded,
+    EventKind.session_activity.value: JournalChecker._session_fact,
+    EventKind.session_connectivity.value: JournalChecker._session_fact,
+    EventKind.session_observation.value: JournalChecker._session_fact,
+    EventKind.elicitation_opened.value: JournalChecker._session_fact,
+    EventKind.lease_acquired.value: JournalChecker._lease_acquired,
+    EventKind.lease_released.value: JournalChecker._lease_ended,
+    EventKind.lease_expired.value: JournalChecker._lease_ended,
+    EventKind.lease_renewed.value: JournalChecker._lease_renewed,
+}
