@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import gc
+import json
 from pathlib import Path
+from typing import Any
 
+import apsw
 import attrs
+import pytest
 
 from patchbay.core import Core, CoreSettings
 from patchbay.core._state import recover_state
 from patchbay.core.checkpoint import decode_state
 from patchbay.core.ports import ManualClock
-from patchbay.journal import JournalStore
+from patchbay.domain import reducer
+from patchbay.domain.model import CoreState
+from patchbay.journal import JournalStore, StoredEvent
 from patchbay.registry import CommandState, Failure
 from patchbay.replay import replay_journal
 from tests.core.harness import DOMAIN, running_core
@@ -101,3 +108,56 @@ async def test_a_checkpoint_in_an_unknown_format_is_ignored_and_recovery_starts_
     assert tail == store.last_lsn()
     store.close()
     assert recovered == replay_journal(path).state
+
+
+@attrs.frozen
+class _RawEvent:
+    lsn: int
+    core_generation: int
+    kind: str
+    ts: float
+    payload: dict[str, Any]
+
+
+def _reference_fold(path: Path, monkeypatch: pytest.MonkeyPatch) -> CoreState:
+    """The plainest fold there is: every row through json.loads, records updated by attrs.evolve."""
+    with monkeypatch.context() as patch:
+        patch.setattr(reducer, "evolve", attrs.evolve)
+        connection = apsw.Connection(f"file:{path}?immutable=1", flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
+        state = CoreState()
+        for lsn, generation, kind, ts, payload in connection.execute(
+                "SELECT lsn, core_generation, kind, ts, payload FROM events ORDER BY lsn"):
+            reducer.apply(state, _RawEvent(lsn, generation, kind, ts, json.loads(payload)))
+        connection.close()
+    return state
+
+
+async def test_replay_gives_exactly_the_state_of_a_plain_reference_fold(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = scenario_journal(tmp_path)
+    result = replay_journal(path)
+    reference = _reference_fold(path, monkeypatch)
+    assert result.state.commands and result.state.sessions and result.state.leases is not None
+    assert result.state == reference
+    assert attrs.asdict(result.state) == attrs.asdict(reference)  # deep, field by field
+    assert result.events == reference.last_lsn
+
+
+def test_replay_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) -> None:
+    path = scenario_journal(tmp_path)
+    assert gc.isenabled()
+    replay_journal(path)
+    assert gc.isenabled()
+
+    def fail(event: StoredEvent) -> None:
+        raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError):
+        replay_journal(path, on_event=fail)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        replay_journal(path)
+        assert not gc.isenabled()  # it was off before: it stays off
+    finally:
+        gc.enable()
