@@ -9,7 +9,8 @@ import attrs
 import pytest
 
 from patchbay.domain import model
-from patchbay.domain.records import evolve
+from patchbay.domain.records import constructor, evolve
+from patchbay.journal import StoredEvent
 
 RECORD_CLASSES = [cls for _, cls in inspect.getmembers(model, inspect.isclass)
                   if attrs.has(cls) and cls.__module__ == model.__name__]
@@ -66,3 +67,16 @@ def test_classes_with_converters_validators_or_no_slots_behave_exactly_as_with_a
         evolve(checked, name=4)
     plain = _NotSlotted(1)
     assert evolve(plain, name="x") == _NotSlotted(1, "x")
+
+
+@pytest.mark.parametrize("cls", [*RECORD_CLASSES, StoredEvent], ids=lambda cls: cls.__name__)
+def test_the_fast_constructor_builds_what_the_class_builds(cls: type) -> None:
+    values = [("value", field.name) for field in attrs.fields(cls)]
+    built = constructor(cls)(*values)
+    assert type(built) is cls and built == cls(*values)
+    assert attrs.astuple(built, recurse=False) == tuple(values)
+
+
+def test_a_class_the_fast_constructor_cannot_build_is_built_by_the_class_itself() -> None:
+    assert constructor(_Checked) is _Checked
+    assert constructor(_NotSlotted) is _NotSlotted

@@ -53,7 +53,6 @@ class JournalChecker:
     events_checked: int = 0
     _last_lsn: int = 0
     _command_state: dict[str, str] = attrs.field(factory=dict)
-    _command_key: dict[str, str] = attrs.field(factory=dict)
     _keys: dict[str, str] = attrs.field(factory=dict)
     _generation: dict[str, int] = attrs.field(factory=dict)
     _grants: dict[str, _Grant] = attrs.field(factory=dict)
@@ -133,7 +132,6 @@ class JournalChecker:
                        f"idempotency key {key!r} accepted again (first by {self._keys[key]})")
         self._keys[key] = command_id
         self._command_state[command_id] = CommandState.accepted.value
-        self._command_key[command_id] = key
         self._command_target[command_id] = p["target"]
         if p["target"] != f"{p.get('adapter_id')}/{p.get('runtime_session_id')}":
             self._flag("LabelsCannotOverrideIdentity", event.lsn,

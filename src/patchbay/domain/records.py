@@ -33,6 +33,27 @@ def evolve(inst: T, **changes: Any) -> T:
     return result
 
 
+def constructor(cls: Callable[..., T]) -> Callable[..., T]:
+    """``cls(*every_field_in_order)`` for a class ``evolve`` can copy (all fields, positional).
+
+    attrs' frozen ``__init__`` sets each slot through ``object.__setattr__`` by name (~0.1 µs a
+    field); setting the slots directly halves that. For the journal's ``StoredEvent``, built
+    once per event read. Any other class gets ``cls`` itself.
+    """
+    setters = _slot_setters(cls) if isinstance(cls, type) else None
+    if setters is None:
+        return cls
+    names = list(setters)
+    lines = [f"def construct({', '.join(names)}):", "    new = allocate(cls)"]
+    lines += [f"    set_{index}(new, {name})" for index, name in enumerate(names)]
+    lines.append("    return new")
+    namespace: dict[str, Any] = {"allocate": object.__new__, "cls": cls}
+    namespace.update({f"set_{index}": setter for index, setter in enumerate(setters.values())})
+    exec(compile("\n".join(lines), f"<construct {cls.__qualname__}>", "exec"), namespace)  # noqa: S102
+    construct: Callable[..., T] = namespace["construct"]
+    return construct
+
+
 def _slot_setters(cls: type) -> dict[str, Callable[[Any, Any], None]] | None:
     """Each field's slot setter, or None when copying slots would not be what ``__init__`` does."""
     if not attrs.has(cls):

@@ -18,6 +18,7 @@ import apsw
 import attrs
 import orjson
 
+from patchbay.domain.records import constructor
 from patchbay.journal._errors import (
     ForeignDomain,
     JournalClosed,
@@ -51,6 +52,10 @@ class StoredEvent:
     entity: str
     ts: float
     payload: dict[str, Any]
+
+
+# StoredEvent(...) with the slots set directly: one per event read (~0.45 us instead of ~0.7 us).
+_stored_event = constructor(StoredEvent)
 
 
 @attrs.frozen
@@ -283,13 +288,14 @@ class JournalStore:
         cursor = after_lsn
         domain = self._domain_id  # every row has it (the query filters on it): one string, not one per row
         loads = _loads
+        new_event = _stored_event
         while True:
             page = READ_BATCH if limit is None else min(READ_BATCH, limit - yielded)
             if page <= 0:
                 return
             rows = self._page(cursor, until_lsn, entity, kinds, page, descending=False)
             for lsn, generation, kind, entity_, ts, payload in rows:
-                yield StoredEvent(domain, int(lsn), int(generation), kind, entity_, float(ts), loads(payload))
+                yield new_event(domain, int(lsn), int(generation), kind, entity_, float(ts), loads(payload))
             yielded += len(rows)
             if len(rows) < page:
                 return
@@ -334,7 +340,7 @@ class JournalStore:
 
     def _event(self, row: Any) -> StoredEvent:
         lsn, generation, kind, entity, ts, payload = row
-        return StoredEvent(self._domain_id, int(lsn), int(generation), kind, entity, float(ts), _loads(payload))
+        return _stored_event(self._domain_id, int(lsn), int(generation), kind, entity, float(ts), _loads(payload))
 
     # -- checkpoints and meta ------------------------------------------------------------
 
