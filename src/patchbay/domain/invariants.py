@@ -127,17 +127,19 @@ class JournalChecker:
             self._flag("BoundaryDedup", event.lsn, f"command {command_id} accepted twice")
             return
         key = p["idempotency_key"]
-        if key in self._keys:
+        keys = self._keys
+        if key in keys:
             self._flag("BoundaryDedup", event.lsn,
-                       f"idempotency key {key!r} accepted again (first by {self._keys[key]})")
-        self._keys[key] = command_id
-        self._command_state[command_id] = CommandState.accepted.value
-        self._command_target[command_id] = p["target"]
-        if p["target"] != f"{p.get('adapter_id')}/{p.get('runtime_session_id')}":
+                       f"idempotency key {key!r} accepted again (first by {keys[key]})")
+        keys[key] = command_id
+        self._command_state[command_id] = _ACCEPTED
+        target = p["target"]
+        self._command_target[command_id] = target
+        if target != f"{p.get('adapter_id')}/{p.get('runtime_session_id')}":
             self._flag("LabelsCannotOverrideIdentity", event.lsn,
                        f"command {command_id} targets {p['target']} but is bound to session "
                        f"{p.get('adapter_id')}/{p.get('runtime_session_id')}")
-        scope = self._scope.get(p["target"])
+        scope = self._scope.get(target)
         if scope and p.get("deployment_scope") != scope:
             self._flag("SessionIdentityTuple", event.lsn,
                        f"command {command_id} bound to scope {p.get('deployment_scope')}, the session's is {scope}")
@@ -160,7 +162,7 @@ class JournalChecker:
                 self._flag("NoCommandWithoutGrant", event.lsn, f"command {command_id} accepted under an expired grant")
         if not issuer.get("endpoint_id") or not issuer.get("session_id"):
             self._flag("CompoundIssuer", event.lsn, f"command {command_id} lacks endpoint or session of its issuer")
-        live = self._generation.get(p["target"])
+        live = self._generation.get(target)
         if live is not None and int(p["generation"]) != live:
             self._flag("GenerationMonotonic", event.lsn,
                        f"command {command_id} bound to generation {p['generation']}, live is {live}")
@@ -226,6 +228,7 @@ _TERMINAL: frozenset[str] = frozenset(state.value for state in CommandState if s
 _ALLOWED: dict[str, frozenset[str]] = {
     current.value: frozenset(target.value for target in targets) for current, targets in COMMAND_TRANSITIONS.items()
 }
+_ACCEPTED = CommandState.accepted.value
 _RUNNING = CommandState.running.value
 _COMPLETED = CommandState.completed.value
 
