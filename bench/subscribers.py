@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import time
 from pathlib import Path
@@ -113,8 +114,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         nursery.cancel_scope.cancel()
     accepted = [v for listener in listeners for v in listener.accepted_ms]
     other = [v for listener in listeners for v in listener.other_ms]
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return {"accepted_ms": accepted, "other_ms": other[:200_000], "events": [each.events for each in listeners],
-            "submit_ms": submit_ms, "slow": slow_status}
+            "submit_ms": submit_ms, "slow": slow_status, "cpu": usage.ru_utime + usage.ru_stime}
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from patchbay.web._fast import (
     FastRoutes,
 )
 from patchbay.web._guard import Caller, Guard, RateLimiter, Refusal, forwarded_client, is_loopback
-from patchbay.web._stream import serve_adapter, serve_stream
+from patchbay.web._stream import EncodedEvents, serve_adapter, serve_stream
 from patchbay.wire import api
 
 STATIC_TYPES = {
@@ -402,6 +402,8 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
 
     # -- websockets ----------------------------------------------------------------------
 
+    encoded_events = EncodedEvents(core)
+
     @app.websocket("/api/stream")
     async def stream() -> None:
         caller = guard.identify(websocket.headers, websocket.cookies)
@@ -417,7 +419,7 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
                 await websocket.accept()
                 await websocket.close(4403, refusal.message)
                 return
-        await serve_stream(core, websocket, caller)
+        await serve_stream(core, websocket, caller, encoded_events)
 
     def scheme_ws() -> str:
         if trusted_proxy:
