@@ -27,6 +27,7 @@ from patchbay.wire import adapter as wire
 from patchbay.wire import api
 
 MAX_BACKLOG = 5_000
+SEND_INTERVAL = 0.01  # seconds between two events messages to one subscriber, at least
 HELLO_TIMEOUT = 10.0
 HIDDEN_FIELDS = AUDIT_REDACTED_FIELDS - {"payload", "content"}
 
@@ -150,9 +151,14 @@ async def _stream_events(core: Core, ws: Any, caller: Caller, encoded: EncodedEv
             sent = snap["lsn"]
         await ws.send(json.dumps({"type": "live", "lsn": max(sent, head)}))
         sent = max(sent, head)
+        last_send = trio.current_time() - SEND_INTERVAL
         async for event in subscription.receive:
             if event.lsn <= sent:
                 continue
+            # At most one message per SEND_INTERVAL: under a burst (a streaming session) the
+            # events that arrive meanwhile go out together instead of one message each.
+            if trio.current_time() < last_send + SEND_INTERVAL:
+                await trio.sleep_until(last_send + SEND_INTERVAL)
             batch = [event]
             while True:
                 try:
@@ -166,6 +172,7 @@ async def _stream_events(core: Core, ws: Any, caller: Caller, encoded: EncodedEv
                 await ws.close(4401, "your session ended: log in again")
                 return
             await ws.send(encoded.message(batch))
+            last_send = trio.current_time()
         if subscription.overflowed:
             await ws.close(4408, "too slow: reconnect with your cursor")
 
