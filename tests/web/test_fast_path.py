@@ -149,6 +149,28 @@ def test_a_refused_request_with_a_body_does_not_stall_the_next_on_the_connection
             received += chunk
 
 
+def test_a_body_cut_short_by_a_disconnect_is_never_submitted(deploy: Deployment, admin: httpx.Client) -> None:
+    """The part that arrived is itself a complete JSON command: it must still not be submitted."""
+    host, port = deploy.url.split("://", 1)[1].rsplit(":", 1)
+    token = admin.headers["Authorization"]
+    part = (b'{"command_id": "cut-1", "idempotency_key": "cut-1", "kind": "instruct", '
+            b'"target": "shell-1/demo", "payload": {"text": "true"}}')
+    head = (f"POST /api/commands HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: {token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(part) + 100}\r\n\r\n").encode()
+    with socket.create_connection((host, int(port)), timeout=30) as raw:
+        raw.sendall(head + part)
+        raw.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := raw.recv(65536):  # the server ends the exchange: the handler has finished
+            answer += chunk
+    assert b" 200 " not in answer.split(b"\r\n", 1)[0]
+    # A submission sent after it is decided after it (the core decides in arrival order).
+    assert admin.post("/api/commands", json={**COMMAND, "command_id": "cut-2", "idempotency_key": "cut-2",
+                                             "target": "shell-1/demo", "payload": {"text": "true"}}).status_code == 200
+    assert admin.get("/api/commands/cut-1").status_code == 404
+    assert admin.get("/api/commands", params={"idempotency_key": "cut-1"}).json()["commands"] == []
+
+
 def test_lockdown_refuses_submissions_through_the_fast_path(deploy: Deployment, admin: httpx.Client) -> None:
     """Last in the module: lockdown has no exit route."""
     live = {**COMMAND, "command_id": "fast-2", "idempotency_key": "fast-2", "target": "shell-1/demo",
@@ -168,3 +190,4 @@ def test_lockdown_refuses_submissions_through_the_fast_path(deploy: Deployment, 
         assert fresh.get("/api/commands/fast-2").status_code == 404
     finally:
         fresh.close()
+

@@ -156,6 +156,8 @@ class FastRoutes:
         path = scope["path"]
         try:
             status, answer = await self._submit(scope, receive, headers, scheme, address)
+        except ClientGone:
+            return  # the body never arrived whole: nothing was submitted, and no one to answer
         except Exception:
             log.exception("POST %s failed", path)
             status, answer = 500, {"error": "internal server error"}
@@ -193,8 +195,13 @@ class FastRoutes:
         return submit_answer(self.core, result)
 
 
+class ClientGone(Exception):
+    """The client disconnected before its request body was complete."""
+
+
 async def _read_body(receive: Receive, headers: RequestHeaders) -> bytes | None:
-    """The whole body, or None (after draining it) when it is larger than ``MAX_BODY``."""
+    """The whole body, or None (after draining it) when it is larger than ``MAX_BODY``;
+    ``ClientGone`` when the client disconnects first (a partial body is never submitted)."""
     declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
         await _drain(receive)
@@ -203,8 +210,8 @@ async def _read_body(receive: Receive, headers: RequestHeaders) -> bytes | None:
     size = 0
     while True:
         message = await receive()
-        if message["type"] != "http.request":  # http.disconnect: the answer goes nowhere
-            return b"".join(chunks)
+        if message["type"] != "http.request":  # http.disconnect
+            raise ClientGone
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY:
