@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
+import trio
 
 from patchbay.core import Core, SubmissionResult
 from patchbay.domain.acceptance import Submission
@@ -46,6 +47,7 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 MAX_BODY = 256 * 1024
+BODY_TIMEOUT = 60.0  # seconds for the whole body to arrive (Quart's BODY_TIMEOUT, kept)
 NOT_AN_OBJECT = "the request body must be a JSON object"
 _API_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"no-store"),
                 *((name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items())]
@@ -178,7 +180,11 @@ class FastRoutes:
             await _drain(receive)  # an unread body would stall the next request on the connection
             await guard.audit_refusal(refusal, "POST", path, address)
             return refusal.status, {"error": refusal.message, "check": refusal.check}
-        raw = await _read_body(receive, headers)
+        raw: bytes | None = None
+        with trio.move_on_after(BODY_TIMEOUT) as waiting:
+            raw = await _read_body(receive, headers)
+        if waiting.cancelled_caught:
+            return 408, {"error": f"the request body did not arrive within {BODY_TIMEOUT:g} s"}
         if raw is None:
             return 413, {"error": f"the request body is larger than {MAX_BODY} bytes"}
         data = parse_object(raw)
