@@ -57,3 +57,32 @@ async def test_other_paths_go_to_quart(path: str) -> None:
     app = FastRoutes(inner, NoSubmissions(), AnyCaller(), trusted_proxy=False)  # type: ignore[arg-type]
     await app({"type": "http", "method": "POST", "path": path, "headers": []}, None, None)
     assert reached == [path]
+
+
+async def test_a_refusal_is_audited_even_when_its_body_never_arrives(autojump_clock: trio.abc.Clock) -> None:
+    from patchbay.web._guard import Refusal
+
+    audited: list[str] = []
+
+    class Refuses(AnyCaller):
+        def require(self, *args: Any, **kwargs: Any) -> Any:
+            raise Refusal(401, "session", "log in first: no valid session")
+
+        async def audit_refusal(self, refusal: Refusal, method: str, path: str, address: str) -> None:
+            audited.append(refusal.check)
+
+    app = FastRoutes(quart, NoSubmissions(), Refuses(), trusted_proxy=False)  # type: ignore[arg-type]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        await trio.sleep_forever()
+        raise AssertionError
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/api/commands", "scheme": "http",
+             "client": ("127.0.0.1", 40000), "headers": []}
+    with trio.fail_after(BODY_TIMEOUT * 2):
+        await app(scope, receive, send)
+    assert audited == ["session"] and sent[0]["status"] == 401

@@ -177,8 +177,9 @@ class FastRoutes:
                 raise refusal
             caller = guard.require("POST", headers, LazyCookies(headers), scheme, mutating=True)
         except Refusal as refusal:
-            await _drain(receive)  # an unread body would stall the next request on the connection
             await guard.audit_refusal(refusal, "POST", path, address)
+            with trio.move_on_after(BODY_TIMEOUT):  # read and drop the body, as Quart did
+                await _drain(receive)
             return refusal.status, {"error": refusal.message, "check": refusal.check}
         raw: bytes | None = None
         with trio.move_on_after(BODY_TIMEOUT) as waiting:
