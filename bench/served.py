@@ -76,7 +76,8 @@ def fan_out(home: Home, server: Server, token: str, count: int, submissions: int
     result = run_json(argv, home.env)
     delays = result["accepted_ms"]
     return {"p50_ms": median(delays), "p99_ms": pct(delays, 99), "max_ms": max(delays) if delays else float("nan"),
-            "deliveries": len(delays), "submit_p99_ms": pct(result["submit_ms"], 99), "slow": result["slow"]}
+            "deliveries": len(delays), "submit_p99_ms": pct(result["submit_ms"], 99), "slow": result["slow"],
+            "client_cpu": result.get("cpu")}
 
 
 def streaming(home: Home, server: Server, token: str, *, deltas: float, subscribers: int, duration: float,

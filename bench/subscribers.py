@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import time
 from pathlib import Path
@@ -31,6 +32,7 @@ class Listener:
         self.other_ms: list[float] = []
         self.seen_commands: set[str] = set()
         self.events = 0
+        self.messages = 0
         self.changed = trio.Event()
 
 
@@ -44,6 +46,7 @@ async def listen(url: str, headers: list[tuple[str, str]], listener: Listener, p
                 ready.set()
             if message.get("type") != "events":
                 continue
+            listener.messages += 1
             for event in message["events"]:
                 listener.events += 1
                 delay = (now - float(event["ts"])) * 1000
@@ -113,8 +116,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         nursery.cancel_scope.cancel()
     accepted = [v for listener in listeners for v in listener.accepted_ms]
     other = [v for listener in listeners for v in listener.other_ms]
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return {"accepted_ms": accepted, "other_ms": other[:200_000], "events": [each.events for each in listeners],
-            "submit_ms": submit_ms, "slow": slow_status}
+            "messages": [each.messages for each in listeners],
+            "submit_ms": submit_ms, "slow": slow_status, "cpu": usage.ru_utime + usage.ru_stime}
 
 
 if __name__ == "__main__":

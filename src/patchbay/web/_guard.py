@@ -55,6 +55,12 @@ def is_loopback(address: str) -> bool:
     return bool(ip.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
+def forwarded_client(header: str) -> str:
+    """The client address a trusted proxy appended: the *last* X-Forwarded-For entry (earlier
+    entries come from the client itself and could claim to be loopback)."""
+    return header.rsplit(",", 1)[-1].strip()
+
+
 MAX_TRACKED = 10_000  # keys the login rate limiter remembers at most
 
 
@@ -172,6 +178,12 @@ class Guard:
             if not proof or not hmac.compare_digest(proof, self.csrf_for(caller.session.session_id)):
                 raise Refusal(403, "csrf", "missing or wrong X-Patchbay-CSRF token")
         return caller
+
+    def transport_refusal(self, scheme: str, address: str) -> Refusal | None:
+        """Plain HTTP is only for loopback clients (behind a trusted proxy, the client it names)."""
+        if scheme != "https" and not is_loopback(address):
+            return Refusal(403, "tls", "non-loopback access needs HTTPS (configure [tls] or a trusted TLS proxy)")
+        return None
 
     async def audit_refusal(self, refusal: Refusal, method: str, path: str, address: str) -> None:
         await self.core.record(EventKind.request_refused, "security", {

@@ -21,11 +21,13 @@ from patchbay.domain.events import AUDIT_REDACTED_FIELDS, EventKind
 from patchbay.errors import ProtocolError, Refused
 from patchbay.journal import StoredEvent
 from patchbay.registry import ElicitationState, ResumeVerdict
+from patchbay.web._fast import encode
 from patchbay.web._guard import Caller
 from patchbay.wire import adapter as wire
 from patchbay.wire import api
 
 MAX_BACKLOG = 5_000
+SEND_INTERVAL = 0.01  # seconds between two events messages to one subscriber, at least
 HELLO_TIMEOUT = 10.0
 HIDDEN_FIELDS = AUDIT_REDACTED_FIELDS - {"payload", "content"}
 
@@ -53,6 +55,36 @@ def _with_views(core: Core, event: StoredEvent) -> dict[str, Any]:
     return view
 
 
+class EncodedEvents:
+    """Each committed event's stream view, encoded once and shared by every subscriber.
+
+    The view (the event plus the current view of the record it changed, see ``_with_views``)
+    does not depend on who reads it, so the first subscriber to send an event encodes it and
+    the others send the same text; the cost of an event no longer grows with the subscribers.
+    A later subscriber may get a view a few revisions older than the state at its send time;
+    clients keep the highest revision of each record, and the event that made the newer
+    revision carries it. The newest ``capacity`` encodings are kept.
+    """
+
+    def __init__(self, core: Core, capacity: int = 2_048) -> None:
+        self._core = core
+        self._capacity = capacity
+        self._texts: dict[int, str] = {}
+
+    def text(self, event: StoredEvent) -> str:
+        text = self._texts.get(event.lsn)
+        if text is None:
+            text = encode(_with_views(self._core, event)).decode()
+            self._texts[event.lsn] = text
+            if len(self._texts) > self._capacity:
+                del self._texts[next(iter(self._texts))]
+        return text
+
+    def message(self, events: list[StoredEvent]) -> str:
+        """One ``events`` message, joined from the shared encodings."""
+        return '{"type":"events","events":[' + ",".join([self.text(e) for e in events]) + "]}"
+
+
 def snapshot(core: Core) -> dict[str, Any]:
     state = core.state
     recent = sorted(state.commands.values(), key=lambda c: c.accepted_lsn, reverse=True)[:300]
@@ -71,7 +103,7 @@ def snapshot(core: Core) -> dict[str, Any]:
     }
 
 
-async def serve_stream(core: Core, ws: Any, caller: Caller) -> None:
+async def serve_stream(core: Core, ws: Any, caller: Caller, encoded: EncodedEvents) -> None:
     """The client stream until the client leaves, falls behind, or the core stops (then the
     websocket is closed with 1001 and a reason; the client resumes from its cursor)."""
     stopping = False
@@ -83,14 +115,14 @@ async def serve_stream(core: Core, ws: Any, caller: Caller) -> None:
             nursery.cancel_scope.cancel()
 
         nursery.start_soon(watch_stopping)
-        await _stream_events(core, ws, caller)
+        await _stream_events(core, ws, caller, encoded)
         nursery.cancel_scope.cancel()
     if stopping:
         with trio.move_on_after(CLOSE_TIMEOUT):
             await ws.close(1001, "patchbay core is shutting down")
 
 
-async def _stream_events(core: Core, ws: Any, caller: Caller) -> None:
+async def _stream_events(core: Core, ws: Any, caller: Caller, encoded: EncodedEvents) -> None:
     await ws.accept()
     try:
         cursor = int(ws.args.get("cursor", "-1"))
@@ -108,20 +140,25 @@ async def _stream_events(core: Core, ws: Any, caller: Caller) -> None:
                                   "core_generation": core.core_generation}))
         sent = cursor
         if fresh:
-            backlog = [_with_views(core, e) for e in core.events_after(cursor)]
+            backlog = list(core.events_after(cursor))
             for start in range(0, len(backlog), 200):
-                await ws.send(json.dumps({"type": "events", "events": backlog[start:start + 200]}))
+                await ws.send(encoded.message(backlog[start:start + 200]))
             if backlog:
-                sent = backlog[-1]["lsn"]
+                sent = backlog[-1].lsn
         else:
             snap = snapshot(core)
             await ws.send(json.dumps(snap))
             sent = snap["lsn"]
         await ws.send(json.dumps({"type": "live", "lsn": max(sent, head)}))
         sent = max(sent, head)
+        last_send = trio.current_time() - SEND_INTERVAL
         async for event in subscription.receive:
             if event.lsn <= sent:
                 continue
+            # At most one message per SEND_INTERVAL: under a burst (a streaming session) the
+            # events that arrive meanwhile go out together instead of one message each.
+            if trio.current_time() < last_send + SEND_INTERVAL:
+                await trio.sleep_until(last_send + SEND_INTERVAL)
             batch = [event]
             while True:
                 try:
@@ -134,7 +171,8 @@ async def _stream_events(core: Core, ws: Any, caller: Caller) -> None:
             if not _still_signed_in(core, caller):
                 await ws.close(4401, "your session ended: log in again")
                 return
-            await ws.send(json.dumps({"type": "events", "events": [_with_views(core, e) for e in batch]}))
+            await ws.send(encoded.message(batch))
+            last_send = trio.current_time()
         if subscription.overflowed:
             await ws.close(4408, "too slow: reconnect with your cursor")
 

@@ -25,32 +25,25 @@ from patchbay.errors import CoreStopped, NotFound, ProtocolError, Refused
 from patchbay.registry import (
     CommandKind,
     ElicitationKind,
-    Failure,
     RevocationPolicy,
     SubmissionOutcome,
     registry_document,
 )
-from patchbay.web._guard import Caller, Guard, RateLimiter, Refusal, is_loopback
-from patchbay.web._stream import serve_adapter, serve_stream
+from patchbay.web._fast import (
+    MAX_BODY,
+    NOT_AN_OBJECT,
+    SECURITY_HEADERS,
+    FastRoutes,
+)
+from patchbay.web._guard import Caller, Guard, RateLimiter, Refusal, forwarded_client, is_loopback
+from patchbay.web._stream import EncodedEvents, serve_adapter, serve_stream
 from patchbay.wire import api
 
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; manifest-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
-        "form-action 'self'; object-src 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Cross-Origin-Opener-Policy": "same-origin",
-}
 STATIC_TYPES = {
     ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8", ".json": "application/json", ".svg": "image/svg+xml",
     ".png": "image/png", ".webmanifest": "application/manifest+json",
 }
-MAX_BODY = 256 * 1024
 
 
 def error(status: int, message: str, **extra: Any) -> Response:
@@ -82,8 +75,8 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
     @app.before_request
     async def refuse_plain_http_from_afar() -> Response | None:
         # Behind a trusted proxy the client is the one it names (it terminated TLS, or did not).
-        if scheme() != "https" and not is_loopback(address()):
-            refusal = Refusal(403, "tls", "non-loopback access needs HTTPS (configure [tls] or a trusted TLS proxy)")
+        refusal = guard.transport_refusal(scheme(), address())
+        if refusal is not None:
             await guard.audit_refusal(refusal, request.method, request.path, address())
             return error(refusal.status, refusal.message, check=refusal.check)
         return None
@@ -148,7 +141,7 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
     async def body() -> dict[str, Any]:
         data = await request.get_json(force=True, silent=True)
         if not isinstance(data, dict):
-            raise Refused("the request body must be a JSON object")
+            raise Refused(NOT_AN_OBJECT)
         return data
 
     # -- cockpit -------------------------------------------------------------------------
@@ -279,28 +272,7 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
         events = [stream_event(e) for e in core.events_after(after, limit=limit, entity=f"session:{target}")]
         return ok({"target": target, "events": events, "lsn": core.state.last_lsn})
 
-    @app.post("/api/commands")
-    @guarded(mutating=True)
-    async def submit(caller: Caller) -> Response:
-        data = await body()
-        submission = Submission(
-            command_id=data.get("command_id"),  # type: ignore[arg-type]
-            idempotency_key=data.get("idempotency_key"),  # type: ignore[arg-type]
-            kind=data.get("kind"),  # type: ignore[arg-type]
-            target=data.get("target"),  # type: ignore[arg-type]
-            payload=data.get("payload", {}),
-            generation=data.get("generation") if isinstance(data.get("generation"), int) else None,
-            expires_at=data.get("expires_at"),
-            supersedes=data.get("supersedes"),
-        )
-        result = await core.submit(submission, caller.issuer)
-        status_code = 200 if result.outcome is SubmissionOutcome.accepted else 422
-        if result.failure is Failure.authorization_denied:
-            status_code = 403
-        return ok({"outcome": result.outcome.value, "failure": result.failure.value if result.failure else None,
-                   "reason": result.reason,
-                   "command": api.command_view(result.command, core.state) if result.command else None},
-                  status_code)
+    # POST /api/commands is served by FastRoutes, in front of Quart (see _fast.py).
 
     @app.get("/api/commands/<command_id>")
     @guarded(mutating=False)
@@ -430,6 +402,8 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
 
     # -- websockets ----------------------------------------------------------------------
 
+    encoded_events = EncodedEvents(core)
+
     @app.websocket("/api/stream")
     async def stream() -> None:
         caller = guard.identify(websocket.headers, websocket.cookies)
@@ -445,7 +419,7 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
                 await websocket.accept()
                 await websocket.close(4403, refusal.message)
                 return
-        await serve_stream(core, websocket, caller)
+        await serve_stream(core, websocket, caller, encoded_events)
 
     def scheme_ws() -> str:
         if trusted_proxy:
@@ -459,14 +433,9 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
         await serve_adapter(core, websocket)
 
     app.extensions["patchbay_stream_event"] = stream_event
+    app.asgi_app = FastRoutes(app.asgi_app, core, guard, trusted_proxy=trusted_proxy)  # type: ignore[method-assign, assignment]
     _ = ProtocolError
     return app
-
-
-def forwarded_client(header: str) -> str:
-    """The client address a trusted proxy appended: the *last* X-Forwarded-For entry (earlier
-    entries come from the client itself and could claim to be loopback)."""
-    return header.rsplit(",", 1)[-1].strip()
 
 
 def stream_event(event: Any) -> dict[str, Any]:
