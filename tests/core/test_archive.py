@@ -188,3 +188,22 @@ async def test_checkpoint_plus_tail_is_the_state_replayed_from_zero_with_archivi
     assert tail > 0 and recovered.archived.keys() > prefix.archived.keys()
     assert recovered == replay_journal(path).state
     assert recovered.commands == live.commands and recovered.archived == live.archived
+
+
+async def test_listing_merges_live_window_and_archive_newest_first_as_archiving_goes_on(tmp_path: Path) -> None:
+    async with running_core(tmp_path) as h:
+        adapter = await attached(h)
+        await h.submit("slow", "sleep 100")  # accepted first, settles last: stays in the window
+        expected = ["slow"]
+        for index in range(8):
+            await complete(h, adapter, f"c{index}")
+            expected.insert(0, f"c{index}")
+            listed = [c.command_id for c in h.core.commands(target=TARGET, limit=100)]
+            assert listed == expected and [c.command_id for c in h.core.commands(limit=3)] == expected[:3]
+        assert len(h.core.state.archived) == 8 - WINDOW
+        for state in ("delivered", "running", "completed"):
+            await adapter.report("slow", state)
+        await complete(h, adapter, "last")
+        assert [c.command_id for c in h.core.commands(target=TARGET, limit=100)] == ["last", *expected]
+        assert [c.command_id for c in h.core.commands(target="shell-1/other", limit=100)] == []
+        assert h.core.commands(limit=0) == []

@@ -7,8 +7,11 @@
 
 from __future__ import annotations
 
+import bisect
 import heapq
+import itertools
 from collections.abc import Iterator
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +125,10 @@ class Core:
         self._running = False
         self._started_ts = self.clock.now()
         self._inflight: dict[str, trio.Event] = {}
+        # Archived commands by accepted LSN, per target and all (key None), for `commands`;
+        # built lazily from the committed archive, which only grows (in archive order).
+        self._archive_index: dict[str | None, list[ArchivedCommand]] = {}
+        self._archive_indexed = 0
         self.stopping = trio.Event()  # set by serve on SIGINT/SIGTERM: websockets close with a reason
         from patchbay.core._adapters import AdapterPlane
 
@@ -464,11 +471,27 @@ class Core:
     def commands(self, *, target: str | None = None, limit: int = 200) -> list[CommandRecord]:
         """The ``limit`` most recently accepted commands (of ``target``), newest first. Archived
         ones among them are rebuilt from the journal: at most ``limit`` of them."""
+        limit = max(limit, 0)
         state = self.state
-        briefs: list[CommandRecord | ArchivedCommand] = [*state.commands.values(), *state.archived.values()]
-        wanted = heapq.nlargest(max(limit, 0), (b for b in briefs if target is None or b.target == target),
-                                key=lambda b: b.accepted_lsn)
+        live = [c for c in state.commands.values() if target is None or c.target == target]
+        archived = self._archived_newest(target, limit) if limit else []
+        briefs: list[CommandRecord | ArchivedCommand] = [*live, *archived]
+        wanted = heapq.nlargest(limit, briefs, key=_ACCEPTED_LSN)
         return [b if isinstance(b, CommandRecord) else self._rebuild(b) for b in wanted]
+
+    def _archived_newest(self, target: str | None, limit: int) -> list[ArchivedCommand]:
+        """The ``limit`` archived commands (of ``target``) accepted last, newest first; the
+        index catches up with what was archived since the last call (new entries only)."""
+        archived = self.state.archived
+        fresh = len(archived) - self._archive_indexed
+        if fresh:
+            for entry in reversed(list(itertools.islice(reversed(archived.values()), fresh))):
+                for key in (None, entry.target):
+                    bisect.insort(self._archive_index.setdefault(key, []), entry, key=_ACCEPTED_LSN)
+            self._archive_indexed = len(archived)
+        newest = self._archive_index.get(target, [])[-limit:]
+        # an entry may have been replaced since (an elicitation about it): read the current one
+        return [archived[entry.command_id] for entry in reversed(newest)]
 
     # -- journal reads -------------------------------------------------------------------
 
@@ -482,6 +505,9 @@ class Core:
         wanted = [k for k in (kinds or sorted(AUDIT_KINDS)) if k in AUDIT_KINDS]
         events = self._reader.read_descending(before_lsn=before_lsn, kinds=wanted, limit=limit)
         return [audit_view(event) for event in events]
+
+
+_ACCEPTED_LSN = attrgetter("accepted_lsn")
 
 
 def _not_recorded(stopped: CoreStopped) -> SubmissionResult:
