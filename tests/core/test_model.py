@@ -40,6 +40,7 @@ from patchbay import faults
 from patchbay.core import Core, CoreSettings
 from patchbay.core.checkpoint import decode_state
 from patchbay.core.ports import ManualClock, SequentialIds
+from patchbay.domain import model as domain_model
 from patchbay.domain.acceptance import Submission
 from patchbay.domain.invariants import JournalChecker
 from patchbay.domain.model import Issuer
@@ -439,9 +440,13 @@ class CoreMachine(RuleBasedStateMachine):
         state = self.run(self.snapshot)
         model = self.model
         assert self.core.core_generation == model.core_generation
-        assert set(state.commands) == set(model.commands)  # nothing accepted vanished, nothing invented
+        # nothing accepted vanished, nothing invented; settled ones beyond the window are archived
+        assert set(state.commands) | set(state.archived) == set(model.commands)
+        assert not set(state.commands) & set(state.archived)
+        assert sum(record.terminal for record in state.commands.values()) <= max(1, domain_model.SETTLED_WINDOW)
+        records = self.run(self.full_records)
         for command_id, expected in model.commands.items():
-            record = state.commands[command_id]
+            record = records[command_id]
             assert (record.state.value, record.failure.value if record.failure else None) == (
                 expected.state, expected.failure), (command_id, record, expected, model.now)
             assert record.generation == expected.generation and record.idempotency_key == expected.key
@@ -464,6 +469,11 @@ class CoreMachine(RuleBasedStateMachine):
         expected_leases = {lease.lease_id: (lease.state, lease.expires_at) for lease in model.leases.values()}
         assert leases == expected_leases, (leases, expected_leases, model.now, self.clock.now())
 
+    async def full_records(self) -> dict[str, Any]:
+        """Every command's full record as the core's API answers it (archived ones rebuilt)."""
+        assert self.core is not None
+        return {command_id: self.core.command(command_id) for command_id in self.model.commands}
+
     async def snapshot(self) -> Any:
         """The committed state once the core is quiet; the journal so far must pass the checker."""
         await self.settle()
@@ -475,6 +485,29 @@ class CoreMachine(RuleBasedStateMachine):
 
 TestCoreAgainstModel = CoreMachine.TestCase
 TestCoreAgainstModel.settings = PROFILE
+
+
+class ArchivingCoreMachine(CoreMachine):
+    """The same machine with a window of two settled commands, so most settled commands are
+    archived: dedup, late outcomes, supersede/cancel and recovery then run against archived
+    entries, and every check reads their full records rebuilt from the journal."""
+
+    WINDOW = 2
+
+    def __init__(self) -> None:
+        self.window_before = domain_model.SETTLED_WINDOW
+        domain_model.SETTLED_WINDOW = self.WINDOW
+        super().__init__()
+
+    def teardown(self) -> None:
+        try:
+            super().teardown()
+        finally:
+            domain_model.SETTLED_WINDOW = self.window_before
+
+
+TestArchivingCoreAgainstModel = ArchivingCoreMachine.TestCase
+TestArchivingCoreAgainstModel.settings = PROFILE
 
 
 # -- the model test can fail: each rule broken in the core turns a short program red ----------

@@ -14,7 +14,7 @@ from patchbay.conformance._driver import DOMAIN, LOOPBACK, ORIGIN, PASSWORD, Cor
 from patchbay.conformance._match import VectorFailure, match
 from patchbay.core import Core
 from patchbay.domain.acceptance import Submission
-from patchbay.domain.model import CoreState, Issuer
+from patchbay.domain.model import CommandRecord, CoreState, Issuer
 from patchbay.registry import CommandKind, RevocationPolicy, SnapshotTier
 from patchbay.replay import replay_journal
 
@@ -55,7 +55,10 @@ class Context:
 
 
 def command_summary(state: CoreState, command_id: str) -> JSON | None:
-    record = state.commands.get(command_id)
+    return summarize(state.commands.get(command_id))
+
+
+def summarize(record: CommandRecord | None) -> JSON | None:
     if record is None:
         return None
     return {"command_id": record.command_id, "idempotency_key": record.idempotency_key,
@@ -70,6 +73,8 @@ def state_summary(state: CoreState) -> JSON:
     return {
         "last_lsn": state.last_lsn,
         "commands": {c: command_summary(state, c) for c in sorted(state.commands)},
+        "archived": {c: (a.state.value, a.failure.value if a.failure else None)
+                     for c, a in sorted(state.archived.items())},
         "sessions": {t: (s.generation, s.label, s.deployment_scope, list(s.tombstoned))
                      for t, s in sorted(state.sessions.items())},
         "leases": {i: (lease.resource, lease.holder, lease.state.value) for i, lease in sorted(state.leases.items())},
@@ -109,7 +114,7 @@ async def submit(ctx: Context, step: JSON) -> JSON:
     result = await ctx.core.submit(submission, issuer)
     return {"outcome": result.outcome.value, "failure": result.failure.value if result.failure else None,
             "reason": result.reason,
-            "command": command_summary(ctx.core.state, result.command.command_id) if result.command else None}
+            "command": summarize(ctx.core.find_command(result.command.command_id)) if result.command else None}
 
 
 async def submit_concurrently(ctx: Context, step: JSON) -> JSON:
@@ -266,7 +271,7 @@ async def resume(ctx: Context, step: JSON) -> JSON:
 
 
 async def expect_command(ctx: Context, step: JSON) -> JSON:
-    summary = command_summary(ctx.core.state, step["command_id"])
+    summary = summarize(ctx.core.find_command(step["command_id"]))  # archived ones rebuilt
     if summary is None:
         raise VectorFailure(f"no command {step['command_id']} in the core")
     wanted = {k: v for k, v in step.items() if k not in ("do", "command_id")}
@@ -275,7 +280,7 @@ async def expect_command(ctx: Context, step: JSON) -> JSON:
 
 
 async def expect_no_command(ctx: Context, step: JSON) -> JSON:
-    if step["command_id"] in ctx.core.state.commands:
+    if ctx.core.state.has_command(step["command_id"]):
         raise VectorFailure(f"command {step['command_id']} exists but must not")
     return {}
 
@@ -311,7 +316,7 @@ async def expect_deliveries(ctx: Context, step: JSON) -> JSON:
 
 
 async def expect_commands(ctx: Context, step: JSON) -> JSON:
-    count = len(ctx.core.state.commands)
+    count = ctx.core.state.command_count()  # live and archived
     if count != step["count"]:
         raise VectorFailure(f"{count} commands in the core, expected {step['count']}")
     return {"count": count}

@@ -101,6 +101,7 @@ async def _command_step(ctx: Context, state: JSON) -> None:
         raise VectorFailure(f"unknown model action {name}")
     await ctx.host.settle()
     core = {c: r.state.value for c, r in ctx.core.state.commands.items()}
+    core.update((c, a.state.value) for c, a in ctx.core.state.archived.items())
     if core != state["commands"]:
         raise VectorFailure(f"after {last}: model commands {state['commands']}, core {core}")
 

@@ -342,7 +342,7 @@ class AdapterPlane:
         core = self.core
         timeout = core.settings.ask_timeout
         if frame_type == "report":
-            record = core.journal.speculative.commands.get(frame.command_id)
+            record = core.journal.speculative.command_brief(frame.command_id)  # archived: a late outcome
             if record is None or record.adapter_id != connection.adapter_id:
                 raise ProtocolError(f"unknown command {frame.command_id} for adapter {connection.adapter_id}")
             actor = core.actors.get_or_start(f"command:{frame.command_id}",

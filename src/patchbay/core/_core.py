@@ -7,7 +7,11 @@
 
 from __future__ import annotations
 
+import bisect
+import heapq
+import itertools
 from collections.abc import Iterator
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +26,16 @@ from patchbay.core.bus import EventBus
 from patchbay.core.ports import Clock, IdSource, RandomIds, SystemClock
 from patchbay.core.secrets import hash_password, token_hash, verify_password
 from patchbay.core.timers import TimerKey, Timers
-from patchbay.domain import access, lifecycle
+from patchbay.domain import access, history, lifecycle
 from patchbay.domain.acceptance import Submission, decide_submission
 from patchbay.domain.events import AUDIT_KINDS, AUDIT_REDACTED_FIELDS, EventKind, Fact
-from patchbay.domain.model import CommandRecord, CoreState, Issuer, OperatorSessionRecord
+from patchbay.domain.model import (
+    ArchivedCommand,
+    CommandRecord,
+    CoreState,
+    Issuer,
+    OperatorSessionRecord,
+)
 from patchbay.errors import CoreStopped, NotFound, Refused
 from patchbay.journal import JournalStore, NewEvent, StoredEvent
 from patchbay.registry import (
@@ -115,6 +125,10 @@ class Core:
         self._running = False
         self._started_ts = self.clock.now()
         self._inflight: dict[str, trio.Event] = {}
+        # Archived commands by accepted LSN, per target and all (key None), for `commands`;
+        # built lazily from the committed archive, which only grows (in archive order).
+        self._archive_index: dict[str | None, list[ArchivedCommand]] = {}
+        self._archive_indexed = 0
         self.stopping = trio.Event()  # set by serve on SIGINT/SIGTERM: websockets close with a reason
         from patchbay.core._adapters import AdapterPlane
 
@@ -394,7 +408,7 @@ class Core:
             inflight = self._inflight.get(decision.command_id)
             if inflight is not None:  # the original's acceptance is still committing
                 await inflight.wait()
-            record = self.state.commands.get(decision.command_id)
+            record = self.find_command(decision.command_id)
             if record is None:
                 return _not_recorded(CoreStopped("the original submission did not commit"))
             return SubmissionResult(decision.outcome, None, decision.reason, record)
@@ -406,7 +420,7 @@ class Core:
         finally:
             committed.set()
             del self._inflight[decision.command_id]
-        record = self.state.commands[decision.command_id]
+        record = self._committed_command(decision.command_id)
         if record.kind in (CommandKind.cancel, CommandKind.interrupt) \
                 or self.actors.lookup(f"command:{record.command_id}") is not None:
             await self.adapters.command_accepted(record)
@@ -417,22 +431,67 @@ class Core:
             live = self.journal.speculative.commands.get(record.command_id)
             if live is not None and not live.terminal:
                 self.adapters.send_delivery(live)
-        return SubmissionResult(decision.outcome, None, decision.reason, self.state.commands[decision.command_id])
+        return SubmissionResult(decision.outcome, None, decision.reason,
+                                self._committed_command(decision.command_id))
+
+    def _committed_command(self, command_id: str) -> CommandRecord:
+        record = self.find_command(command_id)
+        assert record is not None, f"command {command_id} is committed"
+        return record
+
+    def find_command(self, command_id: str) -> CommandRecord | None:
+        """The full committed record of a command, live or archived (rebuilt from the journal)."""
+        record = self.state.commands.get(command_id)
+        if record is not None:
+            return record
+        archived = self.state.archived.get(command_id)
+        return self._rebuild(archived) if archived is not None else None
+
+    def _rebuild(self, archived: ArchivedCommand) -> CommandRecord:
+        """An archived command's full record: its own events folded by the reducer. A few
+        indexed reads (``events_entity``) of the committed prefix, on the caller's edge."""
+        until = self.state.last_lsn
+        events = [event for entity in history.entities(archived)
+                  for event in self._reader.read(entity=entity, until_lsn=until)]
+        record = history.rebuild_command(archived.command_id, events)
+        if record is None:  # the journal lost events the state was built from: never invent
+            raise NotFound(f"command {archived.command_id} is archived but its events are missing")
+        return record
 
     def command(self, command_id: str) -> CommandRecord:
-        record = self.state.commands.get(command_id)
+        record = self.find_command(command_id)
         if record is None:
             raise NotFound(f"no command {command_id}")
         return record
 
     def command_by_key(self, idempotency_key: str) -> CommandRecord | None:
         command_id = self.state.idempotency.get(idempotency_key)
-        return self.state.commands.get(command_id) if command_id else None
+        return self.find_command(command_id) if command_id else None
 
     def commands(self, *, target: str | None = None, limit: int = 200) -> list[CommandRecord]:
-        records = [c for c in self.state.commands.values() if target is None or c.target == target]
-        records.sort(key=lambda c: c.accepted_lsn, reverse=True)
-        return records[:limit]
+        """The ``limit`` most recently accepted commands (of ``target``), newest first. Archived
+        ones among them are rebuilt from the journal: at most ``limit`` of them."""
+        limit = max(limit, 0)
+        state = self.state
+        live = [c for c in state.commands.values() if target is None or c.target == target]
+        archived = self._archived_newest(target, limit) if limit else []
+        briefs: list[CommandRecord | ArchivedCommand] = [*live, *archived]
+        wanted = heapq.nlargest(limit, briefs, key=_ACCEPTED_LSN)
+        return [b if isinstance(b, CommandRecord) else self._rebuild(b) for b in wanted]
+
+    def _archived_newest(self, target: str | None, limit: int) -> list[ArchivedCommand]:
+        """The ``limit`` archived commands (of ``target``) accepted last, newest first; the
+        index catches up with what was archived since the last call (new entries only)."""
+        archived = self.state.archived
+        fresh = len(archived) - self._archive_indexed
+        if fresh:
+            for entry in reversed(list(itertools.islice(reversed(archived.values()), fresh))):
+                for key in (None, entry.target):
+                    bisect.insort(self._archive_index.setdefault(key, []), entry, key=_ACCEPTED_LSN)
+            self._archive_indexed = len(archived)
+        newest = self._archive_index.get(target, [])[-limit:]
+        # an entry may have been replaced since (an elicitation about it): read the current one
+        return [archived[entry.command_id] for entry in reversed(newest)]
 
     # -- journal reads -------------------------------------------------------------------
 
@@ -446,6 +505,9 @@ class Core:
         wanted = [k for k in (kinds or sorted(AUDIT_KINDS)) if k in AUDIT_KINDS]
         events = self._reader.read_descending(before_lsn=before_lsn, kinds=wanted, limit=limit)
         return [audit_view(event) for event in events]
+
+
+_ACCEPTED_LSN = attrgetter("accepted_lsn")
 
 
 def _not_recorded(stopped: CoreStopped) -> SubmissionResult:

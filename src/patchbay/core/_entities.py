@@ -99,7 +99,9 @@ class CommandActor(Actor[Any]):
                                                       message.state, message.failure, message.result, message.reason)
             await core.journal.persist(outcome.facts, frame=message.frame)
         elif isinstance(message, Expire):
-            before = core.journal.speculative.commands[self.command_id]
+            before = core.journal.speculative.commands.get(self.command_id)
+            if before is None:  # archived: settled long ago, nothing expires
+                return lifecycle.Outcome()
             outcome = lifecycle.decide_expiry(before, message.now)
             await core.journal.persist(outcome.facts, now=message.now)
             if outcome.facts and before.state is not CommandState.accepted:
@@ -124,7 +126,9 @@ class CommandActor(Actor[Any]):
             await core.journal.persist(outcome.facts)
             if not deliver:
                 return
-        core.adapters.send_delivery(core.journal.speculative.commands[self.command_id])
+        live = core.journal.speculative.commands.get(self.command_id)
+        if live is not None and not live.terminal:
+            core.adapters.send_delivery(live)
 
 
 class SessionActor(Actor[Any]):

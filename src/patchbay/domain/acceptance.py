@@ -19,7 +19,7 @@ import attrs
 
 from patchbay import faults
 from patchbay.domain.events import EventKind, Fact, entity_for_command, entity_for_elicitation
-from patchbay.domain.model import CommandRecord, CoreState, GrantRecord, Issuer
+from patchbay.domain.model import CommandBrief, CoreState, GrantRecord, Issuer
 from patchbay.registry import (
     CommandKind,
     CommandState,
@@ -181,7 +181,7 @@ def _refuse(
     return SubmissionDecision(outcome, failure, reason, None, (audit,))
 
 
-def _existing(submission: Submission, record: CommandRecord, digest: str) -> SubmissionDecision | None:
+def _existing(submission: Submission, record: CommandBrief, digest: str) -> SubmissionDecision | None:
     """Answer for a key or command id already in use; None when both are unused."""
     if record.idempotency_key != submission.idempotency_key:
         return None
@@ -254,11 +254,12 @@ def decide_submission(
     # (4, early) a known key or command id answers from its record
     digest = payload_digest(kind.value, submission.target, submission.payload, submission.supersedes)
     by_key = None if faults.active("dedup_off") else state.idempotency.get(submission.idempotency_key)
-    if by_key is not None:
-        answer = _existing(submission, state.commands[by_key], digest)
+    known = state.command_brief(by_key) if by_key is not None else None  # live or archived
+    if known is not None:
+        answer = _existing(submission, known, digest)
         if answer is not None:
             return answer
-    if submission.command_id in state.commands and not faults.active("dedup_off"):
+    if state.has_command(submission.command_id) and not faults.active("dedup_off"):
         return _refuse(submission, issuer, SubmissionOutcome.rejected, Failure.validation_failed,
                        f"command id {submission.command_id} is already used with another idempotency key")
 
@@ -372,7 +373,7 @@ def _kind_rules(
             "reason": "answered by the operator",
         }))
     if submission.supersedes is not None:
-        older = state.commands.get(submission.supersedes)
+        older = state.command_brief(submission.supersedes)
         if older is None or older.target != submission.target:
             return _refuse(submission, issuer, SubmissionOutcome.rejected, Failure.target_not_found,
                            f"no command {submission.supersedes} on {submission.target} to supersede")

@@ -19,7 +19,7 @@ from patchbay.domain.events import (
     entity_for_elicitation,
     entity_for_session,
 )
-from patchbay.domain.model import CommandRecord, CoreState, SessionRecord
+from patchbay.domain.model import CommandBrief, CommandRecord, CoreState, SessionRecord
 from patchbay.registry import (
     OBSERVABLE_ACTIVITY,
     OBSERVABLE_CONNECTIVITY,
@@ -46,7 +46,7 @@ class Outcome:
     settled: bool = False  # the command already has its outcome: the report is recorded as late
 
 
-def _transition(record: CommandRecord, state: CommandState, failure: Failure | None,
+def _transition(record: CommandBrief, state: CommandState, failure: Failure | None,
                 result: dict[str, Any] | None, reason: str | None) -> Fact:
     return Fact(EventKind.command_transitioned, entity_for_command(record.command_id), {
         "command_id": record.command_id,
@@ -57,7 +57,7 @@ def _transition(record: CommandRecord, state: CommandState, failure: Failure | N
     })
 
 
-def _late(record: CommandRecord, state: CommandState, failure: Failure | None, reason: str) -> Fact:
+def _late(record: CommandBrief, state: CommandState, failure: Failure | None, reason: str) -> Fact:
     return Fact(EventKind.command_late_outcome, entity_for_command(record.command_id), {
         "command_id": record.command_id,
         "candidate_state": state.value,
@@ -67,7 +67,7 @@ def _late(record: CommandRecord, state: CommandState, failure: Failure | None, r
     })
 
 
-def move_command(record: CommandRecord, state: CommandState, failure: Failure | None = None,
+def move_command(record: CommandBrief, state: CommandState, failure: Failure | None = None,
                  result: dict[str, Any] | None = None, reason: str | None = None) -> Outcome:
     """Ask for ``record -> state``; a terminal record turns the request into a late outcome."""
     if record.state is state and not state.terminal:
@@ -95,8 +95,10 @@ def decide_adapter_report(
     state: CoreState, adapter_id: str, command_id: str, report_state: str,
     failure: str | None, result: dict[str, Any] | None, reason: str | None,
 ) -> Outcome:
-    """An adapter's report about a command it was given (delivered, running or an outcome)."""
-    record = state.commands.get(command_id)
+    """An adapter's report about a command it was given (delivered, running or an outcome).
+
+    An archived command is terminal: a report about it becomes a late outcome."""
+    record = state.command_brief(command_id)
     if record is None:
         return Outcome(ok=False, error=f"unknown command {command_id}")
     if record.adapter_id != adapter_id:
@@ -124,7 +126,7 @@ def decide_core_cancel(state: CoreState, cancel: CommandRecord) -> tuple[Outcome
     target_id = cancel.payload.get("command_id")
     if target_id is None:
         return Outcome(), True  # cancels the current turn: only the adapter knows it
-    target = state.commands.get(target_id)
+    target = state.command_brief(target_id)
     if target is None or target.target != cancel.target:
         return _settle(cancel, CommandState.rejected, Failure.target_not_found,
                        {"target_command_id": target_id, "effect": "not_found"},
@@ -318,14 +320,14 @@ def decide_elicitation_opened(state: CoreState, session: SessionRecord, elicitat
                               options: list[str], expires_at: float | None) -> Outcome:
     if elicitation_id in state.elicitations:
         return Outcome()  # a redelivered frame
-    if elicitation_id in state.commands:
+    if state.has_command(elicitation_id):
         return Outcome(ok=False, error="an elicitation id cannot reuse a command id")
     try:
         elicitation_kind = ElicitationKind(kind)
     except ValueError:
         return Outcome(ok=False, error=f"unknown elicitation kind {kind!r}")
     if command_id is not None:
-        command = state.commands.get(command_id)
+        command = state.command_brief(command_id)
         if command is None or command.target != session.target:
             return Outcome(ok=False, error=f"elicitation refers to unknown command {command_id}")
     return Outcome((Fact(EventKind.elicitation_opened, entity_for_elicitation(elicitation_id), {
@@ -358,13 +360,13 @@ def decide_elicitation_closed(state: CoreState, elicitation_id: str, new_state: 
 def decide_reply(state: CoreState, session: SessionRecord, reply_id: str, correlates_kind: str,
                  correlates_id: str, content: dict[str, Any]) -> Outcome:
     """TypedCorrelation: a reply references a known command in the same session context."""
-    if reply_id in state.commands or reply_id in state.elicitations:
+    if state.has_command(reply_id) or reply_id in state.elicitations:
         return Outcome(ok=False, error="a reply id cannot reuse a command or elicitation id")
     if faults.active("reply_correlation_off"):
         pass
     elif correlates_kind != "command":
         return Outcome(ok=False, error=f"replies correlate to commands, not {correlates_kind!r}")
-    command = state.commands.get(correlates_id)
+    command = state.command_brief(correlates_id)
     if (command is None or command.target != session.target) and not faults.active("reply_correlation_off"):
         return Outcome(ok=False, error=f"reply refers to unknown command {correlates_id} on {session.target}")
     return Outcome((Fact(EventKind.reply_recorded, entity_for_command(correlates_id), {

@@ -7,7 +7,9 @@ container: the reducer is the only code that writes to it.
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from collections import deque
+from typing import Any, NamedTuple, Protocol
 
 import attrs
 
@@ -25,6 +27,11 @@ from patchbay.registry import (
 )
 
 JSON = dict[str, Any]
+
+# How many settled (terminal) commands keep their full record in ``CoreState.commands``; older
+# ones become an ``ArchivedCommand``. Counted in settle order by the reducer, so live state,
+# recovery and replay archive the same commands at the same LSN. At least 1.
+SETTLED_WINDOW = 1000
 
 
 @attrs.frozen
@@ -78,6 +85,60 @@ class CommandRecord:
     @property
     def terminal(self) -> bool:
         return self.state.terminal
+
+
+class CommandBrief(Protocol):
+    """What the deciders need to know of any accepted command, live or archived."""
+
+    @property
+    def command_id(self) -> str: ...
+    @property
+    def idempotency_key(self) -> str: ...
+    @property
+    def payload_digest(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def adapter_id(self) -> str: ...
+    @property
+    def state(self) -> CommandState: ...
+    @property
+    def failure(self) -> Failure | None: ...
+    @property
+    def accepted_lsn(self) -> int: ...
+    @property
+    def terminal(self) -> bool: ...
+
+
+class ArchivedCommand(NamedTuple):
+    """A settled command that left the window of full records: what decisions still need.
+
+    Enough to answer a retry of its key (with its outcome), refuse its key with another payload
+    or its id with another key, refuse to supersede or cancel it (too late), turn a late report
+    into a late outcome, and list it by target. The full record (payload, history, result,
+    late outcomes) is rebuilt from the journal on demand (``domain.history``). A named tuple:
+    small, and cheap to build by the hundred thousand when a checkpoint is decoded.
+    """
+
+    command_id: str
+    idempotency_key: str
+    payload_digest: str
+    target: str
+    adapter_id: str
+    state: CommandState
+    failure: Failure | None
+    accepted_lsn: int
+    elicitations: tuple[str, ...] = ()
+
+    @property
+    def terminal(self) -> bool:
+        return True  # only terminal commands are archived
+
+    @classmethod
+    def of(cls, record: CommandRecord) -> ArchivedCommand:
+        return cls(record.command_id, record.idempotency_key, record.payload_digest,
+                   sys.intern(record.target), sys.intern(record.adapter_id), record.state, record.failure,
+                   record.accepted_lsn, record.elicitations)
 
 
 @attrs.frozen
@@ -221,8 +282,11 @@ class Lockdown:
 class CoreState:
     """Everything the core decides on, rebuilt from the journal by ``reducer.apply``.
 
-    ``idempotency`` maps a key to the command that owns it, for every command ever accepted,
-    so a retry after a terminal outcome still finds the original.
+    ``commands`` holds the full records of the live commands and of the ``SETTLED_WINDOW``
+    most recently settled ones (``settled``, in settle order); an older settled command is kept
+    in ``archived`` as a compact entry, so memory, checkpoints and scans follow live work, not
+    history. ``idempotency`` maps a key to the command that owns it, for every command ever
+    accepted (live or archived), so a retry after a terminal outcome still finds the original.
     """
 
     authority_domain_id: str = ""
@@ -236,6 +300,8 @@ class CoreState:
     adapters: dict[str, AdapterRecord] = attrs.field(factory=dict)
     sessions: dict[str, SessionRecord] = attrs.field(factory=dict)
     commands: dict[str, CommandRecord] = attrs.field(factory=dict)
+    settled: deque[str] = attrs.field(factory=deque)
+    archived: dict[str, ArchivedCommand] = attrs.field(factory=dict)
     idempotency: dict[str, str] = attrs.field(factory=dict)
     elicitations: dict[str, ElicitationRecord] = attrs.field(factory=dict)
     leases: dict[str, LeaseRecord] = attrs.field(factory=dict)
@@ -257,11 +323,26 @@ class CoreState:
             adapters=dict(self.adapters),
             sessions=dict(self.sessions),
             commands=dict(self.commands),
+            settled=deque(self.settled),
+            archived=dict(self.archived),
             idempotency=dict(self.idempotency),
             elicitations=dict(self.elicitations),
             leases=dict(self.leases),
             adapter_frames=dict(self.adapter_frames),
         )
+
+    def command_brief(self, command_id: str) -> CommandBrief | None:
+        """The command's full record, or its archived entry, or None if never accepted."""
+        record = self.commands.get(command_id)
+        if record is not None:
+            return record
+        return self.archived.get(command_id)
+
+    def has_command(self, command_id: str) -> bool:
+        return command_id in self.commands or command_id in self.archived
+
+    def command_count(self) -> int:
+        return len(self.commands) + len(self.archived)
 
     def live_lease(self, resource: str, scope: str, now: float) -> LeaseRecord | None:
         for lease in self.leases.values():

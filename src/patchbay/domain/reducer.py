@@ -7,7 +7,12 @@ decider did, so a journal is read the same way by every path:
 - a command's first durable terminal commit wins; a later terminal candidate is kept on the
   record as a late outcome and never rewrites the state (LsnDeterminesTerminalWinner);
 - a transition outside the registry's table is ignored (and flagged by ``replay --check``);
-- a session generation only moves forward (GenerationMonotonic).
+- a session generation only moves forward (GenerationMonotonic);
+- a command that settles enters the window of ``SETTLED_WINDOW`` settled commands kept in
+  full; the oldest one leaving the window is archived to a compact entry, so the state follows
+  live work rather than history. Events about an archived command change nothing in the state
+  (it is terminal: they are late outcomes); its full record is rebuilt from its events
+  (``domain.history``) with this same reducer.
 """
 
 from __future__ import annotations
@@ -15,9 +20,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from patchbay.domain import model
 from patchbay.domain.events import EventKind
 from patchbay.domain.model import (
     AdapterRecord,
+    ArchivedCommand,
     CommandRecord,
     CoreState,
     ElicitationRecord,
@@ -335,7 +342,7 @@ def _session_activity(state: CoreState, event: Event) -> None:
 def _command_accepted(state: CoreState, event: Event) -> None:
     p = event.payload
     command_id = p["command_id"]
-    if command_id in state.commands:
+    if command_id in state.commands or command_id in state.archived:
         return
     issuer = p["issuer"]
     state.commands[command_id] = CommandRecord(
@@ -398,6 +405,17 @@ def _command_transitioned(state: CoreState, event: Event) -> None:
         history=(*record.history, Transition(target_state, event.lsn, event.ts, failure)),
         revision=event.lsn,
     )
+    if target_state.terminal:
+        _settled(state, record.command_id)
+
+
+def _settled(state: CoreState, command_id: str) -> None:
+    """Enter the window of settled commands; archive whatever falls out of it."""
+    state.settled.append(command_id)
+    while len(state.settled) > max(1, model.SETTLED_WINDOW):
+        oldest = state.commands.pop(state.settled.popleft(), None)
+        if oldest is not None:
+            state.archived[oldest.command_id] = ArchivedCommand.of(oldest)
 
 
 @_on(EventKind.command_late_outcome)
@@ -444,6 +462,9 @@ def _elicitation_opened(state: CoreState, event: Event) -> None:
         state.commands[command.command_id] = evolve(
             command, elicitations=(*command.elicitations, elicitation_id)
         )
+    elif command_id and command_id in state.archived:
+        archived = state.archived[command_id]
+        state.archived[command_id] = archived._replace(elicitations=(*archived.elicitations, elicitation_id))
 
 
 @_on(EventKind.elicitation_resolved)

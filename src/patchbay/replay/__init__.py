@@ -19,6 +19,8 @@ from typing import Any
 
 import attrs
 
+from patchbay.domain import history
+from patchbay.domain.events import EventKind
 from patchbay.domain.invariants import JournalChecker, Violation
 from patchbay.domain.model import CoreState
 from patchbay.domain.reducer import apply
@@ -56,7 +58,7 @@ def replay_journal(path: Path, *, until_lsn: int | None = None, check: bool = Tr
         violations = list(checker.violations)
         if check:
             for command_id, checked_state in checker.command_states().items():
-                record = state.commands.get(command_id)
+                record = state.command_brief(command_id)  # live or archived
                 if record is None or record.state.value != checked_state:
                     violations.append(Violation(
                         "IdempotentLogReplay", state.last_lsn,
@@ -88,9 +90,13 @@ def _collector_paused() -> Iterator[None]:
 def run_replay(path: Path, *, check: bool, until_lsn: int | None, command_id: str | None, target: str | None,
                as_json: bool, echo: Callable[[str], None]) -> int:
     timeline: list[dict[str, Any]] = []
+    own_events: list[StoredEvent] = []  # what rebuilds the command's record if it was archived
 
     def collect(event: StoredEvent) -> None:
         entity = event.entity
+        if command_id and (entity == f"command:{command_id}" or (
+                event.kind == EventKind.elicitation_opened and event.payload.get("command_id") == command_id)):
+            own_events.append(event)
         if (command_id and entity == f"command:{command_id}") or (target and entity == f"session:{target}") or (
             command_id and event.payload.get("command_id") == command_id and entity != f"command:{command_id}"
         ):
@@ -108,13 +114,14 @@ def run_replay(path: Path, *, check: bool, until_lsn: int | None, command_id: st
     summary: dict[str, Any] = {
         "journal": str(path), "authority_domain_id": state.authority_domain_id, "last_lsn": state.last_lsn,
         "events": result.events, "seconds": round(result.seconds, 3), "events_per_second": round(rate),
-        "commands": len(state.commands), "sessions": len(state.sessions), "leases": len(state.leases),
+        "commands": state.command_count(), "sessions": len(state.sessions), "leases": len(state.leases),
         "lockdown": state.lockdown.active,
         "violations": [str(v) for v in result.violations] if check else None,
         "held_leases": [api.lease_view(lease) for lease in state.leases.values() if lease.state is LeaseState.held],
     }
     if command_id:
-        record = state.commands.get(command_id)
+        record = state.commands.get(command_id) or (
+            history.rebuild_command(command_id, own_events) if command_id in state.archived else None)
         summary["command"] = api.command_view(record, state) if record else None
         summary["timeline"] = timeline
     if target:
@@ -125,7 +132,7 @@ def run_replay(path: Path, *, check: bool, until_lsn: int | None, command_id: st
         echo(json.dumps(summary, indent=2, sort_keys=True))
     else:
         echo(f"{path}: {result.events} events up to LSN {state.last_lsn} in {result.seconds:.3f} s "
-             f"({rate:,.0f} events/s); {len(state.commands)} commands, {len(state.sessions)} sessions")
+             f"({rate:,.0f} events/s); {state.command_count()} commands, {len(state.sessions)} sessions")
         for lease in summary["held_leases"]:
             echo(f"  lease {lease['lease_id']} held: {lease['resource']} ({lease['scope']}) by {lease['holder']} "
                  f"until {time.strftime('%H:%M:%S', time.localtime(lease['expires_at']))}")
