@@ -4,7 +4,9 @@ Each serializes the messages for its entity and owns its behaviour (what to deci
 deliver, when to stop). Their state is the entity's record in the journal's reduction: an
 actor reads it in ``on_start`` (so a restarted or re-activated actor recovers it from the
 journal) and after every persist. Decisions come from ``patchbay.domain``; an actor's only
-awaits are the journal's durability and its outbox.
+awaits are the journal's durability and its outbox. An adapter frame's decision is queued for
+commit and answered at once as ``Decided``: the adapter plane sends the frame's answer once it
+is durable, so one connection's frames are decided in order without a commit round trip each.
 
 Lifecycles: every entity actor is ``transient`` and passivates after ``IDLE`` seconds without
 messages (a command that runs for hours holds no task meanwhile); a command actor also stops
@@ -68,6 +70,16 @@ class Frame:
 
 
 @attrs.frozen
+class Decided:
+    """An adapter frame's decision, queued for commit but not yet durable: the frame's answer
+    waits for ``pending`` (so the actor can decide the connection's next frame meanwhile)."""
+
+    outcome: lifecycle.Outcome
+    pending: Any  # the journal's pending commit, or None when nothing was decided
+    extra: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
 class LeaseRequest:
     op: str
     holder: str
@@ -97,7 +109,11 @@ class CommandActor(Actor[Any]):
         elif isinstance(message, Report):
             outcome = lifecycle.decide_adapter_report(core.journal.speculative, message.adapter_id, self.command_id,
                                                       message.state, message.failure, message.result, message.reason)
-            await core.journal.persist(outcome.facts, frame=message.frame)
+            pending = core.journal.decide(outcome.facts, frame=message.frame)
+            self.record = core.journal.speculative.commands.get(self.command_id)
+            if self.record is None or self.record.terminal:
+                self.stop()
+            return Decided(outcome, pending)
         elif isinstance(message, Expire):
             before = core.journal.speculative.commands[self.command_id]
             outcome = lifecycle.decide_expiry(before, message.now)
@@ -138,8 +154,7 @@ class SessionActor(Actor[Any]):
         if not isinstance(message, Frame):
             raise TypeError(f"session actor cannot handle {message!r}")
         outcome = self.core.adapters.decide_session_frame(message.connection, message.frame_type, message.frame)
-        await self.core.journal.persist(outcome.facts, frame=message.frame_key)
-        return outcome
+        return Decided(outcome, self.core.journal.decide(outcome.facts, frame=message.frame_key))
 
 
 class LeaseActor(Actor[Any]):
@@ -172,7 +187,9 @@ class LeaseActor(Actor[Any]):
             outcome = access.decide_lease_release(state, message.lease_id, message.holder, "released by holder")
         else:
             outcome = lifecycle.Outcome(ok=False, error=f"lease {message.op} needs a lease_id")
-        await core.journal.persist(outcome.facts, now=now, frame=getattr(message, "frame_key", None))
+        if isinstance(message, LeaseRequest):  # an adapter frame: its answer waits for the commit
+            return Decided(outcome, core.journal.decide(outcome.facts, now=now, frame=message.frame_key), extra)
+        await core.journal.persist(outcome.facts, now=now)
         return outcome, extra
 
 
