@@ -33,12 +33,10 @@ from patchbay.core._connection import (
 from patchbay.core._entities import (
     Decided,
     Deliver,
-    Frame,
     LeaseRequest,
     Report,
     command_spec,
     lease_spec,
-    session_spec,
 )
 from patchbay.core._state import _Pending
 from patchbay.core.secrets import token_hash
@@ -46,13 +44,17 @@ from patchbay.core.timers import TimerKey
 from patchbay.domain import access, lifecycle
 from patchbay.domain.events import EventKind, Fact
 from patchbay.domain.model import CommandRecord
-from patchbay.errors import ProtocolError, Refused
+from patchbay.errors import CoreStopped, ProtocolError, Refused
 from patchbay.journal import StoredEvent
 from patchbay.registry import CommandState, Failure, LeaseState, SessionConnectivityState
 from patchbay.wire import adapter as wire
 
 if TYPE_CHECKING:
     from patchbay.core._core import Core
+
+
+class FrameCrashed(Exception):
+    """Deciding a frame raised (a bug): nothing of it was queued; it is answered ``retry``."""
 
 
 class Answer:
@@ -307,7 +309,10 @@ class AdapterPlane:
             nursery.start_soon(self._answer_in_order, connection, answers, send, window)
             async with to_answer:
                 while True:
-                    await window.acquire()
+                    try:
+                        window.acquire_nowait()  # no task switch while the window has room
+                    except trio.WouldBlock:
+                        await window.acquire()
                     text = await receive()
                     answer = await self.take(connection, text)
                     connection.in_flight += 1
@@ -359,7 +364,7 @@ class AdapterPlane:
         """The answer once its commit is durable; ``retry`` if that takes longer than the ask
         timeout (it may still commit: a resent frame is then acknowledged as a duplicate).
         Raises CoreStopped if the commit failed: the frame is never answered."""
-        if answer.commit is None:
+        if answer.durable():  # nothing to wait for (common in a run that committed together)
             return answer.text
         with trio.move_on_after(self.core.settings.ask_timeout):
             await self.core.journal.wait(answer.commit)
@@ -440,9 +445,9 @@ class AdapterPlane:
         except ProtocolError as error:
             return Answer(wire.encode("error", seq=seq, error=str(error), code="refused"),
                           self._protocol_error(connection, frame_type, str(error), "refused"), seq)
-        except ActorError as error:
-            # The entity actor crashed (and is being restarted) or timed out: nothing of this
-            # frame was journaled. Later frames are answered ``retry`` too until this one comes
+        except (ActorError, FrameCrashed) as error:
+            # The entity actor crashed (and is being restarted) or timed out, or deciding the
+            # frame failed: nothing of this frame was journaled. Later frames are answered ``retry`` too until this one comes
             # again, so the adapter resends its unacked frames in their order and none is skipped.
             connection.retry_from = seq
             return Answer(wire.encode("error", seq=seq, error=str(error), code="retry"), None, seq)
@@ -468,8 +473,9 @@ class AdapterPlane:
 
     async def _route(self, connection: AdapterConnection, frame_type: str, frame: Any,
                      frame_key: tuple[str, int, int] | None) -> Decided:
-        """Hand the frame to the entity actor that owns what it is about; it answers once it
-        has decided (its facts queued for commit, not yet durable)."""
+        """Decide the frame: reports and leases by the entity actor that owns them (it answers
+        once it has decided), session frames here; the facts are queued for commit, not yet
+        durable."""
         core = self.core
         timeout = core.settings.ask_timeout
         decided: Decided
@@ -498,12 +504,16 @@ class AdapterPlane:
             elicitation = core.journal.speculative.elicitations.get(frame.elicitation_id)
             if elicitation is None or not elicitation.target.startswith(f"{connection.adapter_id}/"):
                 raise ProtocolError(f"unknown elicitation {frame.elicitation_id}")
-            target = elicitation.target
-        else:
-            target = f"{connection.adapter_id}/{frame.runtime_session_id}"
-        actor = core.actors.get_or_start(f"session:{target}", lambda: session_spec(core, target))
-        decided = await actor.ask(Frame(connection, frame_type, frame, frame_key), timeout=timeout)
-        return decided
+        # A session-scoped frame is decided here, in this step: nothing awaits between its
+        # decision and queueing its facts, so frames about one session are serialized without
+        # an actor (which would cost two task switches per frame on the streaming path).
+        try:
+            outcome = self.decide_session_frame(connection, frame_type, frame)
+            return Decided(outcome, core.journal.decide(outcome.facts, frame=frame_key))
+        except (ProtocolError, CoreStopped):
+            raise
+        except Exception as error:  # a decider bug: nothing was queued (decide rolls back)
+            raise FrameCrashed(f"deciding the {frame_type} frame failed: {error!r}") from error
 
     def decide_session_frame(self, connection: AdapterConnection, frame_type: str, frame: Any) -> lifecycle.Outcome:
         """The decision for one session-scoped frame, against the speculative state."""

@@ -1,4 +1,4 @@
-"""Entity actors: one per command, per runtime session and per lease resource.
+"""Entity actors: one per command and per lease resource.
 
 Each serializes the messages for its entity and owns its behaviour (what to decide, what to
 deliver, when to stop). Their state is the entity's record in the journal's reduction: an
@@ -7,6 +7,10 @@ journal) and after every persist. Decisions come from ``patchbay.domain``; an ac
 awaits are the journal's durability and its outbox. An adapter frame's decision is queued for
 commit and answered at once as ``Decided``: the adapter plane sends the frame's answer once it
 is durable, so one connection's frames are decided in order without a commit round trip each.
+
+Frames about a runtime session (reports of sessions, observations, elicitations, replies) need
+no actor: the adapter plane decides each in one step, with no await between its decision and
+queueing its facts, which serializes them as an actor would.
 
 Lifecycles: every entity actor is ``transient`` and passivates after ``IDLE`` seconds without
 messages (a command that runs for hours holds no task meanwhile); a command actor also stops
@@ -57,16 +61,6 @@ class Settle:
     """Persist facts decided elsewhere for this entity (adapter loss, revocation policy)."""
 
     facts: tuple[Fact, ...]
-
-
-@attrs.frozen
-class Frame:
-    """A session-scoped adapter frame, already parsed: decided by the session actor."""
-
-    connection: Any
-    frame_type: str
-    frame: Any
-    frame_key: FrameKey
 
 
 @attrs.frozen
@@ -143,20 +137,6 @@ class CommandActor(Actor[Any]):
         core.adapters.send_delivery(core.journal.speculative.commands[self.command_id])
 
 
-class SessionActor(Actor[Any]):
-    """Frames about one runtime session: reports, observations, elicitations, replies."""
-
-    def __init__(self, core: Core, target: str) -> None:
-        self.core = core
-        self.target = target
-
-    async def handle(self, message: Any) -> Any:
-        if not isinstance(message, Frame):
-            raise TypeError(f"session actor cannot handle {message!r}")
-        outcome = self.core.adapters.decide_session_frame(message.connection, message.frame_type, message.frame)
-        return Decided(outcome, self.core.journal.decide(outcome.facts, frame=message.frame_key))
-
-
 class LeaseActor(Actor[Any]):
     """Acquire, renew, release and expire the lease of one (resource, scope)."""
 
@@ -196,11 +176,6 @@ class LeaseActor(Actor[Any]):
 def command_spec(core: Core, command_id: str) -> ChildSpec:
     return ChildSpec(name=f"command:{command_id}", factory=lambda: CommandActor(core, command_id),
                      restart=Restart.transient, mailbox_size=256, idle_timeout=IDLE)
-
-
-def session_spec(core: Core, target: str) -> ChildSpec:
-    return ChildSpec(name=f"session:{target}", factory=lambda: SessionActor(core, target),
-                     restart=Restart.transient, mailbox_size=1024, idle_timeout=IDLE)
 
 
 def lease_spec(core: Core, resource: str, scope: str) -> ChildSpec:
