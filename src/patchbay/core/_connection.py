@@ -16,7 +16,7 @@ from typing import Any
 import trio
 
 OUTBOX_CAPACITY = 2048
-FRAME_WINDOW = 256  # frames of one connection decided but not yet answered; beyond, it stops reading
+FRAME_WINDOW = 64  # frames of one connection decided but not yet answered; beyond, it stops reading
 DELIVERY_HEADROOM = 64  # outbox slots kept for control frames (answers, withdrawals, welcome)
 CLOSE_GOING_AWAY = 1001  # the core is shutting down
 CLOSE_TOO_SLOW = 4408  # outbox overflow or heartbeat lost
