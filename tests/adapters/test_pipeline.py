@@ -60,11 +60,11 @@ class Hold:
     def __init__(self, store: JournalStore) -> None:
         self.released = threading.Event()
         self.released.set()
-        self.entered = 0
+        self.inside = threading.Event()  # a commit reached the worker thread
         real: Callable[..., Any] = store.append_batch
 
         def append_batch(events: Any) -> Any:
-            self.entered += 1
+            self.inside.set()
             self.released.wait(timeout=30)
             return real(events)
 
@@ -75,6 +75,10 @@ class Hold:
 
     def release(self) -> None:
         self.released.set()
+
+    async def held(self) -> None:
+        """Until a commit is held in the worker thread."""
+        await trio.to_thread.run_sync(self.inside.wait, 30)
 
 
 def observation(seq: int, text: str, activity: str | None = None) -> str:
@@ -155,8 +159,8 @@ async def test_no_answer_before_the_commit_is_durable_and_the_window_stops_readi
         hold.hold()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(h.core.adapters.serve, adapter.connection, transport.receive, transport.send)
+            await hold.held()
             await trio.testing.wait_all_tasks_blocked()
-            assert hold.entered >= 1
             assert transport.answers == []  # decided, but nothing is durable yet
             assert h.core.state.last_lsn == committed_before  # nothing visible either
             assert adapter.connection.in_flight == FRAME_WINDOW  # the window is full...
