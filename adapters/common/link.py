@@ -3,8 +3,11 @@
 ``AdapterLink.run`` connects, says hello, and keeps the attachment alive: heartbeats, answers
 to every frame, and reconnection with backoff when the core goes away. Frames that change
 anything are numbered (``seq``) and kept until the core acknowledges them; after a reconnect
-they are sent again in order and the core deduplicates them. Deliveries are handed to the
-runtime once per command id (redeliveries after a reconnect are dropped here).
+they are sent again in order and the core deduplicates them. Sending does not wait for the
+answer (the core pipelines a connection's frames and answers them in order once durable, one
+``ack`` per run of frames since the hello says ``ack_ranges``); at most ``MAX_UNACKED`` frames
+wait for answers before ``send`` does. Deliveries are handed to the runtime once per command
+id (redeliveries after a reconnect are dropped here).
 
 The adapter generation grows with every process start (a counter file beside the
 credential), so the core can tell a reconnect of this process from a new process.
@@ -165,7 +168,7 @@ class AdapterLink:
     async def _attach(self, ws: Any) -> None:
         hello = {"type": "hello", "protocol": 1, "adapter_id": self.adapter_id, "credential": self.credential,
                  "adapter_generation": self.generation, "deployment_scope": self.deployment_scope,
-                 "manifest": self.runtime.manifest()}
+                 "manifest": self.runtime.manifest(), "ack_ranges": True}
         await ws.send_message(json.dumps(hello))
         welcome = json.loads(await ws.get_message())
         if welcome.get("type") != "welcome":
@@ -204,13 +207,27 @@ class AdapterLink:
             self._answers[seq] = frame
             waiter.set()
 
+    def _acknowledge_range(self, first: int, last: int) -> None:
+        """One ack for the run of frames ``first``..``last`` (answered in order, so they are the
+        oldest unanswered ones)."""
+        if last - first < len(self._unacked):
+            seqs: Any = range(first, last + 1)
+        else:
+            seqs = [seq for seq in self._unacked if first <= seq <= last]
+        for seq in seqs:
+            if seq in self._unacked or seq in self._waiters:
+                self._acknowledge(seq, {"type": "ack", "seq": seq})
+
     async def _dispatch(self, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
         if kind in ("ack", "error"):
             seq = frame.get("seq")
             if frame.get("code") == "retry":
                 raise ResendRequested(f"the core asked to resend from frame {seq}: {frame.get('error')}")
-            if isinstance(seq, int) and seq > 0:
+            first = frame.get("first")
+            if kind == "ack" and isinstance(seq, int) and isinstance(first, int) and 0 < first < seq:
+                self._acknowledge_range(first, seq)
+            elif isinstance(seq, int) and seq > 0:
                 self._acknowledge(seq, frame)
             if kind == "error":
                 log.warning("adapter %s: core answered an error: %s", self.adapter_id, frame.get("error"))

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
+import trio.testing
 from patchbay_adapters.common.link import AdapterLink
 from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
 
@@ -162,3 +163,35 @@ async def test_a_retry_answer_makes_the_adapter_reattach_and_resend_from_that_fr
     await run_link(core, body)
     assert numbered(core.frames[1]) == [1, 2]
     assert len(answers) == 1 and answers[0] is not None and answers[0]["type"] == "ack"  # the waiter got the ack
+
+
+async def test_one_ack_for_a_run_of_frames_acknowledges_each_of_them() -> None:
+    async def script(ws: WebSocketConnection, received: list[dict[str, Any]]) -> None:
+        await ws.send_message(welcome(0))
+        await receive(ws, received, 4)
+        await ws.send_message(json.dumps({"type": "ack", "seq": 1}))
+        await ws.send_message(json.dumps({"type": "ack", "seq": 4, "first": 2}))
+        with trio.move_on_after(0.3):
+            await ws.get_message()
+
+    core = ScriptedCore([script])
+    answers: list[dict[str, Any] | None] = []
+    links: list[AdapterLink] = []
+
+    async def body(link: AdapterLink) -> None:
+        links.append(link)
+        async with trio.open_nursery() as nursery:
+            await link.report("c1", "delivered")
+            await link.report("c2", "delivered")
+
+            async def waited() -> None:
+                answers.append(await link.send("report", wait=True, timeout=15, command_id="c3", state="running"))
+            nursery.start_soon(waited)
+            await trio.testing.wait_all_tasks_blocked()
+            await link.report("c4", "delivered")
+
+    await run_link(core, body)
+    assert core.hellos[0]["ack_ranges"] is True
+    assert numbered(core.frames[0]) == [1, 2, 3, 4]
+    assert answers == [{"type": "ack", "seq": 3}]  # the waiter inside the run got its ack
+    assert not links[0]._unacked

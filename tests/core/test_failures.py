@@ -9,6 +9,7 @@ import trio
 
 from patchbay.core import Core, CoreSettings
 from patchbay.core.ports import ManualClock
+from patchbay.domain.events import EventKind
 from patchbay.registry import SessionActivityState, SubmissionOutcome
 from patchbay.replay import replay_journal
 from tests.core.harness import DOMAIN, Harness, running_core
@@ -110,24 +111,63 @@ async def test_a_fact_the_reducer_cannot_fold_leaves_the_speculative_state_as_it
         assert h.core.state == h.core.journal.speculative
 
 
-async def test_session_actors_passivate_when_idle_and_come_back_on_the_next_frame(
+async def test_entity_actors_passivate_when_idle_and_come_back_on_the_next_frame(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from patchbay.core import _entities
+    from patchbay.registry import CommandState
 
     monkeypatch.setattr(_entities, "IDLE", 0.05)
     async with running_core(tmp_path) as h:
+        await h.login()
         adapter = await h.adapter()
         await adapter.attach()
         await adapter.session(label="first")
-        assert h.core.actors.lookup("session:shell-1/demo") is not None
+        assert h.core.actors.lookup("session:shell-1/demo") is None  # session frames need no actor
+        await h.submit("c1", "echo")
+        assert (await adapter.report("c1", "delivered"))["type"] == "ack"
+        assert h.core.actors.lookup("command:c1") is not None
         for _ in range(600):  # bounded polling (30 s) for the idle timeout to pass
-            if h.core.actors.lookup("session:shell-1/demo") is None:
+            if h.core.actors.lookup("command:c1") is None:
                 break
             await trio.sleep(0.05)
-        assert h.core.actors.lookup("session:shell-1/demo") is None  # passivated
-        assert (await adapter.session(label="second"))["type"] == "ack"
-        assert h.core.state.sessions["shell-1/demo"].label == "second"
+        assert h.core.actors.lookup("command:c1") is None  # passivated
+        assert (await adapter.report("c1", "running"))["type"] == "ack"
+        assert h.core.command("c1").state is CommandState.running
         assert h.core.actors.activations >= 2
+
+
+async def test_a_session_frame_whose_decision_crashes_is_answered_retry_and_recorded_once_resent(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from patchbay.domain import lifecycle
+
+    real = lifecycle.decide_observation
+    crashes: list[int] = []
+
+    def crash_once(*args: object, **kwargs: object) -> lifecycle.Outcome:
+        if not crashes:
+            crashes.append(1)
+            raise RuntimeError("injected crash")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    async with running_core(tmp_path) as h:
+        adapter = await h.adapter()
+        await adapter.attach()
+        await adapter.session(activity="idle")
+        monkeypatch.setattr(lifecycle, "decide_observation", crash_once)
+        lsn = h.core.state.last_lsn
+        answer = await adapter.send("observation", runtime_session_id="demo", generation=1,
+                                    observation={"type": "output", "text": "x"}, activity="working")
+        assert (answer["type"], answer["code"]) == ("error", "retry") and "injected crash" in answer["error"]
+        assert h.core.state.last_lsn == lsn and h.core.journal.speculative.last_lsn == lsn  # nothing of it
+        later = await adapter.send("observation", runtime_session_id="demo", generation=1,
+                                   observation={"type": "output", "text": "y"})
+        assert (later["type"], later["code"]) == ("error", "retry")  # until the failed one comes again
+        resent = await adapter.send("observation", seq=answer["seq"], runtime_session_id="demo", generation=1,
+                                    observation={"type": "output", "text": "x"}, activity="working")
+        assert resent == {"type": "ack", "seq": answer["seq"]}
+        assert h.core.state.sessions["shell-1/demo"].activity is SessionActivityState.working
+        assert [e.payload["observation"]["text"] for e in h.core.events_after(lsn)
+                if e.kind == EventKind.session_observation.value] == ["x"]
 
 
 async def test_a_deadline_whose_actor_crashes_is_tried_again_and_the_core_keeps_running(

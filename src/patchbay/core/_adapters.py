@@ -1,10 +1,12 @@
 """The adapter plane: attachment, frames from adapters, delivery to them, and honest failure.
 
-One ``AdapterConnection`` per attached adapter. Inbound frames are handled one at a time per
-connection (the transport awaits each answer), so an adapter's frames take effect in the order
-it sent them. Outbound frames go through a bounded outbox; an adapter that does not drain it is
-disconnected rather than buffered without bound, and gets everything again on re-attach
-(at-least-once delivery; adapters deduplicate by command id).
+One ``AdapterConnection`` per attached adapter. Inbound frames are decided one at a time per
+connection, in the order the adapter sent them, so they take effect in that order; their answers
+go out in the same order, each once the frame's effects are durable, while later frames are
+already being decided (a bounded window of ``FRAME_WINDOW`` frames per connection). Outbound
+frames go through a bounded outbox; an adapter that does not drain it is disconnected rather
+than buffered without bound, and gets everything again on re-attach (at-least-once delivery;
+adapters deduplicate by command id).
 
 Failure bounds: an adapter that sends nothing for ``stale_after`` seconds is considered lost;
 its sessions are ``stale`` from the moment it is lost and ``offline`` ``offline_after`` seconds
@@ -16,31 +18,66 @@ later, when its in-flight commands are settled (``execution_outcome_unknown`` if
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import trio
+
 from patchbay.actors import ActorError
-from patchbay.core._connection import CLOSE_REPLACED, CLOSE_TOO_SLOW, AdapterConnection
+from patchbay.core._connection import (
+    CLOSE_REPLACED,
+    CLOSE_TOO_SLOW,
+    FRAME_WINDOW,
+    AdapterConnection,
+)
 from patchbay.core._entities import (
+    Decided,
     Deliver,
-    Frame,
     LeaseRequest,
     Report,
     command_spec,
     lease_spec,
-    session_spec,
 )
+from patchbay.core._state import _Pending
 from patchbay.core.secrets import token_hash
 from patchbay.core.timers import TimerKey
 from patchbay.domain import access, lifecycle
 from patchbay.domain.events import EventKind, Fact
 from patchbay.domain.model import CommandRecord
-from patchbay.errors import ProtocolError, Refused
+from patchbay.errors import CoreStopped, ProtocolError, Refused
 from patchbay.journal import StoredEvent
 from patchbay.registry import CommandState, Failure, LeaseState, SessionConnectivityState
 from patchbay.wire import adapter as wire
 
 if TYPE_CHECKING:
     from patchbay.core._core import Core
+
+
+class FrameCrashed(Exception):
+    """Deciding a frame raised (a bug): nothing of it was queued; it is answered ``retry``."""
+
+
+class Answer:
+    """A frame's answer, to be sent once ``commit`` (what the frame decided, or its audit
+    record) is durable. ``seq`` is the frame's (0 when it has none or is unnumbered)."""
+
+    __slots__ = ("text", "commit", "seq", "plain")
+
+    def __init__(self, text: str, commit: _Pending | None, seq: int | None, *, plain: bool = False) -> None:
+        self.text = text
+        self.commit = commit
+        self.seq = seq or 0
+        self.plain = plain  # a bare ack of a frame that took effect: can join a range
+
+    def durable(self) -> bool:
+        """Whether the answer can go out now (its commit, if any, succeeded)."""
+        return self.commit is None or (self.commit.done.is_set() and self.commit.error is None)
+
+
+def _retry(seq: int, retry_from: int) -> str:
+    return wire.encode("error", seq=seq, code="retry",
+                       error=f"frame {retry_from} could not be handled: send it again first")
+
 
 class AdapterPlane:
     def __init__(self, core: Core) -> None:
@@ -88,7 +125,7 @@ class AdapterPlane:
         now = core.clock.now()
         connection = AdapterConnection(hello.adapter_id, hello.adapter_generation, hello.deployment_scope,
                                        wire.unstructure(hello.manifest), core.ids.new_id("conn"), now,
-                                       render_delivery=self._render_delivery)
+                                       render_delivery=self._render_delivery, ack_ranges=hello.ack_ranges)
         new_generation = hello.adapter_generation > record.adapter_generation
         facts = [Fact(EventKind.adapter_attached, f"adapter:{hello.adapter_id}", {
             "adapter_id": hello.adapter_id, "adapter_generation": hello.adapter_generation,
@@ -254,13 +291,103 @@ class AdapterPlane:
 
     # -- inbound frames ------------------------------------------------------------------
 
-    async def handle(self, connection: AdapterConnection, text: str | bytes | None) -> str:
-        """Apply one frame; returns the answer frame (ack or error). Never raises for bad input.
+    async def serve(self, connection: AdapterConnection, receive: Callable[[], Awaitable[str | bytes | None]],
+                    send: Callable[[str], Awaitable[None]]) -> None:
+        """Read an attachment's frames and answer them, pipelined, until ``receive`` raises.
 
-        Checks, in order: size, shape, attachment still current (a replaced attachment's late
-        frames are ``stale_event``), seq (at or below what is journaled: a duplicate, acked
-        and not applied; not above the previous frame on this attachment: ``out_of_order``),
-        then the entity actor's decision. Every refusal is audited and changes no state.
+        Frames are decided one after the other in arrival order (``take``), each against the
+        speculative state that includes the effects of the ones before it, without waiting for
+        their commit; a second task sends the answers in the same order, each once what it
+        depends on is durable. So one connection's frames share group commits instead of
+        paying a commit round trip each. At most ``FRAME_WINDOW`` frames are decided and not yet
+        answered: beyond that the connection stops reading (the transport pushes back). If a
+        commit fails, ``CoreStopped`` ends the attachment and no later answer is sent.
+        """
+        window = trio.Semaphore(FRAME_WINDOW)
+        to_answer, answers = trio.open_memory_channel[Answer](FRAME_WINDOW)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._answer_in_order, connection, answers, send, window)
+            async with to_answer:
+                while True:
+                    try:
+                        window.acquire_nowait()  # no task switch while the window has room
+                    except trio.WouldBlock:
+                        await window.acquire()
+                    text = await receive()
+                    answer = await self.take(connection, text)
+                    connection.in_flight += 1
+                    to_answer.send_nowait(answer)
+
+    async def _answer_in_order(self, connection: AdapterConnection, answers: trio.MemoryReceiveChannel[Answer],
+                               send: Callable[[str], Awaitable[None]], window: trio.Semaphore) -> None:
+        retry_from = 0  # a frame whose commit timed out: later answers are retry until it comes again
+        carried: Answer | None = None
+        while True:
+            if carried is not None:
+                answer, carried = carried, None
+            else:
+                try:
+                    answer = await answers.receive()
+                except trio.EndOfChannel:
+                    return
+            if retry_from and answer.seq == retry_from:
+                retry_from = 0
+            if retry_from and answer.seq > retry_from:
+                text = _retry(answer.seq, retry_from)
+            else:
+                text = await self._when_durable(connection, answer)
+                if text is not answer.text:
+                    retry_from = answer.seq
+            count = 1
+            if connection.ack_ranges and answer.plain and not retry_from:
+                # The plain acks right behind it whose commits are done too (usually the same
+                # group commit) go out as one ack for the run.
+                last = answer.seq
+                while True:
+                    try:
+                        following = answers.receive_nowait()
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                    if following.plain and following.seq > last and following.durable():
+                        last, count = following.seq, count + 1
+                    else:
+                        carried = following
+                        break
+                if count > 1:
+                    text = wire.encode("ack", seq=last, first=answer.seq)
+            await send(text)
+            connection.in_flight -= count
+            for _ in range(count):
+                window.release()
+
+    async def _when_durable(self, connection: AdapterConnection, answer: Answer) -> str:
+        """The answer once its commit is durable; ``retry`` if that takes longer than the ask
+        timeout (it may still commit: a resent frame is then acknowledged as a duplicate).
+        Raises CoreStopped if the commit failed: the frame is never answered."""
+        if answer.durable():  # nothing to wait for (common in a run that committed together)
+            return answer.text
+        with trio.move_on_after(self.core.settings.ask_timeout):
+            await self.core.journal.wait(answer.commit)
+            return answer.text
+        if answer.seq < 1:  # an error answer without a seq: nothing to resend
+            return answer.text
+        if not connection.retry_from or connection.retry_from > answer.seq:
+            connection.retry_from = answer.seq
+        return wire.encode("error", seq=answer.seq, code="retry",
+                           error=f"frame {answer.seq} was not durable within {self.core.settings.ask_timeout} s")
+
+    async def handle(self, connection: AdapterConnection, text: str | bytes | None) -> str:
+        """Apply one frame and wait until its answer may be sent (tests, bench, conformance)."""
+        return await self._when_durable(connection, await self.take(connection, text))
+
+    async def take(self, connection: AdapterConnection, text: str | bytes | None) -> Answer:
+        """Decide one frame; returns its answer (ack or error) and the commit it must wait for.
+
+        Never raises for bad input. Checks, in order: size, shape, attachment still current (a
+        replaced attachment's late frames are ``stale_event``), seq (at or below what is
+        journaled: a duplicate, acked once that is durable and not applied; not above the
+        previous frame on this attachment: ``out_of_order``), then the entity actor's decision.
+        Every refusal is audited (the answer waits for the audit record) and changes no state.
         """
         core = self.core
         self._arm_stale(connection)
@@ -269,78 +396,89 @@ class AdapterPlane:
         size = len(text) if isinstance(text, bytes) else len(text.encode("utf-8", "surrogatepass"))
         if size > wire.MAX_FRAME_BYTES:
             reason = f"frame of {size} bytes is larger than {wire.MAX_FRAME_BYTES} bytes"
-            await self._protocol_error(connection, "unparsed", reason, "oversized")
-            return wire.encode("error", seq=None, error=reason, code="oversized")
+            return Answer(wire.encode("error", seq=None, error=reason, code="oversized"),
+                          self._protocol_error(connection, "unparsed", reason, "oversized"), None)
         try:
             frame_type, frame = wire.decode_frame(text)
         except ProtocolError as error:
-            await self._protocol_error(connection, "unparsed", str(error), "malformed")
-            return wire.encode("error", seq=None, error=str(error), code="malformed")
+            return Answer(wire.encode("error", seq=None, error=str(error), code="malformed"),
+                          self._protocol_error(connection, "unparsed", str(error), "malformed"), None)
         seq = getattr(frame, "seq", 0)
         if frame_type == "heartbeat":
-            return wire.encode("ack", seq=seq)
+            return Answer(wire.encode("ack", seq=seq), None, 0)
         if frame_type == "hello":
-            await self._protocol_error(connection, frame_type, "already attached", "out_of_order")
-            return wire.encode("error", seq=seq, error="already attached", code="out_of_order")
+            return Answer(wire.encode("error", seq=seq, error="already attached", code="out_of_order"),
+                          self._protocol_error(connection, frame_type, "already attached", "out_of_order"), seq)
         current = self.connections.get(connection.adapter_id)
         if connection.closed.is_set() or current is not connection:
             if current is not None and current.adapter_generation > connection.adapter_generation:
                 reason = (f"late {frame_type} frame from adapter generation {connection.adapter_generation}; "
                           f"generation {current.adapter_generation} is attached")
-                await self._protocol_error(connection, frame_type, reason, Failure.stale_event.value)
-                return wire.encode("error", seq=seq, error=reason, code=Failure.stale_event.value)
-            return wire.encode("error", seq=seq, error="this attachment was replaced", code="stale_attachment")
+                return Answer(wire.encode("error", seq=seq, error=reason, code=Failure.stale_event.value),
+                              self._protocol_error(connection, frame_type, reason, Failure.stale_event.value), seq)
+            return Answer(wire.encode("error", seq=seq, error="this attachment was replaced", code="stale_attachment"),
+                          None, seq)
         if seq < 1:
             reason = f"a {frame_type} frame needs a seq of 1 or more"
-            await self._protocol_error(connection, frame_type, reason, "malformed")
-            return wire.encode("error", seq=seq, error=reason, code="malformed")
-        recorded = core.journal.speculative.adapter_frames.get(connection.adapter_id, (0, 0))
-        if (connection.adapter_generation, seq) <= recorded:
-            return wire.encode("ack", seq=seq, duplicate=True)
+            return Answer(wire.encode("error", seq=seq, error=reason, code="malformed"),
+                          self._protocol_error(connection, frame_type, reason, "malformed"), seq)
+        key = (connection.adapter_generation, seq)
+        if key <= core.journal.speculative.adapter_frames.get(connection.adapter_id, (0, 0)):
+            # Already decided. Durable, or still committing (a frame resent on a new attachment
+            # while the old one's commit is in flight): the ack waits for everything decided.
+            durable = key <= core.state.adapter_frames.get(connection.adapter_id, (0, 0))
+            if seq == connection.retry_from:  # the frame asked for again came: go on after it
+                connection.retry_from = 0
+            return Answer(wire.encode("ack", seq=seq, duplicate=True), None if durable else core.journal.barrier(), seq)
         if connection.retry_from:
             if seq != connection.retry_from:
-                return wire.encode("error", seq=seq, code="retry",
-                                   error=f"frame {connection.retry_from} could not be handled: send it again first")
+                return Answer(_retry(seq, connection.retry_from), None, seq)
         elif seq <= connection.last_seq:
             reason = f"seq {seq} after seq {connection.last_seq}: frames must be numbered in order"
-            await self._protocol_error(connection, frame_type, reason, "out_of_order")
-            return wire.encode("error", seq=seq, error=reason, code="out_of_order")
+            return Answer(wire.encode("error", seq=seq, error=reason, code="out_of_order"),
+                          self._protocol_error(connection, frame_type, reason, "out_of_order"), seq)
         connection.retry_from = 0
         connection.last_seq = seq
         frame_key = (connection.adapter_id, connection.adapter_generation, seq)
         try:
-            outcome, extra = await self._route(connection, frame_type, frame, frame_key)
+            decided = await self._route(connection, frame_type, frame, frame_key)
         except ProtocolError as error:
-            await self._protocol_error(connection, frame_type, str(error), "refused")
-            return wire.encode("error", seq=seq, error=str(error), code="refused")
-        except ActorError as error:
-            # The entity actor crashed (and is being restarted) or timed out: nothing of this
-            # frame was journaled. Later frames are answered ``retry`` too until this one comes
+            return Answer(wire.encode("error", seq=seq, error=str(error), code="refused"),
+                          self._protocol_error(connection, frame_type, str(error), "refused"), seq)
+        except (ActorError, FrameCrashed) as error:
+            # The entity actor crashed (and is being restarted) or timed out, or deciding the
+            # frame failed: nothing of this frame was journaled. Later frames are answered ``retry`` too until this one comes
             # again, so the adapter resends its unacked frames in their order and none is skipped.
             connection.retry_from = seq
-            return wire.encode("error", seq=seq, error=str(error), code="retry")
+            return Answer(wire.encode("error", seq=seq, error=str(error), code="retry"), None, seq)
+        outcome, pending = decided.outcome, decided.pending
         if not outcome.ok:
             if frame_type == "lease":
-                return wire.encode("error", seq=seq, error=outcome.error, code="lease_held")
+                return Answer(wire.encode("error", seq=seq, error=outcome.error, code="lease_held"), pending, seq)
             if outcome.settled:
-                return wire.encode("error", seq=seq, error=outcome.error, code="settled")
+                return Answer(wire.encode("error", seq=seq, error=outcome.error, code="settled"), pending, seq)
             if not outcome.stale:
-                await self._protocol_error(connection, frame_type, outcome.error or "refused", "refused")
-            return wire.encode("error", seq=seq, error=outcome.error,
-                               code=Failure.stale_event.value if outcome.stale else "refused")
-        return wire.encode("ack", seq=seq, **extra)
+                pending = self._protocol_error(connection, frame_type, outcome.error or "refused", "refused") \
+                    or pending
+            return Answer(wire.encode("error", seq=seq, error=outcome.error,
+                                      code=Failure.stale_event.value if outcome.stale else "refused"), pending, seq)
+        return Answer(wire.encode("ack", seq=seq, **decided.extra), pending, seq, plain=not decided.extra)
 
-    async def _protocol_error(self, connection: AdapterConnection, frame_type: str, reason: str,
-                              code: str) -> None:
-        await self.core.record(EventKind.protocol_error, f"adapter:{connection.adapter_id}", {
+    def _protocol_error(self, connection: AdapterConnection, frame_type: str, reason: str,
+                        code: str) -> _Pending | None:
+        """Queue the audit record of a refused frame; its answer waits for it to be durable."""
+        return self.core.journal.decide([Fact(EventKind.protocol_error, f"adapter:{connection.adapter_id}", {
             "adapter_id": connection.adapter_id, "adapter_generation": connection.adapter_generation,
-            "frame_type": frame_type, "code": code, "reason": reason[:500]})
+            "frame_type": frame_type, "code": code, "reason": reason[:500]})])
 
     async def _route(self, connection: AdapterConnection, frame_type: str, frame: Any,
-                     frame_key: tuple[str, int, int] | None) -> tuple[lifecycle.Outcome, dict[str, Any]]:
-        """Hand the frame to the entity actor that owns what it is about, and wait for it."""
+                     frame_key: tuple[str, int, int] | None) -> Decided:
+        """Decide the frame: reports and leases by the entity actor that owns them (it answers
+        once it has decided), session frames here; the facts are queued for commit, not yet
+        durable."""
         core = self.core
         timeout = core.settings.ask_timeout
+        decided: Decided
         if frame_type == "report":
             record = core.journal.speculative.command_brief(frame.command_id)  # archived: a late outcome
             if record is None or record.adapter_id != connection.adapter_id:
@@ -348,7 +486,8 @@ class AdapterPlane:
             actor = core.actors.get_or_start(f"command:{frame.command_id}",
                                              lambda: command_spec(core, frame.command_id))
             message = Report(connection.adapter_id, frame.state, frame.failure, frame.result, frame.reason, frame_key)
-            return await actor.ask(message, timeout=timeout), {}
+            decided = await actor.ask(message, timeout=timeout)
+            return decided
         if frame_type == "lease":
             if frame.op == "acquire":
                 resource, scope = frame.resource, frame.scope
@@ -359,17 +498,22 @@ class AdapterPlane:
                 resource, scope = lease.resource, lease.scope
             actor = core.actors.get_or_start(f"lease:{scope}:{resource}", lambda: lease_spec(core, resource, scope))
             request = LeaseRequest(frame.op, connection.holder, frame.lease_id, frame.ttl, frame_key)
-            outcome, extra = await actor.ask(request, timeout=timeout)
-            return outcome, extra
+            decided = await actor.ask(request, timeout=timeout)
+            return decided
         if frame_type == "elicitation_closed":
             elicitation = core.journal.speculative.elicitations.get(frame.elicitation_id)
             if elicitation is None or not elicitation.target.startswith(f"{connection.adapter_id}/"):
                 raise ProtocolError(f"unknown elicitation {frame.elicitation_id}")
-            target = elicitation.target
-        else:
-            target = f"{connection.adapter_id}/{frame.runtime_session_id}"
-        actor = core.actors.get_or_start(f"session:{target}", lambda: session_spec(core, target))
-        return await actor.ask(Frame(connection, frame_type, frame, frame_key), timeout=timeout), {}
+        # A session-scoped frame is decided here, in this step: nothing awaits between its
+        # decision and queueing its facts, so frames about one session are serialized without
+        # an actor (which would cost two task switches per frame on the streaming path).
+        try:
+            outcome = self.decide_session_frame(connection, frame_type, frame)
+            return Decided(outcome, core.journal.decide(outcome.facts, frame=frame_key))
+        except (ProtocolError, CoreStopped):
+            raise
+        except Exception as error:  # a decider bug: nothing was queued (decide rolls back)
+            raise FrameCrashed(f"deciding the {frame_type} frame failed: {error!r}") from error
 
     def decide_session_frame(self, connection: AdapterConnection, frame_type: str, frame: Any) -> lifecycle.Outcome:
         """The decision for one session-scoped frame, against the speculative state."""

@@ -16,6 +16,7 @@ from typing import Any
 import trio
 
 OUTBOX_CAPACITY = 2048
+FRAME_WINDOW = 64  # frames of one connection decided but not yet answered; beyond, it stops reading
 DELIVERY_HEADROOM = 64  # outbox slots kept for control frames (answers, withdrawals, welcome)
 CLOSE_GOING_AWAY = 1001  # the core is shutting down
 CLOSE_TOO_SLOW = 4408  # outbox overflow or heartbeat lost
@@ -27,7 +28,8 @@ class AdapterConnection:
 
     def __init__(self, adapter_id: str, adapter_generation: int, deployment_scope: str,
                  manifest: dict[str, Any], connection_id: str, now: float,
-                 render_delivery: Callable[[str], str | None] = lambda command_id: None) -> None:
+                 render_delivery: Callable[[str], str | None] = lambda command_id: None,
+                 ack_ranges: bool = False) -> None:
         self.adapter_id = adapter_id
         self.adapter_generation = adapter_generation
         self.deployment_scope = deployment_scope
@@ -41,6 +43,8 @@ class AdapterConnection:
         self.close_code = 1000
         self.last_seq = 0  # the highest seq answered on this attachment (frames must grow)
         self.retry_from = 0  # a frame that could not be handled: nothing after it until it is resent
+        self.in_flight = 0  # frames decided and not yet answered (at most FRAME_WINDOW)
+        self.ack_ranges = ack_ranges  # the adapter takes one ack for a run of frames (hello)
         self.backlog: deque[str] = deque()  # command ids waiting for room in the outbox, in order
         self._render_delivery = render_delivery  # a command's deliver frame, or None once settled
 

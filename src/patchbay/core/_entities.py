@@ -1,10 +1,16 @@
-"""Entity actors: one per command, per runtime session and per lease resource.
+"""Entity actors: one per command and per lease resource.
 
 Each serializes the messages for its entity and owns its behaviour (what to decide, what to
 deliver, when to stop). Their state is the entity's record in the journal's reduction: an
 actor reads it in ``on_start`` (so a restarted or re-activated actor recovers it from the
 journal) and after every persist. Decisions come from ``patchbay.domain``; an actor's only
-awaits are the journal's durability and its outbox.
+awaits are the journal's durability and its outbox. An adapter frame's decision is queued for
+commit and answered at once as ``Decided``: the adapter plane sends the frame's answer once it
+is durable, so one connection's frames are decided in order without a commit round trip each.
+
+Frames about a runtime session (reports of sessions, observations, elicitations, replies) need
+no actor: the adapter plane decides each in one step, with no await between its decision and
+queueing its facts, which serializes them as an actor would.
 
 Lifecycles: every entity actor is ``transient`` and passivates after ``IDLE`` seconds without
 messages (a command that runs for hours holds no task meanwhile); a command actor also stops
@@ -58,13 +64,13 @@ class Settle:
 
 
 @attrs.frozen
-class Frame:
-    """A session-scoped adapter frame, already parsed: decided by the session actor."""
+class Decided:
+    """An adapter frame's decision, queued for commit but not yet durable: the frame's answer
+    waits for ``pending`` (so the actor can decide the connection's next frame meanwhile)."""
 
-    connection: Any
-    frame_type: str
-    frame: Any
-    frame_key: FrameKey
+    outcome: lifecycle.Outcome
+    pending: Any  # the journal's pending commit, or None when nothing was decided
+    extra: dict[str, Any] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -97,7 +103,11 @@ class CommandActor(Actor[Any]):
         elif isinstance(message, Report):
             outcome = lifecycle.decide_adapter_report(core.journal.speculative, message.adapter_id, self.command_id,
                                                       message.state, message.failure, message.result, message.reason)
-            await core.journal.persist(outcome.facts, frame=message.frame)
+            pending = core.journal.decide(outcome.facts, frame=message.frame)
+            self.record = core.journal.speculative.commands.get(self.command_id)
+            if self.record is None or self.record.terminal:
+                self.stop()
+            return Decided(outcome, pending)
         elif isinstance(message, Expire):
             before = core.journal.speculative.commands.get(self.command_id)
             if before is None:  # archived: settled long ago, nothing expires
@@ -131,21 +141,6 @@ class CommandActor(Actor[Any]):
             core.adapters.send_delivery(live)
 
 
-class SessionActor(Actor[Any]):
-    """Frames about one runtime session: reports, observations, elicitations, replies."""
-
-    def __init__(self, core: Core, target: str) -> None:
-        self.core = core
-        self.target = target
-
-    async def handle(self, message: Any) -> Any:
-        if not isinstance(message, Frame):
-            raise TypeError(f"session actor cannot handle {message!r}")
-        outcome = self.core.adapters.decide_session_frame(message.connection, message.frame_type, message.frame)
-        await self.core.journal.persist(outcome.facts, frame=message.frame_key)
-        return outcome
-
-
 class LeaseActor(Actor[Any]):
     """Acquire, renew, release and expire the lease of one (resource, scope)."""
 
@@ -176,18 +171,15 @@ class LeaseActor(Actor[Any]):
             outcome = access.decide_lease_release(state, message.lease_id, message.holder, "released by holder")
         else:
             outcome = lifecycle.Outcome(ok=False, error=f"lease {message.op} needs a lease_id")
-        await core.journal.persist(outcome.facts, now=now, frame=getattr(message, "frame_key", None))
+        if isinstance(message, LeaseRequest):  # an adapter frame: its answer waits for the commit
+            return Decided(outcome, core.journal.decide(outcome.facts, now=now, frame=message.frame_key), extra)
+        await core.journal.persist(outcome.facts, now=now)
         return outcome, extra
 
 
 def command_spec(core: Core, command_id: str) -> ChildSpec:
     return ChildSpec(name=f"command:{command_id}", factory=lambda: CommandActor(core, command_id),
                      restart=Restart.transient, mailbox_size=256, idle_timeout=IDLE)
-
-
-def session_spec(core: Core, target: str) -> ChildSpec:
-    return ChildSpec(name=f"session:{target}", factory=lambda: SessionActor(core, target),
-                     restart=Restart.transient, mailbox_size=1024, idle_timeout=IDLE)
 
 
 def lease_spec(core: Core, resource: str, scope: str) -> ChildSpec:

@@ -141,6 +141,15 @@ class JournaledState:
         self._wake.set()
         return pending
 
+    def barrier(self) -> _Pending | None:
+        """What to wait for so that everything decided so far is durable: the last queued
+        decision (the feeder commits in decision order), or None when nothing is in flight."""
+        if self._queue:
+            return self._queue[-1]
+        if self._in_writer:
+            return self._in_writer[-1]
+        return None
+
     def _rebuild_speculative(self) -> None:
         """``committed`` plus every queued-but-uncommitted fact, folded again (a rare path)."""
         speculative = self.committed.clone()

@@ -213,10 +213,7 @@ async def serve_adapter(core: Core, ws: Any) -> None:
             nursery.start_soon(_pump_outbox, ws, connection, nursery.cancel_scope)
             nursery.start_soon(_watch_closed, connection, nursery.cancel_scope)
             nursery.start_soon(_close_when_stopping, core, connection)
-            while True:
-                text = await ws.receive()
-                answer = await core.adapters.handle(connection, text)
-                await ws.send(answer)
+            await core.adapters.serve(connection, ws.receive, ws.send)  # frames in, answers out, pipelined
     finally:
         with trio.CancelScope(shield=True):
             await core.adapters.detached(connection, connection.close_reason or "connection closed")

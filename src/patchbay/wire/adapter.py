@@ -76,6 +76,7 @@ class Hello:
     manifest: Manifest
     protocol: int = PROTOCOL_VERSION
     last_seq: int = 0
+    ack_ranges: bool = False  # the adapter understands {"type": "ack", "seq": N, "first": M}
 
 
 @attrs.frozen
