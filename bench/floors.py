@@ -177,6 +177,14 @@ async def _spawn(count: int) -> list[float]:
     return times
 
 
+def fanout_broadcast(home: Home, count: int, submissions: int) -> dict[str, Any]:
+    """The stack's floor for fan-out: a bare hypercorn-trio broadcaster (``fanout_floor.py``: no
+    Quart, no core, no journal, one bounded channel and task per subscriber, as ``serve``) driven
+    by the same subscriber client, with the same number of subscribers and submissions."""
+    return run_json(bench_script("fanout_floor.py") + ["--count", str(count), "--submit", str(submissions),
+                                                         "--rounds", "1"], home.env)
+
+
 def spawn_times(count: int) -> dict[str, float]:
     times = trio.run(_spawn, count)
     return {"p50_ms": median(times), "p99_ms": pct(times, 99)}
