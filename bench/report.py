@@ -63,6 +63,9 @@ def render(results: dict[str, Any]) -> str:
     for clients, http in fl.get("http", {}).items():
         out.append(f"- bare hypercorn POST, {clients} client connection(s): {fmt(http['rate'])}/s, "
                    f"p50 {fmt(http['p50_ms'], 2)} ms")
+    for count, bare in fl.get("fanout", {}).items():
+        out.append(f"- bare hypercorn broadcast to {count} subscriber(s) (same client): delivery p50 "
+                   f"{fmt(bare['p50_ms'], 2)} ms, p99 {fmt(bare['p99_ms'], 2)} ms")
     if "scan" in fl:
         out.append(f"- SQLite scan of {fl['scan']['rows']:,} events: {fmt(fl['scan']['rows_per_s'])} rows/s")
     out.append(f"- spawn `/bin/sh -c true`: p50 {fmt(fl['spawn']['p50_ms'], 2)} ms, p99 {fmt(fl['spawn']['p99_ms'], 2)} ms")
