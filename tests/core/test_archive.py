@@ -207,3 +207,28 @@ async def test_listing_merges_live_window_and_archive_newest_first_as_archiving_
         assert [c.command_id for c in h.core.commands(target=TARGET, limit=100)] == ["last", *expected]
         assert [c.command_id for c in h.core.commands(target="shell-1/other", limit=100)] == []
         assert h.core.commands(limit=0) == []
+
+
+async def test_commands_archived_in_the_batch_that_cancels_them_are_still_withdrawn(tmp_path: Path) -> None:
+    """A grant revoked with policy cancel settles every delivered command it authorized in one
+    commit; more of them than the window holds are archived before the adapter plane looks at
+    the batch, and each must still be withdrawn from the adapter."""
+    async with running_core(tmp_path) as h:
+        adapter = await attached(h)
+        for grant in list(h.core.state.grants.values()):
+            await h.core.revoke_grant(grant.grant_id, "replaced")
+        grant_id = await h.core.add_grant(scope={"type": "all"}, kinds=["instruct"], expires_at=None,
+                                          revocation_policy="cancel", provenance="test")
+        held = [f"held-{index}" for index in range(WINDOW + 3)]
+        for command_id in held:
+            assert (await h.submit(command_id, "sleep 100")).outcome is SubmissionOutcome.accepted
+            assert (await adapter.report(command_id, "delivered"))["type"] == "ack"
+        await h.settle()
+        adapter.received()
+        await h.core.revoke_grant(grant_id, "device lost")
+        await h.settle()
+        assert set(held) <= set(h.core.state.archived) | set(h.core.state.commands)
+        assert any(command_id in h.core.state.archived for command_id in held)  # the case under test
+        withdrawn = [f["command_id"] for f in adapter.received() if f["type"] == "withdraw"]
+        assert sorted(withdrawn) == sorted(held)
+        assert all(h.core.command(command_id).state is CommandState.cancelled for command_id in held)

@@ -43,7 +43,7 @@ from patchbay.core.secrets import token_hash
 from patchbay.core.timers import TimerKey
 from patchbay.domain import access, lifecycle
 from patchbay.domain.events import EventKind, Fact
-from patchbay.domain.model import CommandRecord
+from patchbay.domain.model import ArchivedCommand, CommandRecord
 from patchbay.errors import CoreStopped, ProtocolError, Refused
 from patchbay.journal import StoredEvent
 from patchbay.registry import CommandState, Failure, LeaseState, SessionConnectivityState
@@ -273,7 +273,7 @@ class AdapterPlane:
         if connection is not None:
             self._deliver(connection, record)
 
-    def withdraw(self, record: CommandRecord, reason: str) -> None:
+    def withdraw(self, record: CommandRecord | ArchivedCommand, reason: str) -> None:
         """Tell the adapter to drop a command it holds that the core has settled."""
         connection = self.connections.get(record.adapter_id)
         if connection is not None:
@@ -285,9 +285,18 @@ class AdapterPlane:
             if event.kind == EventKind.command_transitioned and event.payload["state"] in (
                 CommandState.superseded.value, CommandState.cancelled.value, CommandState.failed.value,
             ) and event.payload.get("adapter_frame") is None:
-                record = self.core.state.commands.get(event.payload["command_id"])
-                if record is not None and len(record.history) >= 2 and record.history[-2].state is not CommandState.accepted:
-                    self.withdraw(record, event.payload["state"])
+                command_id = event.payload["command_id"]
+                record = self.core.state.commands.get(command_id)
+                if record is not None:
+                    if len(record.history) >= 2 and record.history[-2].state is not CommandState.accepted:
+                        self.withdraw(record, event.payload["state"])
+                    continue
+                # Archived within this very batch (more commands settled together than the window
+                # of full records holds): whether the adapter had it is no longer in memory, so
+                # withdraw it anyway. A withdraw is advisory and adapters ignore unknown ids.
+                archived = self.core.state.archived.get(command_id)
+                if archived is not None:
+                    self.withdraw(archived, event.payload["state"])
 
     # -- inbound frames ------------------------------------------------------------------
 
