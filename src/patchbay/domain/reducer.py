@@ -37,7 +37,7 @@ from patchbay.domain.model import (
     SessionRecord,
     Transition,
 )
-from patchbay.domain.records import evolve
+from patchbay.domain.records import constructor, evolve
 from patchbay.registry import COMMAND_TRANSITIONS as _TRANSITIONS
 from patchbay.registry import TERMINAL_COMMAND_STATES as _TERMINAL
 from patchbay.registry import (
@@ -115,6 +115,10 @@ def _optional_failure(value: Any) -> Failure | None:
         return _FAILURES[value]
     except (KeyError, TypeError):
         return Failure(value)
+
+
+# ``Transition(state, lsn, ts, failure)`` with its slots set directly (one per command transition).
+_transition = constructor(Transition)
 
 
 def _command_kind(value: Any) -> CommandKind:
@@ -389,7 +393,7 @@ def _command_accepted(state: CoreState, event: Event) -> None:
         grant_id=p["grant_id"],
         expires_at=p.get("expires_at"),
         supersedes=p.get("supersedes"),
-        history=(Transition(CommandState.accepted, event.lsn, event.ts),),
+        history=(_transition(CommandState.accepted, event.lsn, event.ts, None),),
         revision=event.lsn,
     )
     state.idempotency[p["idempotency_key"]] = command_id
@@ -427,7 +431,7 @@ def _command_transitioned(state: CoreState, event: Event) -> None:
         failure=failure,
         result=dict(result) if result is not None else record.result,
         reason=p.get("reason") or record.reason,
-        history=(*record.history, Transition(target_state, event.lsn, event.ts, failure)),
+        history=(*record.history, _transition(target_state, event.lsn, event.ts, failure)),
         revision=event.lsn,
     )
     if target_state in _TERMINAL:
