@@ -12,6 +12,7 @@ import attrs
 import pytest
 
 from patchbay.core import Core, CoreSettings
+from patchbay.core import _state as core_state_module
 from patchbay.core._state import recover_state
 from patchbay.core.checkpoint import decode_state
 from patchbay.core.ports import ManualClock
@@ -161,3 +162,32 @@ def test_replay_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) -> N
         assert not gc.isenabled()  # it was off before: it stays off
     finally:
         gc.enable()
+
+
+def test_recovery_folds_with_the_collector_paused_and_leaves_it_as_it_found_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = scenario_journal(tmp_path)
+    seen: list[bool] = []
+    real_apply = core_state_module.apply
+
+    def watching(state: CoreState, event: StoredEvent) -> CoreState:
+        seen.append(gc.isenabled())
+        return real_apply(state, event)
+
+    monkeypatch.setattr(core_state_module, "apply", watching)
+    store = JournalStore.open(path, read_only=True)
+    try:
+        checkpoint = store.latest_checkpoint()
+        assert checkpoint is not None and store.last_lsn() > checkpoint.lsn  # there is a tail to fold
+        assert gc.isenabled()
+        recover_state(store)
+        assert seen and not any(seen)  # every tail event folded with the collector off
+        assert gc.isenabled()
+        gc.disable()
+        try:
+            recover_state(store)
+            assert not gc.isenabled()  # it was off before: it stays off
+        finally:
+            gc.enable()
+    finally:
+        store.close()

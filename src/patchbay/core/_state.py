@@ -27,6 +27,7 @@ import attrs
 import trio
 
 from patchbay import faults
+from patchbay._collector import collector_paused
 from patchbay.core.checkpoint import decode_state, encode_state
 from patchbay.core.ports import Clock
 from patchbay.domain.events import Fact
@@ -62,21 +63,22 @@ def recover_state(store: JournalStore) -> tuple[CoreState, int]:
 
     Returns the state and the number of tail events replayed.
     """
-    state = CoreState()
-    checkpoint = store.latest_checkpoint()
-    after = 0
-    if checkpoint is not None:
-        decoded = decode_state(checkpoint.state)
-        if decoded is not None:
-            state, after = decoded, checkpoint.lsn
-            if faults.active("checkpoint_off_by_one"):
-                after += 1
-    replayed = 0
-    for event in store.read(after_lsn=after):
-        if after and faults.active("recovery_tail_off"):
-            break
-        apply(state, event)
-        replayed += 1
+    with collector_paused():  # the decode and the fold only build live objects
+        state = CoreState()
+        checkpoint = store.latest_checkpoint()
+        after = 0
+        if checkpoint is not None:
+            decoded = decode_state(checkpoint.state)
+            if decoded is not None:
+                state, after = decoded, checkpoint.lsn
+                if faults.active("checkpoint_off_by_one"):
+                    after += 1
+        replayed = 0
+        for event in store.read(after_lsn=after):
+            if after and faults.active("recovery_tail_off"):
+                break
+            apply(state, event)
+            replayed += 1
     return state, replayed
 
 

@@ -136,9 +136,10 @@ class ArchivedCommand(NamedTuple):
 
     @classmethod
     def of(cls, record: CommandRecord) -> ArchivedCommand:
-        return cls(record.command_id, record.idempotency_key, record.payload_digest,
-                   sys.intern(record.target), sys.intern(record.adapter_id), record.state, record.failure,
-                   record.accepted_lsn, record.elicitations)
+        # tuple.__new__ from C: the generated NamedTuple __new__ is a Python call (once per settle)
+        return tuple.__new__(cls, (record.command_id, record.idempotency_key, record.payload_digest,
+                                   sys.intern(record.target), sys.intern(record.adapter_id), record.state,
+                                   record.failure, record.accepted_lsn, record.elicitations))
 
 
 @attrs.frozen

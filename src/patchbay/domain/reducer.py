@@ -37,7 +37,9 @@ from patchbay.domain.model import (
     SessionRecord,
     Transition,
 )
-from patchbay.domain.records import evolve
+from patchbay.domain.records import constructor, evolve
+from patchbay.registry import COMMAND_TRANSITIONS as _TRANSITIONS
+from patchbay.registry import TERMINAL_COMMAND_STATES as _TERMINAL
 from patchbay.registry import (
     CommandKind,
     CommandState,
@@ -49,7 +51,6 @@ from patchbay.registry import (
     SessionActivityState,
     SessionConnectivityState,
     SnapshotTier,
-    command_transition_allowed,
 )
 
 
@@ -99,8 +100,32 @@ def apply(state: CoreState, event: Event) -> CoreState:
     return state
 
 
+# Registry values by their journal string: a dict lookup instead of an enum call per event
+# (``Enum.__call__`` costs ~0.4 µs). A value not found (or unhashable) falls back to the enum
+# call itself, so a bad value still raises exactly what it raised before.
+_COMMAND_STATES: dict[str, CommandState] = {member.value: member for member in CommandState}
+_FAILURES: dict[str, Failure] = {member.value: member for member in Failure}
+_COMMAND_KINDS: dict[str, CommandKind] = {member.value: member for member in CommandKind}
+
+
 def _optional_failure(value: Any) -> Failure | None:
-    return Failure(value) if value else None
+    if not value:
+        return None
+    try:
+        return _FAILURES[value]
+    except (KeyError, TypeError):
+        return Failure(value)
+
+
+# ``Transition(state, lsn, ts, failure)`` with its slots set directly (one per command transition).
+_transition = constructor(Transition)
+
+
+def _command_kind(value: Any) -> CommandKind:
+    try:
+        return _COMMAND_KINDS[value]
+    except (KeyError, TypeError):
+        return CommandKind(value)
 
 
 # -- domain and operators ------------------------------------------------------------------
@@ -348,7 +373,7 @@ def _command_accepted(state: CoreState, event: Event) -> None:
     state.commands[command_id] = CommandRecord(
         command_id=command_id,
         idempotency_key=p["idempotency_key"],
-        kind=CommandKind(p["kind"]),
+        kind=_command_kind(p["kind"]),
         target=p["target"],
         adapter_id=p["adapter_id"],
         deployment_scope=p.get("deployment_scope", ""),
@@ -368,7 +393,7 @@ def _command_accepted(state: CoreState, event: Event) -> None:
         grant_id=p["grant_id"],
         expires_at=p.get("expires_at"),
         supersedes=p.get("supersedes"),
-        history=(Transition(CommandState.accepted, event.lsn, event.ts),),
+        history=(_transition(CommandState.accepted, event.lsn, event.ts, None),),
         revision=event.lsn,
     )
     state.idempotency[p["idempotency_key"]] = command_id
@@ -380,9 +405,13 @@ def _command_transitioned(state: CoreState, event: Event) -> None:
     record = state.commands.get(p["command_id"])
     if record is None:
         return
-    target_state = CommandState(p["state"])
+    try:
+        target_state = _COMMAND_STATES[p["state"]]
+    except (KeyError, TypeError):
+        target_state = CommandState(p["state"])
     failure = _optional_failure(p.get("failure"))
-    if record.terminal:
+    current = record.state
+    if current in _TERMINAL:
         # First durable terminal commit wins: a later candidate is reconciliation data only.
         late = {
             "candidate_state": target_state.value,
@@ -393,7 +422,7 @@ def _command_transitioned(state: CoreState, event: Event) -> None:
             record, late_outcomes=(*record.late_outcomes, late)
         )
         return
-    if not command_transition_allowed(record.state, target_state):
+    if target_state not in _TRANSITIONS[current]:  # registry.command_transition_allowed
         return
     result = p.get("result")
     state.commands[record.command_id] = evolve(
@@ -402,10 +431,10 @@ def _command_transitioned(state: CoreState, event: Event) -> None:
         failure=failure,
         result=dict(result) if result is not None else record.result,
         reason=p.get("reason") or record.reason,
-        history=(*record.history, Transition(target_state, event.lsn, event.ts, failure)),
+        history=(*record.history, _transition(target_state, event.lsn, event.ts, failure)),
         revision=event.lsn,
     )
-    if target_state.terminal:
+    if target_state in _TERMINAL:
         _settled(state, record.command_id)
 
 

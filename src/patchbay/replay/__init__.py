@@ -9,16 +9,15 @@ or an unreadable journal.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from patchbay._collector import collector_paused
 from patchbay.domain import history
 from patchbay.domain.events import EventKind
 from patchbay.domain.invariants import JournalChecker, Violation
@@ -43,7 +42,7 @@ def replay_journal(path: Path, *, until_lsn: int | None = None, check: bool = Tr
     started = time.perf_counter()
     store = JournalStore.open(path, read_only=True)
     try:
-        with _collector_paused():
+        with collector_paused():
             state = CoreState()
             checker = JournalChecker()
             count = 0
@@ -67,24 +66,6 @@ def replay_journal(path: Path, *, until_lsn: int | None = None, check: bool = Tr
         return ReplayResult(state, count, violations, time.perf_counter() - started)
     finally:
         store.close()
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection while folding.
-
-    The fold allocates millions of objects that all stay alive (records, payload dicts,
-    history tuples) and makes no reference cycles, so every collection is pure overhead, and
-    the full ones walk the whole growing state again: ~15% of a replay's CPU. Reference
-    counting still frees everything that dies; the collector is back on afterwards.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def run_replay(path: Path, *, check: bool, until_lsn: int | None, command_id: str | None, target: str | None,
