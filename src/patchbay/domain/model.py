@@ -1,6 +1,6 @@
 """The records the core remembers, and the state that holds them.
 
-Records are frozen; the reducer replaces a record with ``attrs.evolve`` rather than editing it,
+Records are frozen; the reducer replaces a record with a copy (``records.evolve``) rather than editing it,
 so a record handed to a reader never changes under it. ``CoreState`` is the only mutable
 container: the reducer is the only code that writes to it.
 """
