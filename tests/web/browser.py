@@ -96,3 +96,8 @@ def audit(http: httpx.Client, *kinds: str, limit: int = 500) -> list[dict[str, A
     response = http.get("/api/audit", params=params)
     assert response.status_code == 200, response.text
     return list(response.json()["records"])
+
+
+def refusals(http: httpx.Client) -> list[dict[str, Any]]:
+    """The details of every audited refusal of a request, oldest first as the audit lists them."""
+    return [r["details"] for r in audit(http, "security.request_refused")]

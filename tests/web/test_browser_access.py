@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.support.processes import PASSWORD, Deployment, run_cli
-from tests.web.browser import Browser, SetCookie, audit, bearer, client
+from tests.web.browser import Browser, SetCookie, audit, bearer, client, refusals
 
 pytestmark = pytest.mark.slow
 
@@ -38,10 +38,6 @@ def admin(deploy: Deployment) -> Iterator[httpx.Client]:
     http, _ = bearer(deploy.url)
     yield http
     http.close()
-
-
-def refusals(admin: httpx.Client) -> list[dict[str, Any]]:
-    return [r["details"] for r in audit(admin, "security.request_refused")]
 
 
 def test_init_created_the_operator_so_setup_is_closed(deploy: Deployment) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from patchbay.web._fast import MAX_BODY, SECURITY_HEADERS
 from tests.support.processes import Deployment
-from tests.web.browser import Browser, audit, bearer
+from tests.web.browser import Browser, bearer, refusals
 
 pytestmark = pytest.mark.slow
 
@@ -38,10 +38,6 @@ def admin(deploy: Deployment) -> Iterator[httpx.Client]:
     http, _ = bearer(deploy.url)
     yield http
     http.close()
-
-
-def refusals(admin: httpx.Client) -> list[dict[str, Any]]:
-    return [r["details"] for r in audit(admin, "security.request_refused")]
 
 
 def assert_api_headers(response: httpx.Response) -> None:
