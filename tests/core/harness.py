@@ -107,7 +107,7 @@ class Harness:
         while True:
             await trio.testing.wait_all_tasks_blocked()
             if self.core.supervisor.backing_off:
-                await trio.sleep(0.005)
+                await self.core.supervisor.backoffs_over()
                 continue
             if self.core.journal.in_flight == 0:
                 await trio.testing.wait_all_tasks_blocked()

@@ -126,10 +126,8 @@ async def test_entity_actors_passivate_when_idle_and_come_back_on_the_next_frame
         await h.submit("c1", "echo")
         assert (await adapter.report("c1", "delivered"))["type"] == "ack"
         assert h.core.actors.lookup("command:c1") is not None
-        for _ in range(600):  # bounded polling (30 s) for the idle timeout to pass
-            if h.core.actors.lookup("command:c1") is None:
-                break
-            await trio.sleep(0.05)
+        with trio.fail_after(30):  # the idle timeout is 0.05 s
+            await h.core.supervisor.gone("command:c1")
         assert h.core.actors.lookup("command:c1") is None  # passivated
         assert (await adapter.report("c1", "running"))["type"] == "ack"
         assert h.core.command("c1").state is CommandState.running

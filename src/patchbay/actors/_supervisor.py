@@ -55,6 +55,9 @@ class Supervisor:
         self._escalation: SupervisorEscalation | None = None
         self.restarts = 0
         self.backing_off = 0  # children waiting out a backoff before their restart
+        self._no_backoff = trio.Event()  # set while no child waits out a backoff
+        self._no_backoff.set()
+        self._gone: dict[str, trio.Event] = {}  # set when that child's instance has ended for good
 
     @property
     def children(self) -> Mapping[str, ActorRef[Any]]:
@@ -62,6 +65,16 @@ class Supervisor:
 
     def child(self, name: str) -> ActorRef[Any] | None:
         return self._children.get(name)
+
+    async def backoffs_over(self) -> None:
+        """Return once no child is waiting out a restart backoff."""
+        await self._no_backoff.wait()
+
+    async def gone(self, name: str) -> None:
+        """Return once the child ``name`` has ended (stopped, passivated or given up on);
+        at once if there is no such child."""
+        if name in self._children:
+            await self._gone.setdefault(name, trio.Event()).wait()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Own the children until cancelled; raises SupervisorEscalation when it gives up."""
@@ -105,6 +118,9 @@ class Supervisor:
             mailbox.close()
         self._children.pop(name, None)
         self._scopes.pop(name, None)
+        gone = self._gone.pop(name, None)
+        if gone is not None:
+            gone.set()
 
     async def _supervise(self, spec: ChildSpec, mailbox: Mailbox, scope: trio.CancelScope) -> None:
         recent: deque[float] = deque()
@@ -139,10 +155,14 @@ class Supervisor:
                     break
                 self.restarts += 1
                 self.backing_off += 1
+                if self.backing_off == 1:
+                    self._no_backoff = trio.Event()
                 try:
                     await trio.sleep(backoff)
                 finally:
                     self.backing_off -= 1
+                    if self.backing_off == 0:
+                        self._no_backoff.set()
                 backoff = min(backoff * 2, self.intensity.backoff_max)
         if self._mailboxes.get(spec.name) is mailbox:
             self._forget(spec.name)
