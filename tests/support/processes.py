@@ -236,5 +236,15 @@ def deployment(tmp: Path, **kwargs: Any) -> Iterator[Deployment]:
         deploy.stop()
 
 
+@contextmanager
+def serving_shell(tmp: Path) -> Iterator[Deployment]:
+    """``serve`` with the shell adapter ``shell-1`` attached and its session ``demo`` live."""
+    with deployment(tmp) as deploy:
+        deploy.serve()
+        deploy.shell_adapter()
+        deploy.api().wait_session("shell-1/demo", "live")
+        yield deploy
+
+
 def read_json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip().startswith("{")]

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from patchbay.web._fast import MAX_BODY, SECURITY_HEADERS
-from tests.support.processes import Deployment
+from tests.support.processes import Deployment, serving_shell
 from tests.web.browser import Browser, bearer, refusals
 
 pytestmark = pytest.mark.slow
@@ -23,14 +23,8 @@ COMMAND: dict[str, Any] = {"command_id": "fast-1", "idempotency_key": "fast-1", 
 
 @pytest.fixture(scope="module")
 def deploy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    d = Deployment(tmp_path_factory.mktemp("fast"))
-    try:
-        d.serve()
-        d.shell_adapter()
-        d.api().wait_session("shell-1/demo", "live")
+    with serving_shell(tmp_path_factory.mktemp("fast")) as d:
         yield d
-    finally:
-        d.stop()
 
 
 @pytest.fixture(scope="module")

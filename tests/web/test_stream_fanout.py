@@ -21,7 +21,7 @@ import pytest
 import trio
 from trio_websocket import open_websocket_url
 
-from tests.support.processes import Deployment
+from tests.support.processes import Deployment, serving_shell
 from tests.web.browser import bearer
 
 pytestmark = pytest.mark.slow
@@ -38,14 +38,8 @@ def largest_send_buffer() -> int:
 
 @pytest.fixture(scope="module")
 def deploy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    d = Deployment(tmp_path_factory.mktemp("fanout"))
-    try:
-        d.serve()
-        d.shell_adapter()
-        d.api().wait_session("shell-1/demo", "live")
+    with serving_shell(tmp_path_factory.mktemp("fanout")) as d:
         yield d
-    finally:
-        d.stop()
 
 
 def stuck_subscriber(url: str, token: str, cursor: int) -> socket.socket:
