@@ -32,6 +32,7 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
+from patchbay._collector import settle_for_serving
 from patchbay.core._core import ALL_KINDS, OPERATOR_ID, Core, CoreSettings
 from patchbay.core.config import Config, Home, LocalAdapter, write_private
 from patchbay.core.secrets import hash_password, new_token
@@ -167,6 +168,7 @@ async def _serve_core(home: Home, config: Config, core: Core, host: str, port: i
                 binds = await front.start(_run_http, app, hyper, core.stopping, http_done)
                 url = _announced_url(binds, "https" if config.tls else "http")
                 await front.start(_admin_socket, home, core)
+                settle_for_serving()
                 announce(f"patchbay listening on {url}")
                 if setup is not None:
                     announce(f"no operator yet: open {url}/#setup and enter the one-time setup secret "
