@@ -157,7 +157,14 @@ def load(home: Home, url: str, token: str, connections: int, duration: float, pr
     for r in results:
         for status, n in r["statuses"].items():
             statuses[status] = statuses.get(status, 0) + n
-    return {"ok": ok, "rate": ok / wall, "p50_ms": median(latencies), "p99_ms": pct(latencies, 99),
+    scheduled = [v for r in results for v in r.get("scheduled_latencies_ms", [])]
+    late = [v for r in results for v in r.get("lateness_ms", [])]
+    if mode == "open":
+        opened = {"scheduled_p50_ms": median(scheduled), "scheduled_p99_ms": pct(scheduled, 99),
+                  "lateness_p50_ms": median(late), "lateness_p99_ms": pct(late, 99)}
+    else:
+        opened = {}
+    return {**opened, "ok": ok, "rate": ok / wall, "p50_ms": median(latencies), "p99_ms": pct(latencies, 99),
             "statuses": statuses, "errors": [e for r in results for e in r["errors"]][:3],
             "client_cpu_share": sum(r["cpu"] for r in results) / wall, "processes": processes,
             "connections": per * processes}

@@ -99,6 +99,7 @@ def streaming(home: Home, server: Server, token: str, *, deltas: float, subscrib
     other = document["other_ms"]
     adapter.stop()
     return {"accept_p50_ms": measured["p50_ms"], "accept_p99_ms": measured["p99_ms"],
+            "accept_scheduled_p99_ms": measured["scheduled_p99_ms"],
             "deltas_per_s": sent / (duration + 2), "delta_delivery_p99_ms": pct(other, 99),
             "events_per_subscriber": median(document["events"])}
 
