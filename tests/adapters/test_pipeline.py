@@ -192,6 +192,7 @@ async def test_the_frames_of_a_failed_commit_are_not_answered_and_not_applied(tm
             transport.inbound.send_nowait(observation(first, "fine 1\n"))  # the batch in the writer
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(h.core.adapters.serve, adapter.connection, transport.receive, transport.send)
+                await hold.held()  # its commit is inside the writer thread
                 await trio.testing.wait_all_tasks_blocked()
                 # queued behind it, committed together in one batch that will fail
                 for seq, text in ((first + 1, "fine 2\n"), (first + 2, "poison\n"), (first + 3, "fine 3\n")):
@@ -260,6 +261,7 @@ async def test_an_adapter_that_takes_ack_ranges_gets_one_ack_for_a_run_committed
         async with trio.open_nursery() as nursery:
             nursery.start_soon(h.core.adapters.serve, connection, transport.receive, transport.send)
             transport.inbound.send_nowait(observation(first, "alone\n"))  # held in the writer
+            await hold.held()
             await trio.testing.wait_all_tasks_blocked()
             for index in range(1, count):  # queued behind it: the next group commit
                 transport.inbound.send_nowait(observation(first + index, f"delta {index}\n"))

@@ -11,7 +11,8 @@ Two copies of the same reduction are kept:
 ``decide`` runs a pure decision against ``speculative`` and queues its facts *without any
 checkpoint in between* (trio is cooperative), so the journal's LSN order is exactly the order
 of decisions, and every decision was taken against the prefix that precedes it. The facts are
-then committed by the group-commit feeder, and ``decide`` returns once they are durable.
+then handed to the journal writer's thread in that order (group commit: what is queued while a
+commit is in flight shares the next one), and ``wait`` returns once they are durable.
 
 If a commit fails, the waiters of that batch get ``CoreStopped`` and the core stops: the
 speculative state may now be ahead of the journal, and a core that cannot be sure of its state
@@ -20,6 +21,7 @@ stops rather than lies. Restarting recovers from the journal.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -34,7 +36,9 @@ from patchbay.domain.events import Fact
 from patchbay.domain.model import CoreState
 from patchbay.domain.reducer import apply
 from patchbay.errors import CoreStopped
-from patchbay.journal import JournalStore, JournalWriteFailed, JournalWriter, NewEvent, StoredEvent
+from patchbay.journal import AppendRequest, JournalStore, JournalWriter, NewEvent, StoredEvent
+
+_Pending = AppendRequest  # what ``decide`` returns: wait on it with ``wait``
 
 
 @attrs.frozen
@@ -46,16 +50,6 @@ class _Provisional:
     kind: str
     ts: float
     payload: Mapping[str, Any]
-
-
-class _Pending:
-    __slots__ = ("events", "done", "stored", "error")
-
-    def __init__(self, events: list[NewEvent]) -> None:
-        self.events = events
-        self.done = trio.Event()
-        self.stored: list[StoredEvent] = []
-        self.error: BaseException | None = None
 
 
 def recover_state(store: JournalStore) -> tuple[CoreState, int]:
@@ -92,11 +86,10 @@ class JournaledState:
         self._checkpoint_every = checkpoint_every
         self._since_checkpoint = self.replayed_at_open
         self._on_commit_hook = on_commit
-        self._writer = JournalWriter(store, on_commit=self._on_commit)
-        self._queue: list[_Pending] = []
-        self._in_writer: list[_Pending] = []
-        self._wake = trio.Event()
+        self._writer = JournalWriter(store, on_commit=self._on_commit, on_failure=self._on_failure)
+        self._uncommitted: deque[_Pending] = deque()  # handed to the writer, in decision order
         self._stopped: BaseException | None = None
+        self._failed = trio.Event()
         self.commits = 0
         self.in_flight = 0
         self._drained = trio.Event()
@@ -107,11 +100,16 @@ class JournaledState:
         return self.store.core_generation
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Run the journal writer and the feeder; returns only by cancellation or failure."""
+        """Run the journal writer; returns only by cancellation, or raises ``CoreStopped`` once
+        a commit failed."""
         async with trio.open_nursery() as nursery:
             await nursery.start(self._writer.run)
-            nursery.start_soon(self._feed)
             task_status.started()
+            await self._failed.wait()
+            # Waiters of the batches committed just before the failed one were woken in the
+            # same step: let them take theirs (e.g. send an adapter its ack) before the stop.
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            raise CoreStopped("journal write failed; stopping the core") from self._stopped
 
     def decide(self, facts: Sequence[Fact], *, now: float | None = None,
                frame: tuple[str, int, int] | None = None) -> _Pending | None:
@@ -123,6 +121,8 @@ class JournaledState:
             raise CoreStopped("the core stopped after a journal failure") from self._stopped
         if not facts:
             return None
+        if self._writer.closed:
+            raise CoreStopped("the core is stopping: the journal takes no more decisions")
         ts = self.clock.now() if now is None else now
         events = []
         lsn = self.speculative.last_lsn
@@ -137,20 +137,15 @@ class JournaledState:
             # so take back the part already folded into ``speculative`` before re-raising.
             self._rebuild_speculative()
             raise
-        pending = _Pending(events)
+        pending = self._writer.submit(events)
         self._work_started()
-        self._queue.append(pending)
-        self._wake.set()
+        self._uncommitted.append(pending)
         return pending
 
     def barrier(self) -> _Pending | None:
         """What to wait for so that everything decided so far is durable: the last queued
         decision (the feeder commits in decision order), or None when nothing is in flight."""
-        if self._queue:
-            return self._queue[-1]
-        if self._in_writer:
-            return self._in_writer[-1]
-        return None
+        return self._uncommitted[-1] if self._uncommitted else None
 
     def _rebuild_speculative(self) -> None:
         """``committed`` plus every queued-but-uncommitted fact, folded again (a rare path)."""
@@ -163,7 +158,7 @@ class JournaledState:
         self.speculative = speculative
 
     def _queued_in_order(self) -> list[_Pending]:
-        return [*self._in_writer, *self._queue]
+        return list(self._uncommitted)
 
     async def wait(self, pending: _Pending | None) -> list[StoredEvent]:
         """Wait until ``pending`` is durable; raises CoreStopped if it never will be."""
@@ -172,35 +167,12 @@ class JournaledState:
         await pending.done.wait()
         if pending.error is not None:
             raise CoreStopped("the journal could not commit; the core is stopping") from pending.error
-        return pending.stored
+        stored: list[StoredEvent] = pending.stored
+        return stored
 
     async def persist(self, facts: Sequence[Fact], *, now: float | None = None,
                       frame: tuple[str, int, int] | None = None) -> list[StoredEvent]:
         return await self.wait(self.decide(facts, now=now, frame=frame))
-
-    async def _feed(self) -> None:
-        """Hand everything queued to the writer as one append, in order (group commit)."""
-        while True:
-            while not self._queue:
-                self._wake = trio.Event()
-                await self._wake.wait()
-            batch, self._queue = self._queue, []
-            self._in_writer = batch
-            events = [event for pending in batch for event in pending.events]
-            try:
-                stored = await self._writer.append(events)
-            except JournalWriteFailed as error:
-                self._stopped = error
-                for pending in (*batch, *self._queue):
-                    pending.error = error
-                    pending.done.set()
-                raise CoreStopped("journal write failed; stopping the core") from error
-            offset = 0
-            for pending in batch:
-                pending.stored = stored[offset:offset + len(pending.events)]
-                offset += len(pending.events)
-                pending.done.set()
-            self._work_finished(len(batch))
 
     def _work_started(self) -> None:
         self.in_flight += 1
@@ -218,12 +190,27 @@ class JournaledState:
         await self._drained.wait()
 
     def _on_commit(self, stored: list[StoredEvent]) -> None:
-        self._in_writer = []  # the feeder hands the writer one batch at a time: this one
+        """A batch is durable (called by the writer before its waiters wake): fold it into
+        ``committed`` and take its decisions off the uncommitted queue (the writer commits
+        them in the order they were handed over)."""
+        covered, finished = 0, 0
+        while covered < len(stored):
+            covered += len(self._uncommitted.popleft().events)
+            finished += 1
+        self._work_finished(finished)
         for event in stored:
             apply(self.committed, event)
         self.commits += 1
         self._since_checkpoint += len(stored)
         self._on_commit_hook(stored)
+
+    def _on_failure(self, error: BaseException) -> None:
+        """A commit failed: the speculative state may now be ahead of the journal, so nothing
+        more is decided; every decision still queued fails with it (the writer sees to that)
+        and ``run`` stops the core."""
+        if self._stopped is None:
+            self._stopped = error
+            self._failed.set()
 
     def checkpoint_due(self) -> bool:
         return self._since_checkpoint >= self._checkpoint_every
