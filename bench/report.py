@@ -63,6 +63,12 @@ def render(results: dict[str, Any]) -> str:
     for clients, http in fl.get("http", {}).items():
         out.append(f"- bare hypercorn POST, {clients} client connection(s): {fmt(http['rate'])}/s, "
                    f"p50 {fmt(http['p50_ms'], 2)} ms")
+    if "http_open" in fl:
+        bare = fl["http_open"]
+        out.append(f"- bare hypercorn POST, open loop at 200/s on 16 connections (the latency client): p50 "
+                   f"{fmt(bare['p50_ms'], 2)} ms, p99 {fmt(bare['p99_ms'], 2)} ms from ready-to-send; from the "
+                   f"scheduled time p50 {fmt(bare['scheduled_p50_ms'], 2)} ms (client timer lateness p50 "
+                   f"{fmt(bare['lateness_p50_ms'], 2)} ms, p99 {fmt(bare['lateness_p99_ms'], 2)} ms)")
     for count, bare in fl.get("fanout", {}).items():
         out.append(f"- bare hypercorn broadcast to {count} subscriber(s) (same client): delivery p50 "
                    f"{fmt(bare['p50_ms'], 2)} ms, p99 {fmt(bare['p99_ms'], 2)} ms")
