@@ -21,7 +21,7 @@ from common import BENCH_ADAPTER, Home, attach_bench_adapter
 
 from patchbay.core import Core
 from patchbay.core._state import recover_state
-from patchbay.core.checkpoint import encode_state
+from patchbay.core.checkpoint import encode_state, pack
 from patchbay.domain.acceptance import Submission
 from patchbay.domain.model import Issuer
 from patchbay.domain.reducer import apply
@@ -113,7 +113,7 @@ def build(home: Home, *, events: int, sessions: int, checkpoint: bool = True) ->
                 apply(state, stored)
             count += len(pending)
         if checkpoint:
-            store.save_checkpoint(state.last_lsn, encode_state(state))
+            store.save_checkpoint(state.last_lsn, pack(encode_state(state)))
         last = store.last_lsn()
     finally:
         store.close()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import attrs
 import pytest
 
+from patchbay.core import checkpoint
 from patchbay.core.checkpoint import decode_state, encode_state
 from patchbay.domain import history, lifecycle, model
 from patchbay.domain.acceptance import Submission, decide_submission
@@ -96,3 +98,79 @@ def test_fold_is_the_same_from_any_checkpointed_prefix() -> None:
         for event in world.events[cut:]:
             apply(resumed, event)
         assert resumed == world.state
+
+
+def test_a_checkpoint_is_encoded_in_bounded_steps_and_decodes_to_the_same_state(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The core yields to the event loop at every step of ``encode_state_steps``: each step
+    encodes at most a few dozen full records or one chunk of an archive column, so a large
+    state never holds the loop for long; joined, the steps are the checkpoint document."""
+    monkeypatch.setattr(checkpoint, "_ITEMS_PER_CHUNK", 10)
+    world = ready_world()
+    for index in range(300):
+        submit(world, f"c{index}")
+        if index % 3:
+            settle(world, f"c{index}", "failed" if index % 2 else "completed")
+    state = world.state
+    live = len(state.commands)
+    assert live > 3 * checkpoint._RECORDS_PER_STEP and len(state.archived) > 100
+    sizes: list[int] = []
+    out: list[bytes] = []
+    for _ in checkpoint.encode_state_steps(state, out):
+        sizes.append(len(out))
+    assert len(sizes) >= live // checkpoint._RECORDS_PER_STEP + len(state.archived) // 10
+    grown = [after - before for before, after in zip([0, *sizes], sizes, strict=False)]
+    # pieces added between two yields: a run of records (the first step also opens every field)
+    assert grown[0] <= checkpoint._RECORDS_PER_STEP + 3 * len(attrs.fields(CoreState))
+    assert max(grown[1:]) <= checkpoint._RECORDS_PER_STEP + 8
+    document = b"".join(out)
+    assert document == encode_state(state)
+    assert decode_state(document) == state
+
+
+def test_a_stored_checkpoint_is_compressed_and_an_uncompressed_one_still_reads() -> None:
+    world = ready_world()
+    for index in range(40):
+        submit(world, f"c{index}")
+        settle(world, f"c{index}")
+    document = encode_state(world.state)
+    stored = checkpoint.pack(document)
+    assert len(stored) < len(document) // 3 and stored[:1] != b"{"
+    assert checkpoint.unpack(stored) == document
+    assert decode_state(stored) == world.state
+    assert decode_state(document) == world.state  # written before checkpoints were compressed
+
+
+def test_a_checkpoint_reuses_the_encoding_of_every_record_that_did_not_change(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    world = ready_world()
+    for index in range(30):
+        submit(world, f"c{index}")
+    encoded: list[object] = []
+    real = checkpoint._converter.unstructure
+
+    def counting(value: object, *args: object) -> object:
+        if isinstance(value, model.CommandRecord):
+            encoded.append(value)
+        return real(value, *args)
+
+    monkeypatch.setattr(checkpoint._converter, "unstructure", counting)
+    cache = checkpoint.EncodedRecords()
+
+    def encode() -> bytes:
+        out: list[bytes] = []
+        for _ in checkpoint.encode_state_steps(world.state, out, cache):
+            pass
+        return b"".join(out)
+
+    first = encode()
+    assert len(encoded) == 30 and first == encode_state(world.state)
+    encoded.clear()
+    assert encode() == first and encoded == []  # nothing changed: nothing encoded again
+    settle(world, "c3")  # a new record for c3; the others are the same objects
+    submit(world, "c30")
+    encoded.clear()
+    third = encode()
+    assert sorted(record.command_id for record in encoded) == ["c3", "c30"]  # type: ignore[attr-defined]
+    assert third == encode_state(world.state) and decode_state(third) == world.state
+    assert len(cache) >= 31

@@ -10,9 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import apsw
 import httpx
 import pytest
 
+from patchbay.core.checkpoint import unpack
 from tests.support.processes import PASSWORD, Deployment, run_cli
 from tests.web.browser import Browser, SetCookie, audit, bearer, client, refusals
 
@@ -203,9 +205,16 @@ def test_failed_logins_are_rate_limited_per_address_then_per_account(deploy: Dep
 
 
 def assert_absent_from_journal(home: Path, secrets: dict[str, str]) -> None:
+    """No secret in the journal's files, nor in its checkpoints (stored compressed)."""
     files = [p for p in home.iterdir() if p.name.startswith("journal.db")]
     assert any(p.name == "journal.db" for p in files)
-    for path in files:
-        data = path.read_bytes()
+    blobs = {path.name: path.read_bytes() for path in files}
+    reader = apsw.Connection(str(home / "journal.db"), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        for lsn, state in reader.execute("SELECT lsn, state FROM checkpoints"):
+            blobs[f"the checkpoint at {lsn}"] = unpack(bytes(state))
+    finally:
+        reader.close()
+    for where, data in blobs.items():
         for name, secret in secrets.items():
-            assert secret.encode() not in data, f"{name} found in {path.name}"
+            assert secret.encode() not in data, f"{name} found in {where}"

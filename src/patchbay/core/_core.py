@@ -122,6 +122,7 @@ class Core:
         self.actors = ActorSystem(self.supervisor)
         self._session_last_seen: dict[str, float] = {}
         self._nursery: trio.Nursery | None = None
+        self._checkpointing = False
         self._running = False
         self._started_ts = self.clock.now()
         self._inflight: dict[str, trio.Event] = {}
@@ -207,6 +208,14 @@ class Core:
         if self.journal.checkpoint_due():
             self.timers.arm(("checkpoint",), self.clock.now())
 
+    async def _checkpoint(self) -> None:
+        try:
+            await self.journal.checkpoint()
+        finally:
+            self._checkpointing = False
+        if self.journal.checkpoint_due():  # the state moved on by a whole interval meanwhile
+            self.timers.arm(("checkpoint",), self.clock.now())
+
     async def _timer_ask(self, key: TimerKey, actor: ActorRef[Any], message: Any) -> None:
         """A deadline's message to its entity actor. If the actor crashed on it (its supervisor
         restarts it) or did not answer in time, the deadline is armed again a little later:
@@ -240,7 +249,11 @@ class Core:
                                                  lambda: lease_spec(self, resource, scope))
                 await self._timer_ask(key, actor, Expire(now))
         elif kind == "checkpoint":
-            await self.journal.checkpoint()
+            # In a task of its own: a checkpoint of a large state takes a while (in short steps),
+            # and the deadlines behind it must not wait for it.
+            if not self._checkpointing and self._nursery is not None:
+                self._checkpointing = True
+                self._nursery.start_soon(self._checkpoint)
         elif kind == "operator-session":
             await self._expire_operator_session(str(key[1]), now)
         else:

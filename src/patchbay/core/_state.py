@@ -30,7 +30,7 @@ import trio
 
 from patchbay import faults
 from patchbay._collector import collector_paused
-from patchbay.core.checkpoint import decode_state, encode_state
+from patchbay.core.checkpoint import EncodedRecords, decode_state, encode_state_steps, pack
 from patchbay.core.ports import Clock
 from patchbay.domain.events import Fact
 from patchbay.domain.model import CoreState
@@ -90,6 +90,7 @@ class JournaledState:
         self._uncommitted: deque[_Pending] = deque()  # handed to the writer, in decision order
         self._stopped: BaseException | None = None
         self._failed = trio.Event()
+        self._encoded = EncodedRecords()  # what the last checkpoint encoded, reused by the next
         self.commits = 0
         self.in_flight = 0
         self._drained = trio.Event()
@@ -218,17 +219,22 @@ class JournaledState:
     async def checkpoint(self) -> int:
         """Write the committed state as a checkpoint at its LSN; returns the LSN.
 
-        Encoding costs time in proportion to the whole state, so it runs in a worker thread on
-        a copy taken in this step (records are frozen: copying the containers is cheap and
-        consistent at this LSN), not in the event loop; the write happens in the writer's turn,
-        never beside a commit on the same connection.
+        Encoding costs time in proportion to the whole state, so it works on a copy taken in
+        this step (records are frozen: copying the containers is cheap and consistent at this
+        LSN) in steps of about a millisecond, yielding to the event loop after each, reusing
+        the encoding of every record the previous checkpoint wrote that did not change since
+        (see ``encode_state_steps``), and is compressed in a worker thread (``pack``); the write
+        happens in the writer thread's turn, never beside a commit on the same connection.
         """
         self._work_started()  # counted as work in flight: `drained` waits for it too
         try:
             lsn = self.committed.last_lsn
             copy = self.committed.clone()
             self._since_checkpoint = 0
-            data = await trio.to_thread.run_sync(encode_state, copy)
+            pieces: list[bytes] = []
+            for _ in encode_state_steps(copy, pieces, self._encoded):
+                await trio.lowlevel.checkpoint()
+            data = await trio.to_thread.run_sync(lambda: pack(b"".join(pieces)))
             await self._writer.run_exclusive(lambda: self._write_checkpoint(lsn, data))
             return lsn
         finally:
