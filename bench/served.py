@@ -25,7 +25,7 @@ from common import (
     python,
     run_json,
 )
-from floors import load
+from floors import EchoServer, load
 from trio_websocket import open_websocket_url
 
 READY = re.compile(r"bench adapter ready")
@@ -83,15 +83,23 @@ def fan_out(home: Home, server: Server, token: str, count: int, submissions: int
 def streaming(home: Home, server: Server, token: str, *, deltas: float, subscribers: int, duration: float,
               rate: float, sessions: int) -> dict[str, Any]:
     """A second adapter streams deltas to subscribers while submissions come at ``rate`` to the
-    bench adapter's sessions (which must be attached)."""
+    bench adapter's sessions (which must be attached).
+
+    Then, with the stream still running, the same open-loop client submits at the same rate to
+    a bare hypercorn app (``echo_app.py``) for as long: the floor of what any server on this
+    stack answers while this machine carries the same streaming load (the stream through
+    ``serve``, the subscriber and adapter processes)."""
     cursor = head_lsn(server, token)
     listen = home.spawn(bench_script("subscribers.py") + [
         "--url", server.url, "--token", token, "--cursor", str(cursor), "--count", str(subscribers),
-        "--duration", str(duration + 4)], "stream-subscribers")
-    adapter = start_adapter(home, server, 1, deltas=deltas, stream_sessions=1, stream_seconds=duration + 2,
+        "--duration", str(2 * duration + 6)], "stream-subscribers")
+    echo = EchoServer(home)
+    adapter = start_adapter(home, server, 1, deltas=deltas, stream_sessions=1, stream_seconds=2 * duration + 3,
                             adapter_id=STREAM_ADAPTER)
     time.sleep(min(1.0, duration))  # let the stream reach its rate before measuring acceptance under it
     measured = latency(home, server, token, rate, duration, sessions, prefix="stream")
+    bare = load(home, echo.url, "", 16, duration, 1, path="/post", prefix="stream-floor", mode="open", rate=rate)
+    echo.stop()
     sent = int(adapter.wait_line(STREAMED, timeout=300).group(1))
     listen.process.wait(timeout=300)
     text = listen.log_path.read_text()
@@ -100,7 +108,8 @@ def streaming(home: Home, server: Server, token: str, *, deltas: float, subscrib
     adapter.stop()
     return {"accept_p50_ms": measured["p50_ms"], "accept_p99_ms": measured["p99_ms"],
             "accept_scheduled_p99_ms": measured["scheduled_p99_ms"],
-            "deltas_per_s": sent / (duration + 2), "delta_delivery_p99_ms": pct(other, 99),
+            "bare_p50_ms": bare["p50_ms"], "bare_p99_ms": bare["p99_ms"],
+            "deltas_per_s": sent / (2 * duration + 3), "delta_delivery_p99_ms": pct(other, 99),
             "events_per_subscriber": median(document["events"])}
 
 
