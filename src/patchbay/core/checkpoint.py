@@ -43,8 +43,8 @@ _converter = make_converter()
 # build the structure function of ``CoreState``, whose ``archived`` field it then skips.
 _converter.register_structure_hook(ArchivedCommand, lambda value, _: ArchivedCommand(*value))
 # Work between two yields of ``encode_state_steps``: about a millisecond each on this stack.
-_ITEMS_PER_CHUNK = 2_000  # archived entries indexed, or list items encoded
-_RECORDS_PER_STEP = 32  # full records through cattrs and orjson
+_ITEMS_PER_CHUNK = 1_000  # archived entries indexed, or list items encoded
+_RECORDS_PER_STEP = 16  # full records through cattrs and orjson
 # Encoded apart from the cattrs fields: the archive by column, the settle order as a list.
 _OWN_FIELDS = ("archived", "settled")
 
