@@ -3,7 +3,7 @@
 Root of the task tree::
 
     serve (root nursery, owns everything; SIGINT/SIGTERM set ``core.stopping``)
-    ├── Core.run           journal writer + feeder, timers, actor supervisor
+    ├── Core.run           journal writer (its own thread), timers, actor supervisor
     ├── hypercorn.trio.serve(app)   cockpit, JSON API, /api/stream, /adapter/v1
     ├── local admin socket (ADMIN: lockdown exit, adapter registration; home folder access only)
     └── local adapters from patchbay.toml, each a supervised child process (restart w/ backoff)
@@ -11,7 +11,7 @@ Root of the task tree::
 Shutdown, in order: websockets close with code 1001 and a reason while hypercorn stops
 accepting (bounded by its graceful timeout); the admin socket is removed and child adapters are
 stopped by PID (SIGTERM to their process group, SIGKILL after 5 s); last the core is cancelled,
-and its journal writer commits the batch in flight (shielded) before it returns.
+and its journal writer thread commits everything queued before the stop, then ends.
 """
 
 from __future__ import annotations

@@ -106,18 +106,6 @@ async def test_a_failed_write_fails_every_waiter_of_its_batch_and_leaves_nothing
     store.close()
 
 
-async def test_appends_after_the_writer_stopped_are_refused(tmp_path: Path) -> None:
-    store = JournalStore.create(tmp_path / "journal.db", DOMAIN)
-    writer = JournalWriter(store, on_commit=lambda stored: None)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(writer.run)
-        await writer.aclose()
-    with pytest.raises(JournalClosed):
-        await writer.append([event("late")])
-    assert store.count() == 0
-    store.close()
-
-
 async def test_requests_queued_behind_a_failed_batch_fail_with_it_and_later_ones_commit(tmp_path: Path) -> None:
     """What was queued while a batch failed may depend on it (it was decided against a state
     that included it), so it fails too; what is appended once the failure is known commits."""
@@ -194,15 +182,21 @@ async def test_an_on_commit_error_ends_the_writer_with_that_error(tmp_path: Path
     store.close()
 
 
-async def test_stopping_commits_what_was_queued_before_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", ["aclose", "cancel"])
+async def test_stopping_commits_what_was_queued_before_it_and_refuses_what_comes_after(
+        tmp_path: Path, stop: str) -> None:
     store = JournalStore.create(tmp_path / "journal.db", DOMAIN)
     writer = JournalWriter(store, on_commit=lambda stored: None)
     async with trio.open_nursery() as nursery:
         await nursery.start(writer.run)
         queued = [writer.submit([event(f"q{n}")]) for n in range(5)]
-        nursery.cancel_scope.cancel()
+        if stop == "aclose":
+            await writer.aclose()  # run returns once the thread has committed them
+        else:
+            nursery.cancel_scope.cancel()
     assert all(request.done.is_set() and request.error is None for request in queued)
     assert [e.entity for e in store.read()] == [f"q{n}" for n in range(5)]
     with pytest.raises(JournalClosed):
-        writer.submit([event("late")])
+        await writer.append([event("late")])
+    assert store.count() == 5
     store.close()

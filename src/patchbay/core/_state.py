@@ -145,7 +145,7 @@ class JournaledState:
 
     def barrier(self) -> _Pending | None:
         """What to wait for so that everything decided so far is durable: the last queued
-        decision (the feeder commits in decision order), or None when nothing is in flight."""
+        decision (the writer commits in decision order), or None when nothing is in flight."""
         return self._uncommitted[-1] if self._uncommitted else None
 
     def _rebuild_speculative(self) -> None:
