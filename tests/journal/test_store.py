@@ -137,6 +137,22 @@ class TestApswJournal(JournalContract):
 # -- opening, generations and migrations ----------------------------------------------------
 
 
+def test_a_batch_larger_than_one_insert_statement_is_one_transaction_in_order(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_store, "_ROWS_PER_INSERT", 7)  # the batch takes several statements
+    store = JournalStore.create(tmp_path / "journal.db", DOMAIN)
+    batch = [NewEvent(kind="k", entity=f"e{n}", payload={"n": n}, ts=n + 0.25) for n in range(30)]
+    stored = store.append_batch(batch)
+    assert [e.lsn for e in stored] == list(range(1, 31))
+    assert [(e.lsn, e.entity, e.payload, e.ts) for e in store.read()] == [
+        (n + 1, f"e{n}", {"n": n}, n + 0.25) for n in range(30)]
+    poison(store.path)
+    with pytest.raises(apsw.Error):  # a failure in a later statement takes back the earlier ones
+        store.append_batch(batch[:20] + [NewEvent(kind="k", entity="bad", payload={"poison": True}, ts=1.0)])
+    assert store.count() == 30
+    store.close()
+
+
 def test_the_core_generation_increments_on_every_open_for_writing(tmp_path: Path) -> None:
     path = tmp_path / "journal.db"
     JournalStore.create(path, DOMAIN).close()
