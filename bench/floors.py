@@ -128,6 +128,11 @@ def http_post_rate(home: Home, url: str, connections: int, duration: float, proc
     return load(home, url, "", connections, duration, processes, path="/post", prefix="floor")
 
 
+def open_loop_post(home: Home, url: str, duration: float, rate: float, prefix: str) -> dict[str, Any]:
+    """The latency client (open loop, 16 connections, one process) against the bare app."""
+    return load(home, url, "", 16, duration, 1, path="/post", prefix=prefix, mode="open", rate=rate)
+
+
 def load(home: Home, url: str, token: str, connections: int, duration: float, processes: int, *,
          path: str = "/api/commands", prefix: str = "load", targets: str = "bench/s000",
          mode: str = "closed", rate: float = 0.0) -> dict[str, Any]:

@@ -126,8 +126,7 @@ def run(mode: str, tmp: Path, say: Progress, only: frozenset[str] = frozenset(SE
                                                         1 if clients < 16 else 2)
             fl["http"][clients]["server_cpu_ms"] = (1000 * (echo.child.cpu_seconds() - cpu)
                                                     / max(1, fl["http"][clients]["ok"]))
-        fl["http_open"] = floors.load(main, echo.url, "", 16, min(5.0, s["latency_seconds"]), 1, path="/post",
-                                      prefix="floor-open", mode="open", rate=200.0)
+        fl["http_open"] = floors.open_loop_post(main, echo.url, min(5.0, s["latency_seconds"]), 200.0, "floor-open")
         echo.stop()
         floor50 = fl["ws"]["rtt_p50_ms"] + fl["apsw_1"]["commit_p50_ms"]
         floor99 = fl["ws"]["rtt_p99_ms"] + fl["apsw_1"]["commit_p99_ms"]

@@ -25,7 +25,7 @@ from common import (
     python,
     run_json,
 )
-from floors import EchoServer, load
+from floors import EchoServer, load, open_loop_post
 from trio_websocket import open_websocket_url
 
 READY = re.compile(r"bench adapter ready")
@@ -98,7 +98,7 @@ def streaming(home: Home, server: Server, token: str, *, deltas: float, subscrib
                             adapter_id=STREAM_ADAPTER)
     time.sleep(min(1.0, duration))  # let the stream reach its rate before measuring acceptance under it
     measured = latency(home, server, token, rate, duration, sessions, prefix="stream")
-    bare = load(home, echo.url, "", 16, duration, 1, path="/post", prefix="stream-floor", mode="open", rate=rate)
+    bare = open_loop_post(home, echo.url, duration, rate, "stream-floor")
     echo.stop()
     sent = int(adapter.wait_line(STREAMED, timeout=300).group(1))
     listen.process.wait(timeout=300)
