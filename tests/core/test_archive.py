@@ -15,7 +15,7 @@ import pytest
 
 from patchbay.core import CoreSettings
 from patchbay.core._state import recover_state
-from patchbay.core.checkpoint import decode_state
+from patchbay.core.checkpoint import load_checkpoint
 from patchbay.core.ports import ManualClock
 from patchbay.domain import model
 from patchbay.journal import JournalStore
@@ -119,10 +119,10 @@ async def test_a_retry_of_an_archived_key_answers_the_original_with_its_outcome_
         await h.core.journal.checkpoint()
     store = JournalStore.open(tmp_path / "journal.db", read_only=True)
     try:
-        checkpoint = store.latest_checkpoint()
-        assert checkpoint is not None
-        decoded = decode_state(checkpoint.state)
-        assert decoded is not None and "c0" in decoded.archived
+        loaded = load_checkpoint(store)
+        assert loaded is not None
+        decoded = loaded[0]
+        assert "c0" in decoded.archived
     finally:
         store.close()
     async with running_core(tmp_path, clock=clock, settings=settings, fresh=False) as h2:
@@ -177,11 +177,11 @@ async def test_checkpoint_plus_tail_is_the_state_replayed_from_zero_with_archivi
     path = tmp_path / "journal.db"
     store = JournalStore.open(path, read_only=True)
     try:
-        checkpoint = store.latest_checkpoint()
-        assert checkpoint is not None
-        prefix = decode_state(checkpoint.state)
-        assert prefix is not None and prefix.archived
-        assert prefix == replay_journal(path, until_lsn=checkpoint.lsn).state
+        loaded = load_checkpoint(store)
+        assert loaded is not None
+        prefix, lsn, _ = loaded
+        assert prefix.archived
+        assert prefix == replay_journal(path, until_lsn=lsn).state
         recovered, tail = recover_state(store)
     finally:
         store.close()

@@ -38,7 +38,7 @@ from hypothesis.stateful import (
 
 from patchbay import faults
 from patchbay.core import Core, CoreSettings
-from patchbay.core.checkpoint import decode_state
+from patchbay.core.checkpoint import load_checkpoint
 from patchbay.core.ports import ManualClock, SequentialIds
 from patchbay.domain import model as domain_model
 from patchbay.domain.acceptance import Submission
@@ -139,9 +139,10 @@ class CoreMachine(RuleBasedStateMachine):
     def check_checkpoint(self) -> None:
         store = JournalStore.open(self.path, read_only=True)
         try:
-            checkpoint = store.latest_checkpoint()
-            if checkpoint is not None:  # SnapshotConsistentPrefix
-                assert decode_state(checkpoint.state) == replay_journal(self.path, until_lsn=checkpoint.lsn).state
+            loaded = load_checkpoint(store)
+            if loaded is not None:  # SnapshotConsistentPrefix (a delta checkpoint with its base)
+                state, lsn, _ = loaded
+                assert state == replay_journal(self.path, until_lsn=lsn).state
         finally:
             store.close()
 

@@ -174,3 +174,102 @@ def test_a_checkpoint_reuses_the_encoding_of_every_record_that_did_not_change(
     assert sorted(record.command_id for record in encoded) == ["c3", "c30"]  # type: ignore[attr-defined]
     assert third == encode_state(world.state) and decode_state(third) == world.state
     assert len(cache) >= 31
+
+
+def _in_order(state: CoreState) -> list[object]:
+    """Every field with each dict's items in order: ``==`` on dicts ignores order, and the
+    order of a dict (commands, the archive) is part of the state."""
+    return [list(value.items()) if isinstance(value, dict) else value
+            for value in (getattr(state, field.name) for field in attrs.fields(CoreState))]
+
+
+def _delta(state: CoreState, base: checkpoint.Base) -> checkpoint.Changes | None:
+    steps = checkpoint.changes_steps(state, base)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+
+def _encode(state: CoreState, changes: checkpoint.Changes | None = None) -> bytes:
+    out: list[bytes] = []
+    for _ in checkpoint.encode_state_steps(state, out, checkpoint.EncodedRecords(), changes):
+        pass
+    return b"".join(out)
+
+
+def test_a_delta_checkpoint_holds_only_what_changed_and_rebuilds_the_state_in_order(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(checkpoint, "_ITEMS_PER_CHUNK", 7)
+    world = ready_world()
+    for index in range(40):
+        submit(world, f"c{index}")
+        if index % 2:
+            settle(world, f"c{index}")
+    base = checkpoint.Base(world.state.last_lsn, world.state.clone(), (world.state.last_lsn,))
+    base_document = checkpoint.pack(_encode(base.state))
+    for command_id in ("c2", "c0"):  # replaced in place: their records are new objects
+        outcome = lifecycle.decide_adapter_report(world.state, "shell-1", command_id, "delivered", None, None, None)
+        world.fold(outcome.facts)
+    for index in range(40, 46):  # new ones; the window archives older settled ones
+        submit(world, f"c{index}")
+        settle(world, f"c{index}")
+    changes = _delta(world.state, base)
+    assert changes is not None and changes.base_lsn == base.lsn
+    assert changes.changed["commands"][:2] == ["c0", "c2"]  # in the state's order
+    assert set(changes.changed["commands"]) <= {"c0", "c2", *(f"c{i}" for i in range(40, 46))}
+    # archived since the base: full records of the base that left the window, and new ones
+    assert changes.changed["archived"] == [*changes.removed["commands"], "c40", "c41"]
+    assert changes.removed["archived"] == []
+    assert changes.changed["idempotency"] == [f"k-c{i}" for i in range(40, 46)]
+    delta = _encode(world.state, changes)
+    assert len(delta) < len(_encode(world.state)) / 2
+    decoded = checkpoint.decode_state(checkpoint.pack(delta), base_document)
+    assert decoded is not None and _in_order(decoded) == _in_order(world.state)
+    for _ in range(3):  # more changes: the delta against the same base holds them too
+        submit(world, f"c{len(world.state.idempotency)}")
+    later = checkpoint.decode_state(_encode(world.state, _delta(world.state, base)), base_document)
+    assert later is not None and _in_order(later) == _in_order(world.state)
+
+
+def test_a_delta_is_refused_when_it_could_not_rebuild_the_order_or_would_hold_most_of_the_state() -> None:
+    world = ready_world()
+    for index in range(10):
+        submit(world, f"c{index}")
+    base = checkpoint.Base(world.state.last_lsn, world.state.clone(), (world.state.last_lsn,))
+    moved = world.state.clone()
+    moved.idempotency["k-c3"] = moved.idempotency.pop("k-c3")  # removed and added again: now last
+    assert _delta(moved, base) is None
+    behind = world.state.clone()
+    behind.idempotency = {"new": "c9", **behind.idempotency}  # a new key before the base's keys
+    assert _delta(behind, base) is None
+    for index in range(10, 40):
+        submit(world, f"c{index}")
+    assert _delta(world.state, base) is None  # more than half of the entries are new
+    assert _delta(world.state, checkpoint.Base(world.state.last_lsn, world.state.clone(), (world.state.last_lsn,))) is not None
+
+
+def test_a_delta_without_its_base_is_not_a_state() -> None:
+    world = ready_world()
+    submit(world, "c0")
+    base = checkpoint.Base(world.state.last_lsn, world.state.clone(), (world.state.last_lsn,))
+    submit(world, "c1")
+    delta = _encode(world.state, _delta(world.state, base))
+    assert checkpoint.decode_state(delta) is None
+    assert checkpoint.decode_state(delta, delta) is None  # a delta is never a base
+    with pytest.raises(ValueError, match="needs its base"):
+        checkpoint.state_of(checkpoint.read_document(delta) or {})
+
+
+def test_packing_the_pieces_gives_the_stored_form_of_the_joined_document(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(checkpoint, "_PACK_GROUP", 100)
+    world = ready_world()
+    for index in range(50):
+        submit(world, f"c{index}")
+    out: list[bytes] = []
+    for _ in checkpoint.encode_state_steps(world.state, out):
+        pass
+    packed = checkpoint.pack_pieces(out)
+    assert checkpoint.unpack(packed) == encode_state(world.state)
+    assert checkpoint.decode_state(packed) == world.state

@@ -119,6 +119,10 @@ class JournalContract:
         assert older is not None and older.lsn == 6
         store.prune_checkpoints(keep=2)
         assert store.latest_checkpoint(max_lsn=5) is None
+        assert store.checkpoint_at(6) is not None and store.checkpoint_at(5) is None
+        store.save_checkpoint(10, b"state@10")
+        store.prune_checkpoints(keep=1, pinned=[6])  # a base the kept one applies to stays
+        assert [lsn for lsn in (6, 9, 10) if store.checkpoint_at(lsn)] == [6, 10]
 
     def test_a_closed_store_refuses_use(self, store: JournalStore) -> None:
         store.close()

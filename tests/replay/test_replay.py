@@ -14,7 +14,7 @@ import pytest
 from patchbay.core import Core, CoreSettings
 from patchbay.core import _state as core_state_module
 from patchbay.core._state import recover_state
-from patchbay.core.checkpoint import decode_state
+from patchbay.core.checkpoint import base_of, load_checkpoint, read_document
 from patchbay.core.ports import ManualClock
 from patchbay.domain import reducer
 from patchbay.domain.model import CoreState
@@ -57,10 +57,10 @@ async def test_checkpoint_plus_tail_gives_the_same_state_as_replay_from_lsn_zero
 async def test_a_checkpoint_is_exactly_the_prefix_up_to_its_lsn(tmp_path: Path) -> None:
     path = scenario_journal(tmp_path)
     store = JournalStore.open(path, read_only=True)
-    checkpoint = store.latest_checkpoint()
-    assert checkpoint is not None
-    prefix = replay_journal(path, until_lsn=checkpoint.lsn).state
-    assert decode_state(checkpoint.state) == prefix  # SnapshotConsistentPrefix
+    loaded = load_checkpoint(store)
+    assert loaded is not None
+    state, lsn, _ = loaded
+    assert state == replay_journal(path, until_lsn=lsn).state  # SnapshotConsistentPrefix
     store.close()
 
 
@@ -189,5 +189,102 @@ def test_recovery_folds_with_the_collector_paused_and_leaves_it_as_it_found_it(
             assert not gc.isenabled()  # it was off before: it stays off
         finally:
             gc.enable()
+    finally:
+        store.close()
+
+
+async def test_later_checkpoints_are_deltas_against_a_full_one_that_pruning_keeps(tmp_path: Path) -> None:
+    clock = ManualClock()
+    settings = CoreSettings(checkpoint_every=10**9, stale_after=1e6, offline_after=1e6)
+    path = tmp_path / "journal.db"
+    async with running_core(tmp_path, clock=clock, settings=settings) as h:
+        await h.login()
+        adapter = await h.adapter()
+        await adapter.attach()
+        await adapter.session()
+        for n in range(40):
+            await h.submit(f"c{n}", f"echo {n}")
+        await h.settle()
+        first = await h.core.journal.checkpoint()
+        for round_ in range(3):
+            await h.submit(f"d{round_}", "echo later")
+            await adapter.report(f"c{round_}", "delivered")
+            await h.settle()
+            await h.core.journal.checkpoint()
+        live = attrs.evolve(h.core.state)
+    store = JournalStore.open(path, read_only=True)
+    try:
+        kept = [row[0] for row in store._db.execute("SELECT lsn FROM checkpoints ORDER BY lsn")]
+        documents = [read_document(store.checkpoint_at(lsn).state) for lsn in kept]  # type: ignore[union-attr]
+        # a chain: the full one, then each delta against the one before it; pruning keeps it whole
+        assert [base_of(d) for d in documents if d is not None] == [None, *kept[:-1]]
+        assert kept[0] == first and len(kept) == 4
+        latest = store.latest_checkpoint()
+        assert latest is not None and len(latest.state) < len(store.checkpoint_at(first).state) / 2  # type: ignore[union-attr]
+        loaded = load_checkpoint(store)
+        assert loaded is not None and loaded[1:] == (latest.lsn, tuple(kept))
+        assert loaded[0] == replay_journal(path, until_lsn=latest.lsn).state
+        recovered, tail = recover_state(store)
+        assert tail == store.last_lsn() - latest.lsn
+    finally:
+        store.close()
+    assert recovered == live == replay_journal(path).state
+
+
+async def test_a_delta_checkpoint_whose_base_is_gone_is_ignored_and_recovery_starts_from_lsn_zero(
+        tmp_path: Path) -> None:
+    settings = CoreSettings(checkpoint_every=10**9, stale_after=1e6, offline_after=1e6)
+    path = tmp_path / "journal.db"
+    async with running_core(tmp_path, settings=settings) as h:
+        await h.login()
+        first = await h.core.journal.checkpoint()
+        adapter = await h.adapter()
+        await adapter.attach()
+        await h.core.journal.checkpoint()
+    store = JournalStore.open(path, expected_domain=DOMAIN)
+    try:
+        latest = store.latest_checkpoint()
+        assert latest is not None and base_of(read_document(latest.state) or {}) == first
+        with store._db:
+            store._db.execute("DELETE FROM checkpoints WHERE lsn = ?", (first,))
+        assert load_checkpoint(store) is None
+        recovered, tail = recover_state(store)
+        assert tail == store.last_lsn()
+    finally:
+        store.close()
+    assert recovered == replay_journal(path).state
+
+
+async def test_a_chain_is_restarted_by_a_full_checkpoint_and_a_broken_chain_is_not_loaded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from patchbay.core import checkpoint
+
+    monkeypatch.setattr(checkpoint, "MAX_CHAIN", 2)
+    settings = CoreSettings(checkpoint_every=10**9, stale_after=1e6, offline_after=1e6)
+    path = tmp_path / "journal.db"
+    written = []
+    async with running_core(tmp_path, settings=settings) as h:
+        await h.login()
+        adapter = await h.adapter()
+        await adapter.attach()
+        await adapter.session()
+        for n in range(5):
+            await h.submit(f"c{n}", f"echo {n}")
+            await h.settle()
+            written.append(await h.core.journal.checkpoint())
+        assert await h.core.journal.checkpoint() == written[-1]  # nothing new: nothing written
+    store = JournalStore.open(path, expected_domain=DOMAIN)
+    try:
+        bases = {lsn: base_of(read_document(store.checkpoint_at(lsn).state) or {})  # type: ignore[union-attr]
+                 for lsn in written if store.checkpoint_at(lsn) is not None}
+        # full, delta, delta (MAX_CHAIN deltas), then full again and a delta; pruning kept the
+        # latest two and what they build on, so the first chain is gone
+        assert bases == {written[3]: None, written[4]: written[3]}
+        loaded = load_checkpoint(store)
+        assert loaded is not None and loaded[1:] == (written[4], (written[3], written[4]))
+        assert loaded[0] == replay_journal(path, until_lsn=written[4]).state
+        with store._db:
+            store._db.execute("DELETE FROM checkpoints WHERE lsn = ?", (written[3],))
+        assert load_checkpoint(store) is None  # its chain lost its full checkpoint
     finally:
         store.close()

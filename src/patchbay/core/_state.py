@@ -22,15 +22,22 @@ stops rather than lies. Restarting recovers from the journal.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Generator, Mapping, Sequence
+from typing import Any, TypeVar
 
 import attrs
 import trio
 
 from patchbay import faults
 from patchbay._collector import collector_paused
-from patchbay.core.checkpoint import EncodedRecords, decode_state, encode_state_steps, pack
+from patchbay.core.checkpoint import (
+    Base,
+    EncodedRecords,
+    changes_steps,
+    encode_state_steps,
+    load_checkpoint,
+    pack_pieces,
+)
 from patchbay.core.ports import Clock
 from patchbay.domain.events import Fact
 from patchbay.domain.model import CoreState
@@ -39,6 +46,8 @@ from patchbay.errors import CoreStopped
 from patchbay.journal import AppendRequest, JournalStore, JournalWriter, NewEvent, StoredEvent
 
 _Pending = AppendRequest  # what ``decide`` returns: wait on it with ``wait``
+_T = TypeVar("_T")
+_KEEP = 2  # checkpoints kept (besides the bases they apply to)
 
 
 @attrs.frozen
@@ -53,27 +62,62 @@ class _Provisional:
 
 
 def recover_state(store: JournalStore) -> tuple[CoreState, int]:
-    """Latest checkpoint + tail through ``apply``: the state at the last committed LSN.
+    """Latest checkpoint (with its base, if it is a delta) + tail through ``apply``: the state
+    at the last committed LSN.
 
     Returns the state and the number of tail events replayed.
     """
+    state, replayed, _ = _recover(store)
+    return state, replayed
+
+
+def _recover(store: JournalStore) -> tuple[CoreState, int, tuple[int, ...]]:
+    """``recover_state``, and the chain of the checkpoint it started from (LSNs, full first)."""
     with collector_paused():  # the decode and the fold only build live objects
         state = CoreState()
-        checkpoint = store.latest_checkpoint()
+        loaded = load_checkpoint(store)
         after = 0
-        if checkpoint is not None:
-            decoded = decode_state(checkpoint.state)
-            if decoded is not None:
-                state, after = decoded, checkpoint.lsn
-                if faults.active("checkpoint_off_by_one"):
-                    after += 1
+        used: tuple[int, ...] = ()
+        if loaded is not None:
+            state, after, used = loaded
+            if faults.active("checkpoint_off_by_one"):
+                after += 1
         replayed = 0
         for event in store.read(after_lsn=after):
             if after and faults.active("recovery_tail_off"):
                 break
             apply(state, event)
             replayed += 1
-    return state, replayed
+    return state, replayed, used
+
+
+class _Pace:
+    """Runs a checkpoint's steps in the event loop, taking at most ``SHARE`` of its time once
+    the checkpoint has worked ``FREE`` seconds: after each step it sleeps for as long as the
+    step took, times (1 - SHARE) / SHARE. A small checkpoint finishes at once; a large one
+    (thousands of records changed since the last: ~0.6 s of CPU) is spread over a few seconds
+    instead of taking every other millisecond of the loop for half a second, during which
+    each request waited behind a step at every turn and the writer thread for the GIL."""
+
+    SHARE = 0.1
+    FREE = 0.005
+
+    def __init__(self) -> None:
+        self.spent = 0.0
+
+    async def run(self, steps: Generator[None, None, _T]) -> _T:
+        while True:
+            started = trio.current_time()
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            took = trio.current_time() - started
+            self.spent += took
+            if self.spent > self.FREE:
+                await trio.sleep(took * (1 - self.SHARE) / self.SHARE)
+            else:
+                await trio.lowlevel.checkpoint()
 
 
 class JournaledState:
@@ -81,7 +125,7 @@ class JournaledState:
                  on_commit: Callable[[list[StoredEvent]], None]) -> None:
         self.store = store
         self.clock = clock
-        self.committed, self.replayed_at_open = recover_state(store)
+        self.committed, self.replayed_at_open, used = _recover(store)
         self.speculative = self.committed.clone()
         self._checkpoint_every = checkpoint_every
         self._since_checkpoint = self.replayed_at_open
@@ -91,6 +135,10 @@ class JournaledState:
         self._stopped: BaseException | None = None
         self._failed = trio.Event()
         self._encoded = EncodedRecords()  # what the last checkpoint encoded, reused by the next
+        self._base: Base | None = None  # the last checkpoint this process wrote
+        # the chains of the latest checkpoints (LSNs, full one first), newest last: pruning
+        # keeps every checkpoint in them
+        self._chains: deque[tuple[int, ...]] = deque([used] if used else [], maxlen=_KEEP)
         self.commits = 0
         self.in_flight = 0
         self._drained = trio.Event()
@@ -219,30 +267,44 @@ class JournaledState:
     async def checkpoint(self) -> int:
         """Write the committed state as a checkpoint at its LSN; returns the LSN.
 
-        Encoding costs time in proportion to the whole state, so it works on a copy taken in
+        Encoding costs time in proportion to what it writes, so it works on a copy taken in
         this step (records are frozen: copying the containers is cheap and consistent at this
-        LSN) in steps of about a millisecond, yielding to the event loop after each, reusing
-        the encoding of every record the previous checkpoint wrote that did not change since
-        (see ``encode_state_steps``), and is compressed in a worker thread (``pack``); the write
-        happens in the writer thread's turn, never beside a commit on the same connection.
+        LSN) in steps of about a millisecond, yielding to the event loop after each. Most
+        checkpoints are deltas against the previous one this process wrote (only the entries
+        that changed since; see ``changes_steps``), and a record the previous checkpoint
+        encoded that did not change is not encoded again (``encode_state_steps``). The
+        document is compressed in a worker thread (``pack_pieces``); the write happens in the writer
+        thread's turn, never beside a commit on the same connection.
         """
         self._work_started()  # counted as work in flight: `drained` waits for it too
         try:
             lsn = self.committed.last_lsn
+            if self._base is not None and self._base.lsn == lsn:  # nothing happened since
+                self._since_checkpoint = 0
+                return lsn
             copy = self.committed.clone()
             self._since_checkpoint = 0
+            pace = _Pace()
+            changes = await pace.run(changes_steps(copy, self._base)) if self._base is not None else None
             pieces: list[bytes] = []
-            for _ in encode_state_steps(copy, pieces, self._encoded):
-                await trio.lowlevel.checkpoint()
-            data = await trio.to_thread.run_sync(lambda: pack(b"".join(pieces)))
-            await self._writer.run_exclusive(lambda: self._write_checkpoint(lsn, data))
+            await pace.run(encode_state_steps(copy, pieces, self._encoded, changes))
+            data = await trio.to_thread.run_sync(pack_pieces, pieces, _Pace.SHARE)
+            if changes is None or self._base is None:
+                base = Base(lsn, copy, (lsn,))
+            else:
+                base = Base(lsn, copy, (*self._base.chain, lsn), self._base.entries + changes.count())
+            # the latest checkpoints once this one is written, and what they build on
+            pinned = {chained for chain in [*list(self._chains)[1 - _KEEP:], base.chain] for chained in chain}
+            await self._writer.run_exclusive(lambda: self._write_checkpoint(lsn, data, pinned))
+            self._chains.append(base.chain)
+            self._base = base
             return lsn
         finally:
             self._work_finished(1)
 
-    def _write_checkpoint(self, lsn: int, data: bytes) -> None:
+    def _write_checkpoint(self, lsn: int, data: bytes, pinned: set[int]) -> None:
         self.store.save_checkpoint(lsn, data)
-        self.store.prune_checkpoints(keep=2)
+        self.store.prune_checkpoints(keep=_KEEP, pinned=pinned)
 
     async def aclose(self) -> None:
         await self._writer.aclose()

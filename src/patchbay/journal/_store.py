@@ -374,12 +374,21 @@ class JournalStore:
             return None
         return Checkpoint(str(row[0]), int(row[1]), int(row[2]), bytes(row[3]))
 
-    def prune_checkpoints(self, keep: int = 2) -> None:
+    def checkpoint_at(self, lsn: int) -> Checkpoint | None:
+        row = self._db.execute("SELECT domain, lsn, core_generation, state FROM checkpoints "
+                               "WHERE domain = ? AND lsn = ?", (self._domain_id, lsn)).fetchone()
+        return None if row is None else Checkpoint(str(row[0]), int(row[1]), int(row[2]), bytes(row[3]))
+
+    def prune_checkpoints(self, keep: int = 2, pinned: Collection[int] = ()) -> None:
+        """Delete all but the latest ``keep`` checkpoints and those at the ``pinned`` LSNs
+        (the bases the kept delta checkpoints apply to)."""
+        marks = ",".join("?" * len(pinned))
         with self._db:
             self._db.execute(
                 "DELETE FROM checkpoints WHERE domain = ? AND lsn NOT IN "
-                "(SELECT lsn FROM checkpoints WHERE domain = ? ORDER BY lsn DESC LIMIT ?)",
-                (self._domain_id, self._domain_id, keep))
+                "(SELECT lsn FROM checkpoints WHERE domain = ? ORDER BY lsn DESC LIMIT ?)"
+                + (f" AND lsn NOT IN ({marks})" if pinned else ""),
+                (self._domain_id, self._domain_id, keep, *pinned))
 
     def meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
