@@ -288,3 +288,38 @@ async def test_a_chain_is_restarted_by_a_full_checkpoint_and_a_broken_chain_is_n
         assert load_checkpoint(store) is None  # its chain lost its full checkpoint
     finally:
         store.close()
+
+
+async def test_a_quiet_journal_gets_a_checkpoint_of_what_the_burst_before_it_changed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from patchbay.core import _core
+
+    monkeypatch.setattr(_core, "QUIET_CHECKPOINT_MIN", 20)
+    clock = ManualClock()
+    settings = CoreSettings(checkpoint_every=100, stale_after=1e6, offline_after=1e6)  # quiet min: 20
+    path = tmp_path / "journal.db"
+    async with running_core(tmp_path, clock=clock, settings=settings) as h:
+        await h.login()
+        adapter = await h.adapter()
+        await adapter.attach()
+        await adapter.session()
+        for n in range(15):
+            await h.submit(f"c{n}", f"echo {n}")
+        await h.settle()
+        assert 20 <= h.core.journal.since_checkpoint < 100
+        store = JournalStore.open(path, read_only=True)
+        try:
+            assert store.latest_checkpoint() is None  # not yet: the journal was never quiet
+            clock.advance(_core.QUIET_CHECKPOINT_AFTER / 2)
+            await h.settle()
+            assert store.latest_checkpoint() is None  # quiet, but not for long enough
+            clock.advance(_core.QUIET_CHECKPOINT_AFTER)
+            await h.settle()
+            latest = store.latest_checkpoint()
+            assert latest is not None and latest.lsn == h.core.state.last_lsn
+            assert h.core.journal.since_checkpoint == 0
+            clock.advance(10 * _core.QUIET_CHECKPOINT_AFTER)
+            await h.settle()
+            assert store.latest_checkpoint() == latest  # nothing new since: no other one
+        finally:
+            store.close()

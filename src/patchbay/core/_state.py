@@ -102,7 +102,8 @@ class _Pace:
     SHARE = 0.1
     FREE = 0.005
 
-    def __init__(self) -> None:
+    def __init__(self, share: float = SHARE) -> None:
+        self.share = share
         self.spent = 0.0
 
     async def run(self, steps: Generator[None, None, _T]) -> _T:
@@ -114,8 +115,8 @@ class _Pace:
                 return done.value  # type: ignore[no-any-return]
             took = trio.current_time() - started
             self.spent += took
-            if self.spent > self.FREE:
-                await trio.sleep(took * (1 - self.SHARE) / self.SHARE)
+            if self.share < 1 and self.spent > self.FREE:
+                await trio.sleep(took * (1 - self.share) / self.share)
             else:
                 await trio.lowlevel.checkpoint()
 
@@ -264,7 +265,12 @@ class JournaledState:
     def checkpoint_due(self) -> bool:
         return self._since_checkpoint >= self._checkpoint_every
 
-    async def checkpoint(self) -> int:
+    @property
+    def since_checkpoint(self) -> int:
+        """Events committed since the last checkpoint (or replayed at open)."""
+        return self._since_checkpoint
+
+    async def checkpoint(self, *, paced: bool = True) -> int:
         """Write the committed state as a checkpoint at its LSN; returns the LSN.
 
         Encoding costs time in proportion to what it writes, so it works on a copy taken in
@@ -273,8 +279,11 @@ class JournaledState:
         checkpoints are deltas against the previous one this process wrote (only the entries
         that changed since; see ``changes_steps``), and a record the previous checkpoint
         encoded that did not change is not encoded again (``encode_state_steps``). The
-        document is compressed in a worker thread (``pack_pieces``); the write happens in the writer
-        thread's turn, never beside a commit on the same connection.
+        document is compressed in a worker thread (``pack_pieces``); the write happens in the
+        writer thread's turn, never beside a commit on the same connection. ``paced`` (the
+        default, for a checkpoint taken while work goes on) holds its steps and its compression
+        to a tenth of the loop and of a CPU (``_Pace``); the core takes unpaced ones when the
+        journal has been quiet for a moment.
         """
         self._work_started()  # counted as work in flight: `drained` waits for it too
         try:
@@ -284,11 +293,11 @@ class JournaledState:
                 return lsn
             copy = self.committed.clone()
             self._since_checkpoint = 0
-            pace = _Pace()
+            pace = _Pace() if paced else _Pace(share=1.0)
             changes = await pace.run(changes_steps(copy, self._base)) if self._base is not None else None
             pieces: list[bytes] = []
             await pace.run(encode_state_steps(copy, pieces, self._encoded, changes))
-            data = await trio.to_thread.run_sync(pack_pieces, pieces, _Pace.SHARE)
+            data = await trio.to_thread.run_sync(pack_pieces, pieces, pace.share)
             if changes is None or self._base is None:
                 base = Base(lsn, copy, (lsn,))
             else:
