@@ -6,7 +6,9 @@ anything are numbered (``seq``) and kept until the core acknowledges them; after
 they are sent again in order and the core deduplicates them. Sending does not wait for the
 answer (the core pipelines a connection's frames and answers them in order once durable, one
 ``ack`` per run of frames since the hello says ``ack_ranges``); at most ``MAX_UNACKED`` frames
-wait for answers before ``send`` does. Deliveries are handed to the runtime once per command
+wait for answers before ``send`` does. When the core's ``welcome`` names ``batch_max``, frames
+are sent by a task of their own, and those queued while a message goes out go out together
+as one ``batch`` message (up to ``batch_max`` frames, about ``BATCH_BYTES``). Deliveries are handed to the runtime once per command
 id (redeliveries after a reconnect are dropped here).
 
 The adapter generation grows with every process start (a counter file beside the
@@ -31,6 +33,8 @@ log = logging.getLogger("patchbay.adapter")
 
 SEEN_LIMIT = 10_000
 MAX_UNACKED = 10_000
+BATCH_MAX = 64  # frames per batch message at most (and what the core's welcome allows)
+BATCH_BYTES = 256 * 1024  # about this much frame text per batch message at most
 
 
 class Runtime(Protocol):
@@ -83,6 +87,9 @@ class AdapterLink:
         self._send_lock = trio.Lock()
         self._drained = trio.Event()
         self._ws: Any = None
+        self._batch_max = 0  # frames per message the core takes (its welcome says; 0: one each)
+        self._outgoing: list[str] = []  # numbered frames not yet sent on this attachment
+        self._has_outgoing = trio.Event()
         self.attached = trio.Event()
         self.attach_count = 0
 
@@ -105,7 +112,14 @@ class AdapterLink:
         done = None
         if wait:
             done = self._waiters[seq] = trio.Event()
-        await self._transmit(text)
+        if self._batch_max > 1:
+            # Queued for the sender task, which sends it with whatever else is queued by then;
+            # no checkpoint here, so a burst of frames from one step goes out as one message.
+            if self._ws is not None:
+                self._outgoing.append(text)
+                self._has_outgoing.set()
+        else:
+            await self._transmit(text)
         if done is None:
             return None
         with trio.move_on_after(timeout):
@@ -174,19 +188,52 @@ class AdapterLink:
         if welcome.get("type") != "welcome":
             raise LinkError(f"core refused adapter {self.adapter_id}: {welcome.get('error', welcome)}")
         self.heartbeat_interval = float(welcome.get("heartbeat_interval", 5.0))
+        self._batch_max = min(BATCH_MAX, int(welcome.get("batch_max") or 0))
+        self._outgoing.clear()  # everything unacked is sent below, in order
         acked = int(welcome.get("acked_seq") or 0)
         for seq in [s for s in self._unacked if s <= acked]:
             self._acknowledge(seq, {"type": "ack", "seq": seq, "duplicate": True})
         self._ws = ws
         self.attach_count += 1
         async with self._send_lock:
-            for text in list(self._unacked.values()):
-                await ws.send_message(text)
+            for message in self._messages(list(self._unacked.values())):
+                await ws.send_message(message)
         self.attached.set()
+
+    def _messages(self, texts: list[str]) -> list[str]:
+        """Frames as websocket messages: batches of up to ``batch_max`` frames (and about
+        ``BATCH_BYTES``) when the core takes them, else one message each."""
+        if self._batch_max <= 1:
+            return texts
+        messages: list[str] = []
+        group: list[str] = []
+        size = 0
+        for text in texts:
+            if group and (len(group) >= self._batch_max or size + len(text) > BATCH_BYTES):
+                messages.append(_batch(group))
+                group, size = [], 0
+            group.append(text)
+            size += len(text)
+        if group:
+            messages.append(_batch(group))
+        return messages
+
+    async def _send_outgoing(self, ws: Any) -> None:
+        """Send queued frames in order, as few messages as they fit in: what is queued while
+        one message goes out goes out together in the next."""
+        while True:
+            await self._has_outgoing.wait()
+            self._has_outgoing = trio.Event()
+            texts, self._outgoing = self._outgoing, []
+            async with self._send_lock:
+                for message in self._messages(texts):
+                    await ws.send_message(message)
 
     async def _serve(self, ws: Any) -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._heartbeat, ws)
+            if self._batch_max > 1:
+                nursery.start_soon(self._send_outgoing, ws)
             nursery.start_soon(self.runtime.attached)
             while True:
                 frame = json.loads(await ws.get_message())
@@ -242,6 +289,13 @@ class AdapterLink:
             await self.runtime.deliver(command)
         elif kind == "withdraw":
             await self.runtime.withdraw(frame["command_id"], frame.get("reason", ""))
+
+
+def _batch(texts: list[str]) -> str:
+    """One message for ``texts`` (each a frame's JSON object): the frame itself if alone."""
+    if len(texts) == 1:
+        return texts[0]
+    return '{"type":"batch","frames":[' + ",".join(texts) + "]}"
 
 
 def read_credential(path: Path) -> str:

@@ -195,3 +195,52 @@ async def test_one_ack_for_a_run_of_frames_acknowledges_each_of_them() -> None:
     assert numbered(core.frames[0]) == [1, 2, 3, 4]
     assert answers == [{"type": "ack", "seq": 3}]  # the waiter inside the run got its ack
     assert not links[0]._unacked
+
+
+async def test_with_batch_max_in_the_welcome_frames_sent_in_one_step_go_out_as_one_batch() -> None:
+    messages: list[dict[str, Any]] = []
+
+    async def script(ws: WebSocketConnection, received: list[dict[str, Any]]) -> None:
+        await ws.send_message(json.dumps({**json.loads(welcome(0)), "batch_max": 3}))
+        while sum(len(m.get("frames", [m])) for m in messages if m["type"] != "heartbeat") < 5:
+            messages.append(json.loads(await ws.get_message()))
+        for message in messages:
+            received.extend(message.get("frames", [message]))
+        await ws.send_message(json.dumps({"type": "ack", "seq": 5, "first": 1}))
+        with trio.move_on_after(0.3):
+            await ws.get_message()
+
+    core = ScriptedCore([script])
+    links: list[AdapterLink] = []
+
+    async def body(link: AdapterLink) -> None:
+        links.append(link)
+        await link.attached.wait()
+        for n in range(5):  # one step: no checkpoint between them
+            await link.report(f"c{n}", "delivered")
+
+    await run_link(core, body)
+    numbered_messages = [m for m in messages if m["type"] != "heartbeat"]
+    assert [m["type"] for m in numbered_messages] == ["batch", "batch"]  # at most batch_max frames each
+    assert [[f["seq"] for f in m["frames"]] for m in numbered_messages] == [[1, 2, 3], [4, 5]]
+    assert numbered(core.frames[0]) == [1, 2, 3, 4, 5]
+    assert not links[0]._unacked
+
+
+async def test_without_batch_max_every_frame_is_a_message_of_its_own() -> None:
+    async def script(ws: WebSocketConnection, received: list[dict[str, Any]]) -> None:
+        await ws.send_message(welcome(0))
+        await receive(ws, received, 3)
+        await ws.send_message(json.dumps({"type": "ack", "seq": 3, "first": 1}))
+        with trio.move_on_after(0.3):
+            await ws.get_message()
+
+    core = ScriptedCore([script])
+
+    async def body(link: AdapterLink) -> None:
+        await link.attached.wait()
+        for n in range(3):
+            await link.report(f"c{n}", "delivered")
+
+    await run_link(core, body)
+    assert [f["type"] for f in core.frames[0] if f["type"] != "heartbeat"] == ["report"] * 3

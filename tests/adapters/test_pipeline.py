@@ -285,3 +285,67 @@ async def test_an_adapter_that_takes_ack_ranges_gets_one_ack_for_a_run_committed
             first + index for index in range(count)]  # each frame acked once, in order
         assert (refused["seq"], refused["code"]) == (first + count, "refused")
         assert [seq for seq, _ in observed(h)] == [first + i for i in range(count)]
+
+
+def batch(*frames: str) -> str:
+    return json.dumps({"type": "batch", "frames": [json.loads(frame) for frame in frames]})
+
+
+async def test_a_batch_is_taken_frame_by_frame_in_order_even_past_the_window(tmp_path: Path) -> None:
+    async with running_core(tmp_path) as h:
+        adapter = await attached(h)
+        await h.submit("c1", "make")
+        first = adapter.seq + 1
+        count = FRAME_WINDOW + 10  # more frames than the window: the batch waits for room midway
+        frames = [observation(first + i, f"delta {i}\n") for i in range(count)]
+        frames[3] = report(first + 3, "c1", "delivered")  # depends on the frames before it
+        frames[4] = report(first + 4, "c1", "running")
+        transport = Transport()
+        for start in range(0, count, wire.BATCH_MAX):
+            transport.inbound.send_nowait(batch(*frames[start:start + wire.BATCH_MAX]))
+        assert adapter.connection is not None
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(h.core.adapters.serve, adapter.connection, transport.receive, transport.send)
+            await transport.answered(count)
+            nursery.cancel_scope.cancel()
+        assert transport.answers == [{"type": "ack", "seq": first + i} for i in range(count)]
+        assert observed(h) == [(first + i, f"delta {i}\n") for i in range(count) if i not in (3, 4)]
+        assert h.core.command("c1").state is CommandState.running
+
+
+async def test_a_bad_frame_in_a_batch_is_refused_alone_and_a_bad_batch_whole(tmp_path: Path) -> None:
+    async with running_core(tmp_path) as h:
+        adapter = await attached(h)
+        first = adapter.seq + 1
+        transport = Transport()
+        bad_inner = json.dumps({"type": "observation", "seq": first + 1, "runtime_session_id": "demo"})  # no generation
+        hello = json.dumps({"type": "hello", "protocol": 1})
+        transport.inbound.send_nowait(batch(observation(first, "one\n"), bad_inner, hello,
+                                            observation(first + 1, "two\n")))
+        too_many = {"type": "batch", "frames": [json.loads(observation(first + 2 + i, "x\n"))
+                                                for i in range(wire.BATCH_MAX + 1)]}
+        for whole in (json.dumps(too_many), '{"type": "batch", "frames": []}', '{"type": "batch", "frames": 7}'):
+            transport.inbound.send_nowait(whole)
+        transport.inbound.send_nowait(observation(first + 2, "three\n"))
+        assert adapter.connection is not None
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(h.core.adapters.serve, adapter.connection, transport.receive, transport.send)
+            await transport.answered(8)
+            nursery.cancel_scope.cancel()
+        codes = [(a["type"], a.get("seq"), a.get("code")) for a in transport.answers]
+        assert codes == [("ack", first, None), ("error", None, "malformed"), ("error", None, "malformed"),
+                         ("ack", first + 1, None), ("error", None, "malformed"), ("error", None, "malformed"),
+                         ("error", None, "malformed"), ("ack", first + 2, None)]
+        assert "cannot be part of a batch" in transport.answers[2]["error"]
+        assert "at most 64" in transport.answers[4]["error"]
+        assert observed(h) == [(first, "one\n"), (first + 1, "two\n"), (first + 2, "three\n")]
+        audited = [e for e in h.core.events_after(0) if e.kind == EventKind.protocol_error.value]
+        assert len(audited) == 5
+
+
+async def test_the_welcome_says_how_many_frames_a_batch_may_hold(tmp_path: Path) -> None:
+    async with running_core(tmp_path) as h:
+        await h.login()
+        adapter = await h.adapter()
+        welcome = await adapter.attach()
+        assert (welcome["type"], welcome["batch_max"]) == ("welcome", wire.BATCH_MAX)

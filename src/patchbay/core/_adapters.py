@@ -151,6 +151,7 @@ class AdapterPlane:
             adapter_generation=hello.adapter_generation, core_generation=core.core_generation,
             authority_domain_id=core.domain_id, heartbeat_interval=core.settings.heartbeat_interval,
             acked_seq=frame_seq if frame_gen == hello.adapter_generation else 0,
+            batch_max=wire.BATCH_MAX,
         ))
         for command in sorted(core.state.commands.values(), key=lambda c: c.accepted_lsn):
             if command.adapter_id == hello.adapter_id and command.state in (
@@ -323,9 +324,15 @@ class AdapterPlane:
                     except trio.WouldBlock:
                         await window.acquire()
                     text = await receive()
-                    answer = await self.take(connection, text)
-                    connection.in_flight += 1
-                    to_answer.send_nowait(answer)
+                    for index, entry in enumerate(self._open(connection, text)):
+                        if index:  # each frame of a batch takes its own place in the window
+                            try:
+                                window.acquire_nowait()
+                            except trio.WouldBlock:
+                                await window.acquire()
+                        answer = entry if isinstance(entry, Answer) else await self._take(connection, *entry)
+                        connection.in_flight += 1
+                        to_answer.send_nowait(answer)
 
     async def _answer_in_order(self, connection: AdapterConnection, answers: trio.MemoryReceiveChannel[Answer],
                                send: Callable[[str], Awaitable[None]], window: trio.Semaphore) -> None:
@@ -390,28 +397,58 @@ class AdapterPlane:
         return await self._when_durable(connection, await self.take(connection, text))
 
     async def take(self, connection: AdapterConnection, text: str | bytes | None) -> Answer:
-        """Decide one frame; returns its answer (ack or error) and the commit it must wait for.
+        """Decide one message that holds one frame; returns its answer (ack or error) and the
+        commit it must wait for (tests, bench, conformance; ``serve`` also takes batches)."""
+        entries = self._open(connection, text)
+        if len(entries) != 1:
+            reason = "a batch is taken only on a served attachment"
+            return Answer(wire.encode("error", seq=None, error=reason, code="malformed"),
+                          self._protocol_error(connection, "batch", reason, "malformed"), None)
+        entry = entries[0]
+        return entry if isinstance(entry, Answer) else await self._take(connection, *entry)
 
-        Never raises for bad input. Checks, in order: size, shape, attachment still current (a
-        replaced attachment's late frames are ``stale_event``), seq (at or below what is
-        journaled: a duplicate, acked once that is durable and not applied; not above the
-        previous frame on this attachment: ``out_of_order``), then the entity actor's decision.
-        Every refusal is audited (the answer waits for the audit record) and changes no state.
-        """
-        core = self.core
+    def _open(self, connection: AdapterConnection, text: str | bytes | None) -> list[Answer | tuple[str, Any]]:
+        """The frames of one message, decoded, in order: one, or each of a ``batch``. What
+        cannot be decoded is its error answer (audited) in its place; a batch that is itself
+        malformed (not a list, empty, more than ``BATCH_MAX`` frames, too large) is one
+        error and nothing of it is taken."""
         self._arm_stale(connection)
         if text is None:  # the transport's value for an empty binary message
             text = b""
         size = len(text) if isinstance(text, bytes) else len(text.encode("utf-8", "surrogatepass"))
         if size > wire.MAX_FRAME_BYTES:
             reason = f"frame of {size} bytes is larger than {wire.MAX_FRAME_BYTES} bytes"
-            return Answer(wire.encode("error", seq=None, error=reason, code="oversized"),
-                          self._protocol_error(connection, "unparsed", reason, "oversized"), None)
+            return [Answer(wire.encode("error", seq=None, error=reason, code="oversized"),
+                           self._protocol_error(connection, "unparsed", reason, "oversized"), None)]
         try:
-            frame_type, frame = wire.decode_frame(text)
+            raw = wire.parse_message(text)
+            if raw.get("type") != "batch":
+                return [wire.structure_frame(raw)]
+            frames = wire.batch_frames(raw)
         except ProtocolError as error:
-            return Answer(wire.encode("error", seq=None, error=str(error), code="malformed"),
-                          self._protocol_error(connection, "unparsed", str(error), "malformed"), None)
+            return [self._malformed(connection, error)]
+        entries: list[Answer | tuple[str, Any]] = []
+        for inner in frames:
+            try:
+                entries.append(wire.structure_frame(inner, in_batch=True))
+            except ProtocolError as error:
+                entries.append(self._malformed(connection, error))
+        return entries
+
+    def _malformed(self, connection: AdapterConnection, error: ProtocolError) -> Answer:
+        return Answer(wire.encode("error", seq=None, error=str(error), code="malformed"),
+                      self._protocol_error(connection, "unparsed", str(error), "malformed"), None)
+
+    async def _take(self, connection: AdapterConnection, frame_type: str, frame: Any) -> Answer:
+        """Decide one decoded frame; returns its answer and the commit it must wait for.
+
+        Never raises for bad input. Checks, in order: attachment still current (a replaced
+        attachment's late frames are ``stale_event``), seq (at or below what is journaled: a
+        duplicate, acked once that is durable and not applied; not above the previous frame
+        on this attachment: ``out_of_order``), then the entity actor's decision. Every refusal
+        is audited (the answer waits for the audit record) and changes no state.
+        """
+        core = self.core
         seq = getattr(frame, "seq", 0)
         if frame_type == "heartbeat":
             return Answer(wire.encode("ack", seq=seq), None, 0)

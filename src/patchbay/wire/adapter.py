@@ -5,6 +5,8 @@ carry ``seq``, a number that grows with every frame of one adapter generation; t
 each with ``ack`` (or ``error``) naming that seq, and an adapter resends what was not acked
 after a reconnect. Parsing is strict: unknown fields are ignored, missing or mistyped fields
 are a ``ProtocolError`` that names the field; nothing is applied from a malformed frame.
+Since the core's ``welcome`` names ``batch_max``, an adapter may send several frames in one
+message, ``{"type": "batch", "frames": [...]}``; each is taken as if it had come alone.
 See docs/PROTOCOL.md for examples of every frame.
 """
 
@@ -175,8 +177,11 @@ AdapterFrame = (Hello | SessionFrame | ReportFrame | ObservationFrame | Elicitat
                 | ElicitationClosedFrame | ReplyFrame | LeaseFrame | HeartbeatFrame)
 
 
-def decode_frame(text: str | bytes) -> tuple[str, Any]:
-    """Parse one adapter frame; raises ProtocolError naming what is wrong."""
+BATCH_MAX = 64  # frames in one batch message (the core says so in ``welcome``)
+
+
+def parse_message(text: str | bytes) -> dict[str, Any]:
+    """One websocket message as a JSON object; raises ProtocolError naming what is wrong."""
     if len(text) > MAX_FRAME_BYTES:
         raise ProtocolError(f"frame is larger than {MAX_FRAME_BYTES} bytes")
     try:
@@ -185,7 +190,27 @@ def decode_frame(text: str | bytes) -> tuple[str, Any]:
         raise ProtocolError(f"frame is not JSON: {error}") from None
     if not isinstance(raw, dict):
         raise ProtocolError("frame must be a JSON object")
+    return raw
+
+
+def batch_frames(raw: dict[str, Any]) -> list[Any]:
+    """The frames of a ``batch`` message: a non-empty list of at most ``BATCH_MAX``."""
+    frames = raw.get("frames")
+    if not isinstance(frames, list) or not frames:
+        raise ProtocolError("malformed batch frame: frames must be a non-empty list of frames")
+    if len(frames) > BATCH_MAX:
+        raise ProtocolError(f"malformed batch frame: {len(frames)} frames, at most {BATCH_MAX}")
+    return frames
+
+
+def structure_frame(raw: Any, *, in_batch: bool = False) -> tuple[str, Any]:
+    """One parsed frame as its type and attrs value; raises ProtocolError naming what is wrong.
+    In a batch, ``hello`` and ``batch`` are refused (they only come alone)."""
+    if not isinstance(raw, dict):
+        raise ProtocolError("frame must be a JSON object")
     frame_type = raw.get("type")
+    if in_batch and frame_type in ("hello", "batch"):
+        raise ProtocolError(f"a {frame_type} frame cannot be part of a batch")
     cls = FRAME_TYPES.get(frame_type) if isinstance(frame_type, str) else None
     if cls is None:
         raise ProtocolError(f"unknown frame type {frame_type!r}")
@@ -198,6 +223,11 @@ def decode_frame(text: str | bytes) -> tuple[str, Any]:
     if not isinstance(seq, int) or seq < 0:
         raise ProtocolError(f"{frame_type} frame needs a non-negative integer seq")
     return str(frame_type), frame
+
+
+def decode_frame(text: str | bytes) -> tuple[str, Any]:
+    """Parse one adapter frame; raises ProtocolError naming what is wrong."""
+    return structure_frame(parse_message(text))
 
 
 def describe(error: BaseException) -> str:
