@@ -188,15 +188,19 @@ class AdapterLink:
         if welcome.get("type") != "welcome":
             raise LinkError(f"core refused adapter {self.adapter_id}: {welcome.get('error', welcome)}")
         self.heartbeat_interval = float(welcome.get("heartbeat_interval", 5.0))
-        self._batch_max = min(BATCH_MAX, int(welcome.get("batch_max") or 0))
-        self._outgoing.clear()  # everything unacked is sent below, in order
+        try:
+            self._batch_max = min(BATCH_MAX, int(welcome.get("batch_max") or 0))
+        except (TypeError, ValueError):  # not a number: send one frame per message
+            self._batch_max = 0
         acked = int(welcome.get("acked_seq") or 0)
         for seq in [s for s in self._unacked if s <= acked]:
             self._acknowledge(seq, {"type": "ack", "seq": seq, "duplicate": True})
         self._ws = ws
         self.attach_count += 1
         async with self._send_lock:
-            for message in self._messages(list(self._unacked.values())):
+            pending = list(self._unacked.values())
+            self._outgoing.clear()  # all in ``pending``; what is sent from now on queues anew
+            for message in self._messages(pending):
                 await ws.send_message(message)
         self.attached.set()
 

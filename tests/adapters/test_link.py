@@ -244,3 +244,42 @@ async def test_without_batch_max_every_frame_is_a_message_of_its_own() -> None:
 
     await run_link(core, body)
     assert [f["type"] for f in core.frames[0] if f["type"] != "heartbeat"] == ["report"] * 3
+
+
+async def test_batched_frames_not_acked_are_resent_in_order_after_a_reconnect() -> None:
+    def frames_of(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [f for m in messages for f in m.get("frames", [m]) if f["type"] != "heartbeat"]
+
+    async def first(ws: WebSocketConnection, received: list[dict[str, Any]]) -> None:
+        await ws.send_message(json.dumps({**json.loads(welcome(0)), "batch_max": 2}))
+        messages: list[dict[str, Any]] = []
+        while len(frames_of(messages)) < 3:
+            messages.append(json.loads(await ws.get_message()))
+        received.extend(frames_of(messages))
+        await ws.send_message(json.dumps({"type": "ack", "seq": 1}))
+        await ws.aclose()  # 2 and 3 unanswered
+
+    async def second(ws: WebSocketConnection, received: list[dict[str, Any]]) -> None:
+        await ws.send_message(json.dumps({**json.loads(welcome(0)), "batch_max": "many"}))  # not a number
+        await receive(ws, received, 3)
+        await ws.send_message(json.dumps({"type": "ack", "seq": 4, "first": 2}))
+        with trio.move_on_after(0.3):
+            await ws.get_message()
+
+    core = ScriptedCore([first, second])
+    links: list[AdapterLink] = []
+
+    async def body(link: AdapterLink) -> None:
+        links.append(link)
+        await link.attached.wait()
+        for n in range(3):
+            await link.report(f"c{n}", "delivered")
+        await core.started[1].wait()
+        await link.attached.wait()
+        await link.report("c3", "delivered")
+
+    await run_link(core, body)
+    assert numbered(core.frames[0]) == [1, 2, 3]
+    assert [f["type"] for f in core.frames[1]] == ["report"] * 3  # one frame per message now
+    assert numbered(core.frames[1]) == [2, 3, 4]
+    assert not links[0]._unacked
