@@ -21,7 +21,7 @@ from patchbay.domain.model import CoreState
 from patchbay.journal import JournalStore, StoredEvent
 from patchbay.registry import CommandState, Failure
 from patchbay.replay import replay_journal
-from tests.core.harness import DOMAIN, running_core
+from tests.core.harness import DOMAIN, FakeAdapter, Harness, running_core
 from tests.replay.scenario import TARGET, scenario_journal
 
 
@@ -193,18 +193,24 @@ def test_recovery_folds_with_the_collector_paused_and_leaves_it_as_it_found_it(
         store.close()
 
 
+async def submitted(h: Harness, count: int) -> FakeAdapter:
+    """Log in, attach an adapter with one session, submit ``count`` commands and settle."""
+    await h.login()
+    adapter = await h.adapter()
+    await adapter.attach()
+    await adapter.session()
+    for n in range(count):
+        await h.submit(f"c{n}", f"echo {n}")
+    await h.settle()
+    return adapter
+
+
 async def test_later_checkpoints_are_deltas_against_a_full_one_that_pruning_keeps(tmp_path: Path) -> None:
     clock = ManualClock()
     settings = CoreSettings(checkpoint_every=10**9, stale_after=1e6, offline_after=1e6)
     path = tmp_path / "journal.db"
     async with running_core(tmp_path, clock=clock, settings=settings) as h:
-        await h.login()
-        adapter = await h.adapter()
-        await adapter.attach()
-        await adapter.session()
-        for n in range(40):
-            await h.submit(f"c{n}", f"echo {n}")
-        await h.settle()
+        adapter = await submitted(h, 40)
         first = await h.core.journal.checkpoint()
         for round_ in range(3):
             await h.submit(f"d{round_}", "echo later")
@@ -264,10 +270,7 @@ async def test_a_chain_is_restarted_by_a_full_checkpoint_and_a_broken_chain_is_n
     path = tmp_path / "journal.db"
     written = []
     async with running_core(tmp_path, settings=settings) as h:
-        await h.login()
-        adapter = await h.adapter()
-        await adapter.attach()
-        await adapter.session()
+        await submitted(h, 0)
         for n in range(5):
             await h.submit(f"c{n}", f"echo {n}")
             await h.settle()
@@ -299,13 +302,7 @@ async def test_a_quiet_journal_gets_a_checkpoint_of_what_the_burst_before_it_cha
     settings = CoreSettings(checkpoint_every=100, stale_after=1e6, offline_after=1e6)  # quiet min: 20
     path = tmp_path / "journal.db"
     async with running_core(tmp_path, clock=clock, settings=settings) as h:
-        await h.login()
-        adapter = await h.adapter()
-        await adapter.attach()
-        await adapter.session()
-        for n in range(15):
-            await h.submit(f"c{n}", f"echo {n}")
-        await h.settle()
+        await submitted(h, 15)
         assert 20 <= h.core.journal.since_checkpoint < 100
         store = JournalStore.open(path, read_only=True)
         try:
