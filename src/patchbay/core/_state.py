@@ -62,7 +62,7 @@ class _Provisional:
 
 
 def recover_state(store: JournalStore) -> tuple[CoreState, int]:
-    """Latest checkpoint (with its base, if it is a delta) + tail through ``apply``: the state
+    """Latest checkpoint (with its chain, if it is a delta) + tail through ``apply``: the state
     at the last committed LSN.
 
     Returns the state and the number of tail events replayed.
