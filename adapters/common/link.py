@@ -8,8 +8,8 @@ answer (the core pipelines a connection's frames and answers them in order once 
 ``ack`` per run of frames since the hello says ``ack_ranges``); at most ``MAX_UNACKED`` frames
 wait for answers before ``send`` does. When the core's ``welcome`` names ``batch_max``, frames
 are sent by a task of their own, and those queued while a message goes out go out together
-as one ``batch`` message (up to ``batch_max`` frames, about ``BATCH_BYTES``). Deliveries are handed to the runtime once per command
-id (redeliveries after a reconnect are dropped here).
+as one ``batch`` message (up to ``batch_max`` frames, about ``BATCH_BYTES``). Deliveries are
+handed to the runtime once per command id (redeliveries after a reconnect are dropped here).
 
 The adapter generation grows with every process start (a counter file beside the
 credential), so the core can tell a reconnect of this process from a new process.
