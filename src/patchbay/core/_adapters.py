@@ -74,6 +74,14 @@ class Answer:
         return self.commit is None or (self.commit.done.is_set() and self.commit.error is None)
 
 
+async def _room(window: trio.Semaphore) -> None:
+    """A place in the window; no task switch while it has room."""
+    try:
+        window.acquire_nowait()
+    except trio.WouldBlock:
+        await window.acquire()
+
+
 def _retry(seq: int, retry_from: int) -> str:
     return wire.encode("error", seq=seq, code="retry",
                        error=f"frame {retry_from} could not be handled: send it again first")
@@ -319,17 +327,11 @@ class AdapterPlane:
             nursery.start_soon(self._answer_in_order, connection, answers, send, window)
             async with to_answer:
                 while True:
-                    try:
-                        window.acquire_nowait()  # no task switch while the window has room
-                    except trio.WouldBlock:
-                        await window.acquire()
+                    await _room(window)
                     text = await receive()
                     for index, entry in enumerate(self._open(connection, text)):
                         if index:  # each frame of a batch takes its own place in the window
-                            try:
-                                window.acquire_nowait()
-                            except trio.WouldBlock:
-                                await window.acquire()
+                            await _room(window)
                         answer = entry if isinstance(entry, Answer) else await self._take(connection, *entry)
                         connection.in_flight += 1
                         to_answer.send_nowait(answer)

@@ -231,14 +231,12 @@ class Core:
             if self._checkpointing or self.journal.since_checkpoint < self._quiet_min:
                 continue
             self._checkpointing = True
-            try:
-                await self.journal.checkpoint(paced=False)
-            finally:
-                self._checkpointing = False
+            await self._checkpoint(paced=False)
 
-    async def _checkpoint(self) -> None:
+    async def _checkpoint(self, *, paced: bool = True) -> None:
+        """One checkpoint; ``_checkpointing`` is set by the caller (at most one at a time)."""
         try:
-            await self.journal.checkpoint()
+            await self.journal.checkpoint(paced=paced)
         finally:
             self._checkpointing = False
         if self.journal.checkpoint_due():  # the state moved on by a whole interval meanwhile

@@ -37,6 +37,7 @@ from patchbay.core.checkpoint import (
     encode_state_steps,
     load_checkpoint,
     pack_pieces,
+    pause_after,
 )
 from patchbay.core.ports import Clock
 from patchbay.domain.events import Fact
@@ -116,7 +117,7 @@ class _Pace:
             took = trio.current_time() - started
             self.spent += took
             if self.share < 1 and self.spent > self.FREE:
-                await trio.sleep(took * (1 - self.share) / self.share)
+                await trio.sleep(pause_after(took, self.share))
             else:
                 await trio.lowlevel.checkpoint()
 

@@ -321,6 +321,11 @@ def pack(document: bytes) -> bytes:
 _PACK_GROUP = 256 * 1024  # bytes of pieces joined at a time by ``pack_pieces``
 
 
+def pause_after(took: float, share: float) -> float:
+    """How long to rest after ``took`` seconds of work so the work takes ``share`` of the time."""
+    return took * (1 - share) / share
+
+
 def pack_pieces(pieces: Sequence[bytes], share: float = 1.0) -> bytes:
     """``pack(b"".join(pieces))``, the same bytes, without holding the GIL for long: pieces
     are joined about 256 KB at a time and compressed (zlib releases the GIL meanwhile), so
@@ -340,7 +345,7 @@ def pack_pieces(pieces: Sequence[bytes], share: float = 1.0) -> bytes:
             out.append(compressor.compress(b"".join(group)))
             group, size = [], 0
             if share < 1:
-                time.sleep((time.perf_counter() - started) * (1 - share) / share)
+                time.sleep(pause_after(time.perf_counter() - started, share))
     out.append(compressor.compress(b"".join(group)))
     out.append(compressor.flush())
     return b"".join(out)
@@ -396,20 +401,17 @@ def state_of(document: dict[str, Any], base: CoreState | None = None) -> CoreSta
 def decode_state(data: bytes, *bases: bytes) -> CoreState | None:
     """The state in a stored checkpoint, or None when its format is not this code's (then
     replay from 0). A delta needs its chain: the stored checkpoints it builds on, from the
-    full one up to its own base, as ``bases``; a chain that does not link up is None too."""
-    documents = [read_document(data) for data in (*bases, data)]
-    lsns: list[int | None] = [None] * len(documents)
-    return _fold_chain(documents, lsns, check_links=False)
+    full one up to its own base, as ``bases``; a chain that does not start full is None too."""
+    return _fold_chain([read_document(data) for data in (*bases, data)])
 
 
-def _fold_chain(documents: list[dict[str, Any] | None], lsns: list[int | None], *,
-                check_links: bool = True) -> CoreState | None:
-    if not documents or any(d is None for d in documents) or base_of(documents[0] or {}) is not None:
+def _fold_chain(documents: list[dict[str, Any] | None]) -> CoreState | None:
+    """A chain's state: the full checkpoint first, then each delta applied in order; None if
+    a document is unreadable, the first is a delta, or a later one is not."""
+    if any(d is None for d in documents) or base_of(documents[0] or {}) is not None:
         return None
-    for index, document in enumerate(documents[1:], 1):
-        base = base_of(document or {})
-        if base is None or (check_links and base != lsns[index - 1]):
-            return None
+    if any(base_of(d or {}) is None for d in documents[1:]):
+        return None
     state = None
     for document in documents:
         state = state_of(document or {}, state)
@@ -425,14 +427,14 @@ def load_checkpoint(store: JournalStore, max_lsn: int | None = None) -> tuple[Co
     if checkpoint is None:
         return None
     documents = [read_document(checkpoint.state)]
-    lsns: list[int | None] = [checkpoint.lsn]
+    lsns = [checkpoint.lsn]  # each base fetched by the LSN its delta names: linked by construction
     while documents[0] is not None and (base := base_of(documents[0])) is not None and len(lsns) <= MAX_CHAIN + 1:
         stored = store.checkpoint_at(base)
-        if stored is None or base >= (lsns[0] or 0):
+        if stored is None or base >= lsns[0]:
             return None
         documents.insert(0, read_document(stored.state))
         lsns.insert(0, base)
-    state = _fold_chain(documents, lsns)
+    state = _fold_chain(documents)
     if state is None:
         return None
-    return state, checkpoint.lsn, tuple(lsn for lsn in lsns if lsn is not None)
+    return state, checkpoint.lsn, tuple(lsns)

@@ -68,6 +68,11 @@ class Checkpoint:
     state: bytes
 
 
+def _checkpoint(row: Any) -> Checkpoint | None:
+    """A ``(domain, lsn, core_generation, state)`` row of the checkpoints table, or None."""
+    return None if row is None else Checkpoint(str(row[0]), int(row[1]), int(row[2]), bytes(row[3]))
+
+
 def _dumps(payload: dict[str, Any]) -> str:
     return json.dumps(payload, separators=(",", ":"), sort_keys=True)
 
@@ -369,15 +374,11 @@ class JournalStore:
         if max_lsn is not None:
             sql += " AND lsn <= ?"
             args.append(max_lsn)
-        row = self._db.execute(sql + " ORDER BY lsn DESC LIMIT 1", args).fetchone()
-        if row is None:
-            return None
-        return Checkpoint(str(row[0]), int(row[1]), int(row[2]), bytes(row[3]))
+        return _checkpoint(self._db.execute(sql + " ORDER BY lsn DESC LIMIT 1", args).fetchone())
 
     def checkpoint_at(self, lsn: int) -> Checkpoint | None:
-        row = self._db.execute("SELECT domain, lsn, core_generation, state FROM checkpoints "
-                               "WHERE domain = ? AND lsn = ?", (self._domain_id, lsn)).fetchone()
-        return None if row is None else Checkpoint(str(row[0]), int(row[1]), int(row[2]), bytes(row[3]))
+        return _checkpoint(self._db.execute("SELECT domain, lsn, core_generation, state FROM checkpoints "
+                                            "WHERE domain = ? AND lsn = ?", (self._domain_id, lsn)).fetchone())
 
     def prune_checkpoints(self, keep: int = 2, pinned: Collection[int] = ()) -> None:
         """Delete all but the latest ``keep`` checkpoints and those at the ``pinned`` LSNs
