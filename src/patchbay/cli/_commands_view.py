@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import click
 import trio
 from rich.text import Text
 
 from patchbay.cli._app import client, json_option, main
+from patchbay.cli._client import Client
 from patchbay.cli._errors import EXIT_REJECTED, CliError, unreachable
+from patchbay.cli._follow import OUTPUT_TYPES
 from patchbay.cli._ids import resolve_command
 from patchbay.cli._render import (
     command_text,
@@ -125,11 +128,29 @@ def inspect(command_id: str | None, key: str | None, as_json: bool) -> None:
     for e in record["elicitations"]:
         console.print(f"elicitation {e['elicitation_id']} ({e['kind']}): {e['state']} — {one_line(e['title'])}",
                       markup=False, soft_wrap=True)
+    output = streamed_output(http, record)
+    if output:
+        console.print("output:")
+        click.echo(output.rstrip("\n"))
     text = result_text(record.get("result"))
-    if text:
-        console.print("output:" if "output" in (record.get("result") or {}) else "result:")
+    if text and text.strip() not in output:
+        console.print("result:")
         click.echo(text.rstrip("\n"))
     exit_for(record)
+
+
+def streamed_output(http: Client, record: dict[str, Any]) -> str:
+    """The output a command streamed, from its session's transcript (the newest 2,000 events)."""
+    after = max(int(record.get("accepted_lsn") or 0) - 1, 0)
+    events = http.get(f"/api/sessions/{record['target']}/transcript", about=("session", record["target"]),
+                      after=after, limit=2000)["events"]
+    pieces = []
+    for event in events:
+        payload = event.get("payload") or {}
+        observation = payload.get("observation") or {}
+        if payload.get("command_id") == record["command_id"] and observation.get("type") in OUTPUT_TYPES:
+            pieces.append(str(observation.get("text") or ""))
+    return "".join(pieces)
 
 
 @main.command()

@@ -22,7 +22,7 @@ from patchbay.domain.events import EventKind
 from patchbay.registry import ElicitationKind, ElicitationState
 
 # Observation types whose text is the command's own output (shell output, assistant text).
-OUTPUT_TYPES = frozenset({"output", "assistant_delta"})
+OUTPUT_TYPES = frozenset({"output", "assistant_delta", "text_delta"})
 
 
 def elicitation_prompt(e: dict[str, Any]) -> str:
@@ -44,6 +44,7 @@ class Follower:
         self.streamed = False
         self._ends_with_newline = True
         self._announced: dict[str, str] = {}
+        self._seen_lsn = -1
 
     @property
     def command_id(self) -> str:
@@ -51,7 +52,8 @@ class Follower:
 
     @property
     def done(self) -> bool:
-        return bool(self.latest["terminal"])
+        """Terminal, and every event up to the terminal one was read (so no output is left)."""
+        return bool(self.latest["terminal"]) and self._seen_lsn >= self.latest["revision"]
 
     def feed(self, message: dict[str, Any]) -> None:
         if message.get("type") == "snapshot":
@@ -59,8 +61,10 @@ class Follower:
                 self._command(command)
             for e in message.get("elicitations", []):
                 self._elicitation(e)
+            self._seen_lsn = max(self._seen_lsn, int(message.get("lsn", -1)))
             return
         for event in message.get("events", []):
+            self._seen_lsn = max(self._seen_lsn, int(event.get("lsn", -1)))
             payload = event.get("payload") or {}
             if event.get("kind") == EventKind.session_observation and payload.get("command_id") == self.command_id:
                 self._observation(payload.get("observation") or {})
