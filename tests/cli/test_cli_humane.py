@@ -8,7 +8,6 @@ says so in one line.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import selectors
@@ -21,10 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_cli import Cli
+from tests.cli.test_cli import Cli, api_of
 from tests.support.processes import (
     PASSWORD,
-    Api,
     Deployment,
     Proc,
     environment,
@@ -59,14 +57,10 @@ def deploy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
 def cli(deploy: Deployment) -> Cli:
     main = Cli(deploy)
     main.login()
-    api = Api(deploy.url, json.loads(main.config.read_text())["token"])
+    api = api_of(main)
     api.wait_session(SHELL, "live", timeout=60)
     api.wait_session(CHAT, "live", timeout=60)
     return main
-
-
-def api_of(cli: Cli) -> Api:
-    return Api(cli.deploy.url, json.loads(cli.config.read_text())["token"])
 
 
 class Streams:
