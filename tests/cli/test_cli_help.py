@@ -8,9 +8,12 @@ from typing import Any
 import click
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
+from rich.text import Text
 
 from patchbay.cli import main
 from patchbay.cli._follow import Follower
+from patchbay.cli._listing import Listing
 from patchbay.cli._render import result_text
 
 # The commands a new user meets first: their --help shows examples.
@@ -117,3 +120,29 @@ def test_results_print_as_text() -> None:
     assert result_text({"exit_code": 0, "output": ""}) is None
     assert result_text({"model": "x/y"}) == '{"model": "x/y"}'
     assert result_text(None) is None
+
+
+def listing_of(rows: int) -> Listing:
+    listing = Listing(("command", "kind", "target", "state", "text"), ids=("command",), folded=("text",))
+    for i in range(rows):
+        listing.add_row(f"cmd-{i:02d}3f2a9c0d1e2f3a4b5c6d7e8f", "approval-response", "scripted-1/chat",
+                        "failed (execution_failed)", f"answer number {i} " + "with a long text " * 4)
+    return listing
+
+
+@pytest.mark.parametrize("width", [50, 80, 100, 200])
+def test_listings_never_cut_an_id_at_any_terminal_width(width: int) -> None:
+    console = Console(width=width, force_terminal=True, color_system=None)
+    shown = Text.from_ansi(listing_of(3).render(console)).plain
+    for i in range(3):
+        assert f"cmd-{i:02d}3f2a9c0d1e2f3a4b5c6d7e8f" in shown, (width, shown)
+        assert f"answer number {i}" in shown
+    assert all(len(line) <= width for line in shown.splitlines())
+    assert ("─" in shown) == (width >= 200)  # a table when it fits, else one block per row
+
+
+def test_listings_into_a_pipe_keep_every_cell_on_one_unpadded_line() -> None:
+    console = Console(width=1000, force_terminal=False)
+    lines = listing_of(2).render(console).splitlines()
+    assert len(lines) == 4 and all(line == line.rstrip() for line in lines)
+    assert lines[2].startswith("cmd-003f2a9c0d1e2f3a4b5c6d7e8f") and lines[2].endswith("with a long text")

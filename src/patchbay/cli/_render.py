@@ -1,4 +1,4 @@
-"""How the CLI shows things to a person: rich tables that fit the terminal, one line per event.
+"""How the CLI shows things to a person: listings, command summaries, one line per event.
 
 Ids are never wrapped or cut (they are meant to be copied); free text (a command's text, a
 title) is what gets folded when the terminal is narrow. ``--json`` output never passes here.
@@ -12,11 +12,10 @@ import time
 from typing import Any
 
 import click
-from rich import box
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
+from patchbay.cli._listing import Listing, print_listing
 from patchbay.registry import CommandState
 
 # On a terminal tables fit its width; into a pipe or a file nothing is cut or folded.
@@ -36,27 +35,14 @@ def day_and_time(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
 
 
-def table(*columns: str, ids: tuple[str, ...] = (), folded: tuple[str, ...] = ()) -> Table:
-    """A table whose id columns never wrap and whose free-text columns fold to fit."""
-    grid = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False, show_edge=False)
-    for title in columns:
-        if title in ids:
-            grid.add_column(title, no_wrap=True, overflow="ignore")
-        elif title in folded:
-            grid.add_column(title, overflow="fold", ratio=1, min_width=12)
-        else:
-            grid.add_column(title, no_wrap=True)
-    return grid
+def table(*columns: str, ids: tuple[str, ...] = (), folded: tuple[str, ...] = ()) -> Listing:
+    """A listing whose ``ids`` columns are never cut and whose ``folded`` columns fold to fit."""
+    return Listing(columns, ids, folded)
 
 
-def show(grid: Table, empty: str | None = None) -> None:
-    """Print a table (lines without trailing padding), or ``empty`` when it has no rows."""
-    if grid.row_count == 0 and empty is not None:
-        console.print(empty, markup=False)
-        return
-    with console.capture() as captured:
-        console.print(grid)
-    click.echo("\n".join(line.rstrip() for line in captured.get().splitlines()), color=console.is_terminal)
+def show(listing: Listing, empty: str | None = None) -> None:
+    """Print a listing, or ``empty`` when it has no rows."""
+    print_listing(console, listing, empty)
 
 
 def one_line(text: str | None, width: int = 200) -> str:
