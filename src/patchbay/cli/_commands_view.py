@@ -118,7 +118,11 @@ def inspect(command_id: str | None, key: str | None, as_json: bool) -> None:
         exit_for(record)
         return
     describe_command({**record, "result": None})
-    console.print(f"  text: {command_text(record)}", soft_wrap=True, markup=False)
+    text = (record.get("payload") or {}).get("text")
+    if isinstance(text, str) and "\n" in text.strip():
+        console.print("  text:\n" + "\n".join(f"    {line}" for line in text.strip().splitlines()), markup=False)
+    else:
+        console.print(f"  text: {text.strip() if isinstance(text, str) else command_text(record)}", markup=False)
     console.print(f"  key: {record['idempotency_key']} · retry advice: {record['retry_advice']}", markup=False)
     console.print("timeline:")
     for step in record["history"]:
@@ -132,10 +136,10 @@ def inspect(command_id: str | None, key: str | None, as_json: bool) -> None:
     if output:
         console.print("output:")
         click.echo(output.rstrip("\n"))
-    text = result_text(record.get("result"))
-    if text and text.strip() not in output:
+    result = result_text(record.get("result"))
+    if result and result.strip() not in output:
         console.print("result:")
-        click.echo(text.rstrip("\n"))
+        click.echo(result.rstrip("\n"))
     exit_for(record)
 
 
