@@ -11,7 +11,7 @@ import click
 
 from patchbay.cli._app import CONTEXT, client, home_option, json_option, main, resolve_home
 from patchbay.cli._render import console, emit, show, table, when
-from patchbay.registry import RevocationPolicy
+from patchbay.registry import CommandKind, RevocationPolicy
 
 
 @main.group(context_settings=CONTEXT)
@@ -35,7 +35,8 @@ def grants_list(as_json: bool) -> None:
 
 @grants.command("add")
 @click.option("--scope", default="all", show_default=True, help="all | adapter:ID | session:ADAPTER/SESSION")
-@click.option("--kind", "kinds", multiple=True, required=True, help="A command kind, e.g. instruct (repeatable).")
+@click.option("--kind", "kinds", multiple=True, required=True, type=click.Choice([k.value for k in CommandKind]),
+              help="A command kind, e.g. instruct (repeatable).")
 @click.option("--expires-in", type=float, default=None, help="Seconds until the grant expires (default: never).")
 @click.option("--revocation-policy", type=click.Choice([p.value for p in RevocationPolicy]),
               default=RevocationPolicy.continue_.value, show_default=True,

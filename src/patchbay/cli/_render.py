@@ -86,34 +86,26 @@ def result_text(result: Any) -> str | None:
     return json.dumps(result, sort_keys=True)
 
 
-def summary(record: dict[str, Any]) -> Text:
+def summary(record: dict[str, Any], *, with_reason: bool = True) -> Text:
     """``cmd-… instruct → shell-1/demo (generation 1): failed (execution_failed) — exit code 3``."""
     line = Text(f"{record['command_id']} {record['kind']} → {record['target']} "
                 f"(generation {record['generation']}): ")
     line.append_text(state_text(record))
-    if record.get("reason") and record.get("terminal"):
+    if with_reason and record.get("reason") and record.get("terminal"):
         line.append(f" — {one_line(record['reason'])}")
     return line
 
 
 def describe_command(record: dict[str, Any], note: str | None = None) -> None:
     """The summary line of a command, its reason, then its result as text on stdout."""
-    line = Text(f"{record['command_id']} {record['kind']} → {record['target']} "
-                f"(generation {record['generation']}): ")
-    line.append_text(state_text(record))
-    console.print(line, soft_wrap=True)
+    console.print(summary(record, with_reason=False), soft_wrap=True)
     if note and note.startswith("duplicate"):
-        console.print(f"  {note}", soft_wrap=True)
+        console.print(f"  {note}", soft_wrap=True, markup=False)
     if record.get("reason"):
-        console.print(f"  {record['reason']}", soft_wrap=True)
+        console.print(f"  {record['reason']}", soft_wrap=True, markup=False)
     text = result_text(record.get("result"))
     if text:
         click.echo(text.rstrip("\n"))
-
-
-def elicitation_line(e: dict[str, Any]) -> str:
-    expiry = f", expires {when(e['expires_at'])}" if e.get("expires_at") else ""
-    return f"{e['elicitation_id']} ({e['kind']}) {e['state']}: {one_line(e['title'])} on {e['target']}{expiry}"
 
 
 def event_line(event: dict[str, Any]) -> str:
