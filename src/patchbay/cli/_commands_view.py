@@ -144,7 +144,7 @@ def inspect(command_id: str | None, key: str | None, as_json: bool) -> None:
 
 
 def streamed_output(http: Client, record: dict[str, Any]) -> str:
-    """The output a command streamed, from its session's transcript (the newest 2,000 events)."""
+    """The output a command streamed, from its session's transcript (its first 2,000 events)."""
     after = max(int(record.get("accepted_lsn") or 0) - 1, 0)
     events = http.get(f"/api/sessions/{record['target']}/transcript", about=("session", record["target"]),
                       after=after, limit=2000)["events"]
