@@ -193,6 +193,9 @@ def test_ids_by_prefix_ambiguity_and_unknown_ids_in_words(cli: Cli) -> None:
                 cli("revoke", "endpoint", "end-nowhere", code=2), cli("interrupt", "cmd-nowhere", code=2)]
     assert "no elicitation eli-nowhere (check the id with patchbay approvals)" in outputs[-6].stderr
     assert "no grant grant-nowhere" in outputs[-4].stderr
+    for args in (("inspect", "../sessions"), ("grants", "revoke", "../../lockdown")):  # never a path
+        outputs.append(cli(*args, code=2))
+        assert "id (letters, digits and . _ : - only)" in outputs[-1].stderr
     for result in outputs:
         assert not ROUTE.search(result.stdout + result.stderr), result
         assert "Traceback" not in result.stderr
