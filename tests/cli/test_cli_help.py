@@ -62,6 +62,13 @@ def test_completion_prints_clicks_script_for_each_shell(shell: str, marker: str)
     assert CliRunner().invoke(main, ["completion", "tcsh"]).exit_code == 2
 
 
+def test_completing_an_id_without_a_login_offers_nothing_and_never_fails(tmp_path: Any) -> None:
+    env = {"_PATCHBAY_COMPLETE": "bash_complete", "COMP_WORDS": "patchbay approve el", "COMP_CWORD": "2",
+           "PATCHBAY_CLI_CONFIG": str(tmp_path / "absent.json")}
+    shown = CliRunner().invoke(main, [], env=env, prog_name="patchbay")
+    assert shown.exit_code == 0 and shown.output.strip() == ""
+
+
 def test_adapter_add_accepts_only_kinds_that_adapter_run_knows(tmp_path: Any) -> None:
     refused = CliRunner().invoke(main, ["adapter", "add", "x-1", "--kind", "bogus", "--home", str(tmp_path)])
     assert refused.exit_code == 2 and "choose one of pi, shell" in refused.output

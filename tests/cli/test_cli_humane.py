@@ -178,6 +178,10 @@ def test_ids_by_prefix_ambiguity_and_unknown_ids_in_words(cli: Cli) -> None:
     ambiguous = cli("inspect", "cli-pfx", code=2)
     assert "cli-pfx matches 2 commands" in ambiguous.stderr
     assert "cli-pfx-a1" in ambiguous.stderr and "cli-pfx-b2" in ambiguous.stderr
+    completed = subprocess.run([str(Path(sys.executable).parent / "patchbay")], env={**cli.env, "_PATCHBAY_COMPLETE": "bash_complete",
+                                                     "COMP_WORDS": "patchbay inspect cli-pfx-", "COMP_CWORD": "2"},
+                               capture_output=True, text=True, timeout=60)
+    assert completed.stdout.split() == ["plain,cli-pfx-b2", "plain,cli-pfx-a1"]  # tab completes ids, newest first
     unknown = cli("inspect", "cmd-d504f0f", code=2)
     assert unknown.stderr.strip() == "error: no command cmd-d504f0f (check the id with patchbay commands)"
     short = cli("cancel", "cli-p", code=2)

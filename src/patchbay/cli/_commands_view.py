@@ -14,7 +14,7 @@ from patchbay.cli._app import client, json_option, main
 from patchbay.cli._client import Client
 from patchbay.cli._errors import EXIT_REJECTED, CliError, unreachable
 from patchbay.cli._follow import OUTPUT_TYPES
-from patchbay.cli._ids import resolve_command
+from patchbay.cli._ids import complete_command, complete_target, resolve_command
 from patchbay.cli._render import (
     command_text,
     console,
@@ -63,7 +63,7 @@ def sessions(as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--session", "target", default=None, help="Only commands for this TARGET (ADAPTER_ID/SESSION).")
+@click.option("--session", "target", default=None, shell_complete=complete_target, help="Only commands for this TARGET (ADAPTER_ID/SESSION).")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True,
               help="How many of the newest commands to list.")
 @json_option
@@ -85,7 +85,7 @@ def commands(target: str | None, limit: int, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("command_id", required=False)
+@click.argument("command_id", required=False, shell_complete=complete_command)
 @click.option("--key", default=None, help="Find the command by idempotency key (to reconcile).")
 @json_option
 def inspect(command_id: str | None, key: str | None, as_json: bool) -> None:

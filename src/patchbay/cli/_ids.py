@@ -52,3 +52,26 @@ def resolve_elicitation(http: Client, ident: str) -> dict[str, Any]:
     """The elicitation record (any state) for an id or a unique prefix of one."""
     listed = http.get("/api/elicitations")["elicitations"]
     return _unique("elicitation", ident, listed, "elicitation_id")
+
+
+def _offer(path: str, field: str, key: str, incomplete: str, **params: Any) -> list[str]:
+    """Ids the core lists that start with ``incomplete``; none when it cannot be asked quickly."""
+    from patchbay.cli._client import load_login
+
+    try:
+        listed = Client(load_login(), timeout=2.0).get(path, **params)[key]
+    except CliError:
+        return []
+    return [r[field] for r in listed if str(r[field]).startswith(incomplete)]
+
+
+def complete_command(_ctx: Any, _param: Any, incomplete: str) -> list[str]:
+    return _offer("/api/commands", "command_id", "commands", incomplete, limit=200)
+
+
+def complete_elicitation(_ctx: Any, _param: Any, incomplete: str) -> list[str]:
+    return _offer("/api/elicitations", "elicitation_id", "elicitations", incomplete, state="pending")
+
+
+def complete_target(_ctx: Any, _param: Any, incomplete: str) -> list[str]:
+    return _offer("/api/sessions", "target", "sessions", incomplete)
