@@ -12,6 +12,7 @@ from typing import Any
 
 from patchbay.cli._client import Client
 from patchbay.cli._errors import EXIT_REJECTED, CliError, ambiguous, not_found
+from patchbay.registry import ElicitationState
 
 MIN_PREFIX = 6
 ID_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")  # docs/PROTOCOL.md "Ids"
@@ -70,7 +71,8 @@ def complete_command(_ctx: Any, _param: Any, incomplete: str) -> list[str]:
 
 
 def complete_elicitation(_ctx: Any, _param: Any, incomplete: str) -> list[str]:
-    return _offer("/api/elicitations", "elicitation_id", "elicitations", incomplete, state="pending")
+    return _offer("/api/elicitations", "elicitation_id", "elicitations", incomplete,
+                  state=ElicitationState.pending.value)
 
 
 def complete_target(_ctx: Any, _param: Any, incomplete: str) -> list[str]:
