@@ -21,6 +21,7 @@ import trio
 from patchbay import faults
 from patchbay.actors import ActorError, ActorRef, ActorSystem, Intensity, Supervisor
 from patchbay.core._entities import Expire, command_spec, lease_spec
+from patchbay.core._health import Health
 from patchbay.core._state import JournaledState
 from patchbay.core.bus import EventBus
 from patchbay.core.ports import Clock, IdSource, RandomIds, SystemClock
@@ -125,6 +126,7 @@ class Core:
         self._session_last_seen: dict[str, float] = {}
         self._nursery: trio.Nursery | None = None
         self._checkpointing = False
+        self.health = Health()  # failed checkpoints, journal write failures: GET /api/status
         self._last_commit = self.clock.now()
         self._quiet_wanted = trio.Event()  # enough committed since the last checkpoint
         self._quiet_min = max(QUIET_CHECKPOINT_MIN, self.settings.checkpoint_every // 10)
@@ -234,9 +236,15 @@ class Core:
             await self._checkpoint(paced=False)
 
     async def _checkpoint(self, *, paced: bool = True) -> None:
-        """One checkpoint; ``_checkpointing`` is set by the caller (at most one at a time)."""
+        """One checkpoint; ``_checkpointing`` is set by the caller (at most one at a time).
+
+        A checkpoint is only an optimisation (the journal is the truth): one that fails is
+        logged and counted (``GET /api/status``), and the next is tried after the next
+        interval; it never stops the core."""
         try:
             await self.journal.checkpoint(paced=paced)
+        except Exception as error:  # noqa: BLE001 - counted and logged; Cancelled passes
+            self.health.checkpoint_failed(error)
         finally:
             self._checkpointing = False
         if self.journal.checkpoint_due():  # the state moved on by a whole interval meanwhile

@@ -37,9 +37,9 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import orjson
 from cattrs.preconf.json import make_converter
 
+from patchbay.core._codec import EXACT_KEY, Encoder, decode
 from patchbay.domain.model import ArchivedCommand, CoreState
 from patchbay.registry import CommandState, Failure
 
@@ -58,19 +58,20 @@ _RECORDS_PER_STEP = 16  # full records through cattrs and orjson
 _OWN_FIELDS = ("archived", "settled")
 
 
-def _dump_list(values: Sequence[Any], out: list[bytes], field: Callable[[Any], Any] | None = None) -> Iterator[None]:
+def _dump_list(values: Sequence[Any], out: list[bytes], dumps: Encoder,
+               field: Callable[[Any], Any] | None = None) -> Iterator[None]:
     """A JSON list of ``values`` (or of ``field`` of each) into ``out``, a chunk at a time."""
     out.append(b"[")
     for start in range(0, len(values), _ITEMS_PER_CHUNK):
         if start:
             out.append(b",")
         chunk = values[start:start + _ITEMS_PER_CHUNK]
-        out.append(orjson.dumps(chunk if field is None else list(map(field, chunk)))[1:-1])
+        out.append(dumps(chunk if field is None else list(map(field, chunk)))[1:-1])
         yield
     out.append(b"]")
 
 
-def _archive_columns(archived: dict[str, ArchivedCommand], out: list[bytes],
+def _archive_columns(archived: dict[str, ArchivedCommand], out: list[bytes], dumps: Encoder,
                      head: bytes = b'"archived":{') -> Iterator[None]:
     entries = list(archived.values())
     tables: tuple[dict[Any, int], ...] = ({}, {}, {}, {})  # targets, adapters, states, failures
@@ -88,13 +89,13 @@ def _archive_columns(archived: dict[str, ArchivedCommand], out: list[bytes],
     fields = attrgetter("command_id"), attrgetter("idempotency_key"), attrgetter("payload_digest")
     for index, (name, field) in enumerate(zip(("ids", "keys", "digests"), fields, strict=True)):
         out.append(b'%s"%s":' % (b"," if index else b"", name.encode()))
-        yield from _dump_list(entries, out, field)
+        yield from _dump_list(entries, out, dumps, field)
     for name, table, column in zip(("target", "adapter", "state", "failure"), tables, indexes, strict=True):
-        out += [b',"%s_table":' % name.encode(), orjson.dumps(list(table)), b',"%ss":' % name.encode()]
-        yield from _dump_list(column, out)
+        out += [b',"%s_table":' % name.encode(), dumps(list(table)), b',"%ss":' % name.encode()]
+        yield from _dump_list(column, out, dumps)
     out.append(b',"accepted_lsns":')
-    yield from _dump_list(entries, out, attrgetter("accepted_lsn"))
-    out += [b',"elicitations":', orjson.dumps(elicitations), b"}"]
+    yield from _dump_list(entries, out, dumps, attrgetter("accepted_lsn"))
+    out += [b',"elicitations":', dumps(elicitations), b"}"]
 
 
 def _archive_from_columns(columns: dict[str, Any]) -> dict[str, ArchivedCommand]:
@@ -131,9 +132,10 @@ class EncodedRecords:
 
 
 def _encode_entries(items: Sequence[tuple[str, Any]], out: list[bytes], previous: dict[int, Any],
-                    current: dict[int, Any], cached_ok: bool) -> Iterator[None]:
+                    current: dict[int, Any], cached_ok: bool, dumps: Encoder) -> Iterator[None]:
     """``"key":value`` pieces of a dict's ``items``, comma-separated, into ``out``; a record
-    encoded by the previous run and still the same object is reused (see ``EncodedRecords``)."""
+    encoded by the previous run and still the same object is reused (see ``EncodedRecords``).
+    A record orjson could not encode is never cached: the document holding it must say so."""
     encoded = reused = 0  # since the last yield
     for count, (key, record) in enumerate(items):
         cached = cached_ok and type(record).__weakrefoffset__ != 0
@@ -143,8 +145,9 @@ def _encode_entries(items: Sequence[tuple[str, Any]], out: list[bytes], previous
             current[id(record)] = hit
             reused += 1
         else:
-            piece = orjson.dumps({key: _converter.unstructure(record)})[1:-1]
-            if cached:
+            fallbacks = dumps.fallbacks
+            piece = dumps({key: _converter.unstructure(record)})[1:-1]
+            if cached and dumps.fallbacks == fallbacks:
                 current[id(record)] = (weakref.ref(record), key, piece)
             encoded += 1
         out.append(b"," + piece if count else piece)
@@ -170,6 +173,7 @@ def encode_state_steps(state: CoreState, out: list[bytes], cache: EncodedRecords
     """
     previous = cache.entries if cache is not None else {}
     current: dict[int, tuple[weakref.ref[Any], str, bytes]] = {}
+    dumps = Encoder()
     if changes is None:
         out.append(b'{"format":%d,"state":{' % FORMAT_VERSION)
     else:
@@ -185,22 +189,23 @@ def encode_state_steps(state: CoreState, out: list[bytes], cache: EncodedRecords
                 out.append(b"{")
             else:
                 items = [(key, value[key]) for key in changes.changed[field.name]]
-                out += [b'{"del":', orjson.dumps(changes.removed[field.name]), b',"set":{']
-            yield from _encode_entries(items, out, previous, current, cache is not None)
+                out += [b'{"del":', dumps(changes.removed[field.name]), b',"set":{']
+            yield from _encode_entries(items, out, previous, current, cache is not None, dumps)
             out.append(b"}," if changes is None else b"}},")
             if items:
                 yield
         else:
-            out += [orjson.dumps(_converter.unstructure(value)), b","]
+            out += [dumps(_converter.unstructure(value)), b","]
     yield
     if changes is None:
-        yield from _archive_columns(state.archived, out)
+        yield from _archive_columns(state.archived, out, dumps)
     else:
-        out += [b'"archived":{"del":', orjson.dumps(changes.removed["archived"]), b',"set":']
+        out += [b'"archived":{"del":', dumps(changes.removed["archived"]), b',"set":']
         archived = {key: state.archived[key] for key in changes.changed["archived"]}
-        yield from _archive_columns(archived, out, b"{")
+        yield from _archive_columns(archived, out, dumps, b"{")
         out.append(b"}")
-    out += [b',"settled":', orjson.dumps(list(state.settled)), b"}}"]
+    out += [b',"settled":', dumps(list(state.settled)), b"}"]
+    out.append(b',"%s":true}' % EXACT_KEY.encode() if dumps.fallbacks else b"}")
     if cache is not None:
         if changes is None:
             cache.entries = current  # what this full run encoded: entries of dead records go
@@ -357,9 +362,13 @@ def unpack(data: bytes) -> bytes:
 
 
 def read_document(data: bytes) -> dict[str, Any] | None:
-    """The parsed document of a stored checkpoint, or None when its format is not this code's."""
-    document: dict[str, Any] = orjson.loads(unpack(data))
-    return document if document.get("format") == FORMAT_VERSION else None
+    """The parsed document of a stored checkpoint, or None when its format is not this code's
+    or it cannot be read at all (recovery then replays the journal: it is the truth)."""
+    try:
+        document = decode(unpack(data))
+    except (ValueError, RecursionError, zlib.error):
+        return None
+    return document if isinstance(document, dict) and document.get("format") == FORMAT_VERSION else None
 
 
 def base_of(document: dict[str, Any]) -> int | None:

@@ -181,7 +181,7 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
         signed_in = guard.identify(request.headers, request.cookies) is not None
         return ok({"setup_required": not core.state.operators, "lockdown": core.state.lockdown.active,
                    "authority_domain_id": core.domain_id, "core_generation": core.core_generation,
-                   "signed_in": signed_in})
+                   "signed_in": signed_in, **core.health.view(detail=signed_in)})
 
     @app.post("/api/setup")
     async def do_setup() -> Response:

@@ -1,0 +1,44 @@
+"""What went wrong in the core's durable machinery, counted and kept for ``GET /api/status``.
+
+Nothing here decides anything: the core reports into it (a checkpoint that failed, a journal
+that stopped taking writes and came back) and the status route and the serve log show it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import attrs
+
+log = logging.getLogger("patchbay.core")
+_ERROR_CHARS = 300  # an error message as kept and shown
+
+
+def describe(error: BaseException) -> str:
+    """One line naming an error: its type and message, bounded."""
+    text = f"{type(error).__name__}: {error}".splitlines()[0] if str(error) else type(error).__name__
+    return text[:_ERROR_CHARS]
+
+
+@attrs.define
+class Health:
+    checkpoint_failures: int = 0
+    last_checkpoint_error: str | None = None
+    journal_write_failures: int = 0
+    journal_error: str | None = None  # set while the journal refuses writes
+
+    def checkpoint_failed(self, error: BaseException) -> None:
+        self.checkpoint_failures += 1
+        self.last_checkpoint_error = describe(error)
+        log.error("patchbay: checkpoint failed (%s); skipped, the next one is tried later. The journal is "
+                  "intact: a checkpoint only shortens start-up", self.last_checkpoint_error)
+
+    def view(self, *, detail: bool = True) -> dict[str, Any]:
+        """For ``GET /api/status``: counts and flags for anyone, the error texts (which may
+        name paths) only with ``detail`` (a signed-in caller)."""
+        return {"checkpoint_failures": self.checkpoint_failures,
+                "last_checkpoint_error": self.last_checkpoint_error if detail else None,
+                "journal_writable": self.journal_error is None,
+                "journal_write_failures": self.journal_write_failures,
+                "journal_error": self.journal_error if detail else None}
