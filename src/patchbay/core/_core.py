@@ -115,11 +115,20 @@ class Core:
         self.ids = ids or RandomIds()
         self.settings = settings or CoreSettings()
         self.journal_path = journal_path
-        self._store = JournalStore.open(journal_path, expected_domain=expected_domain, synchronous=synchronous)
+        # Recovery reads the journal before this run's generation is written: a journal found
+        # damaged on the way is refused with nothing written to it.
+        self._store = JournalStore.open(journal_path, expected_domain=expected_domain, synchronous=synchronous,
+                                        start_generation=False)
         self._reader = JournalStore.open(journal_path, expected_domain=expected_domain, read_only=True)
+        try:
+            self.journal = JournaledState(self._store, self.clock, checkpoint_every=self.settings.checkpoint_every,
+                                          on_commit=self._after_commit)
+            self._store.start_generation()
+        except BaseException:
+            self._reader.close()
+            self._store.close()
+            raise
         self.bus: EventBus[StoredEvent] = EventBus()
-        self.journal = JournaledState(self._store, self.clock, checkpoint_every=self.settings.checkpoint_every,
-                                      on_commit=self._after_commit)
         self.timers = Timers(self.clock, self._fire)
         self.supervisor = Supervisor("core", Intensity(max_restarts=20, within=10.0))
         self.actors = ActorSystem(self.supervisor)
