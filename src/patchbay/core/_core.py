@@ -117,12 +117,13 @@ class Core:
         self.journal_path = journal_path
         # Recovery reads the journal before this run's generation is written: a journal found
         # damaged on the way is refused with nothing written to it.
+        self.health = Health()  # failed checkpoints, journal write failures: GET /api/status
         self._store = JournalStore.open(journal_path, expected_domain=expected_domain, synchronous=synchronous,
                                         start_generation=False)
         self._reader = JournalStore.open(journal_path, expected_domain=expected_domain, read_only=True)
         try:
             self.journal = JournaledState(self._store, self.clock, checkpoint_every=self.settings.checkpoint_every,
-                                          on_commit=self._after_commit)
+                                          on_commit=self._after_commit, health=self.health)
             self._store.start_generation()
         except BaseException:
             self._reader.close()
@@ -135,7 +136,6 @@ class Core:
         self._session_last_seen: dict[str, float] = {}
         self._nursery: trio.Nursery | None = None
         self._checkpointing = False
-        self.health = Health()  # failed checkpoints, journal write failures: GET /api/status
         self._last_commit = self.clock.now()
         self._quiet_wanted = trio.Event()  # enough committed since the last checkpoint
         self._quiet_min = max(QUIET_CHECKPOINT_MIN, self.settings.checkpoint_every // 10)
@@ -269,7 +269,14 @@ class Core:
             self.timers.arm(key, self.clock.now() + TIMER_RETRY)
 
     async def _fire(self, key: TimerKey) -> None:
-        """A deadline passed: decide what it means against the current state."""
+        """A deadline passed: decide what it means. While the journal takes no writes, the
+        deadline is armed again a little later (never dropped)."""
+        try:
+            await self._fire_now(key)
+        except CoreStopped:
+            self.timers.arm(key, self.clock.now() + TIMER_RETRY)
+
+    async def _fire_now(self, key: TimerKey) -> None:
         now = self.clock.now()
         kind = key[0]
         if kind == "command-expiry":
@@ -570,8 +577,7 @@ def _not_recorded(stopped: CoreStopped) -> SubmissionResult:
     """The journal failed under this submission: its transaction rolled back, so nothing of it
     exists and the client must not assume acceptance (SubmissionOutcome ``failed``)."""
     return SubmissionResult(SubmissionOutcome.failed, None,
-                            f"not recorded: the journal could not commit ({stopped.__cause__ or stopped}); "
-                            "nothing was accepted, and the core is stopping", None)
+                            f"not recorded: {stopped}; nothing was accepted, submit it again later", None)
 
 
 def audit_view(event: StoredEvent) -> dict[str, Any]:

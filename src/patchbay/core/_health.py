@@ -34,6 +34,17 @@ class Health:
         log.error("patchbay: checkpoint failed (%s); skipped, the next one is tried later. The journal is "
                   "intact: a checkpoint only shortens start-up", self.last_checkpoint_error)
 
+    def journal_failed(self, error: BaseException) -> None:
+        self.journal_write_failures += 1
+        self.journal_error = describe(error)
+        log.error("patchbay: the journal could not commit (%s); writes are refused and reads go on until it "
+                  "commits again (tried by itself). Nothing acknowledged is lost", self.journal_error)
+
+    def journal_writable_again(self) -> None:
+        log.warning("patchbay: the journal commits again (it failed with %s); writes are taken again",
+                    self.journal_error)
+        self.journal_error = None
+
     def view(self, *, detail: bool = True) -> dict[str, Any]:
         """For ``GET /api/status``: counts and flags for anyone, the error texts (which may
         name paths) only with ``detail`` (a signed-in caller)."""
