@@ -38,7 +38,7 @@ from patchbay.domain.model import (
     OperatorSessionRecord,
 )
 from patchbay.errors import CoreStopped, NotFound, Refused
-from patchbay.journal import JournalStore, NewEvent, StoredEvent
+from patchbay.journal import JournalStore, JournalWriteFailed, NewEvent, StoredEvent
 from patchbay.registry import (
     CommandKind,
     CommandState,
@@ -174,8 +174,13 @@ class Core:
                 await nursery.start(self.journal.run)
                 await nursery.start(self.timers.run)
                 await nursery.start(self.supervisor.run)
-                await self.journal.persist([Fact(EventKind.core_started, "core",
-                                                 {"core_generation": self.core_generation})])
+                try:
+                    await self.journal.persist([Fact(EventKind.core_started, "core",
+                                                     {"core_generation": self.core_generation})])
+                except CoreStopped as stopped:  # e.g. a full disk: refuse to start, clearly
+                    raise JournalWriteFailed(f"{self.journal_path} cannot take writes, so the core cannot start: {stopped}. "
+                                             "If the disk is full, free space on "
+                                             "it and start again (docs/RUNBOOK.md, \"Recovery\")") from None
                 await self._recover()
                 nursery.start_soon(self._checkpoint_when_quiet)
                 self._running = True

@@ -19,9 +19,9 @@ import attrs
 import orjson
 
 from patchbay.domain.records import constructor
-from patchbay.journal._errors import JournalClosed, JournalError, NotAJournal
+from patchbay.journal._errors import JournalClosed, JournalError, JournalWriteFailed, NotAJournal
 from patchbay.journal._migrations import MIGRATIONS, SCHEMA_VERSION
-from patchbay.journal._open import damaged, inspect, read_only_connection
+from patchbay.journal._open import RECOVERY, damaged, inspect, read_only_connection
 
 READ_BATCH = 2000
 _ROWS_PER_INSERT = 4000  # 7 parameters a row, within SQLite's 32,766
@@ -165,7 +165,12 @@ class JournalStore:
     def start_generation(self) -> int:
         """Journal a new core generation (one per open for writing) and return it."""
         generation = self._core_generation + 1
-        self.set_meta("core_generation", str(generation))
+        try:
+            self.set_meta("core_generation", str(generation))
+        except apsw.Error as error:
+            raise JournalWriteFailed(
+                f"{self.path} cannot take writes ({error}); nothing was changed. If the disk is full, free space "
+                f"on it and start again ({RECOVERY})") from None
         self._core_generation = generation
         return generation
 
