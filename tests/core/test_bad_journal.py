@@ -19,7 +19,7 @@ from patchbay.core import _state as core_state_module
 from patchbay.core.checkpoint import load_checkpoint
 from patchbay.journal import JournalStore, NewEvent
 from patchbay.registry import SubmissionOutcome
-from patchbay.replay import replay_journal
+from patchbay.replay import replay_journal, run_replay
 from tests.core.harness import running_core
 
 DEEP: Any = json.loads('{"d":' * 300 + "1" + "}" * 300)
@@ -119,3 +119,27 @@ async def test_a_checkpoint_that_fails_is_counted_and_skipped_and_the_core_keeps
         view = h.core.health.view()
         assert attrs.asdict(h.core.health)["checkpoint_failures"] == view["checkpoint_failures"] == 1
     assert replay_journal(tmp_path / "journal.db").violations == []
+
+
+LEASES = {"l-huge": 1e300, "l-nan": float("nan"), "l-inf": float("inf")}
+
+
+async def test_leases_with_times_that_are_not_times_start_restart_and_replay_reports_them(tmp_path: Path) -> None:
+    await _journal_with_a_normal_command(tmp_path)
+    path = tmp_path / "journal.db"
+    store = JournalStore.open(path)
+    store.append_batch([NewEvent(kind="lease.acquired", entity=f"lease:{lease_id}", ts=1.0, payload={
+        "lease_id": lease_id, "resource": f"dir:/{lease_id}", "scope": "shell-1", "holder": "shell-1",
+        "expires_at": expires_at}) for lease_id, expires_at in LEASES.items()])
+    store.close()
+    for _ in range(2):  # a checkpoint (non-finite times in it), then a start from it
+        async with running_core(tmp_path, fresh=False) as h:
+            assert set(LEASES) <= set(h.core.state.leases)
+            await h.core.journal.checkpoint(paced=False)
+    lines: list[str] = []
+    assert run_replay(path, check=True, until_lsn=None, command_id=None, target=None, as_json=False,
+                      echo=lines.append) == 1
+    reported = [line for line in lines if line.startswith("VIOLATION FiniteTimes")]
+    assert len(reported) == 3 and all("expires_at" in line for line in reported), lines
+    assert run_replay(path, check=True, until_lsn=None, command_id=None, target=None, as_json=True,
+                      echo=lines.append) == 1

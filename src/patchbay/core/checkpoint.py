@@ -8,9 +8,9 @@ sessions, grants, ...) go through cattrs; the archived commands, which grow with
 stored by column (one JSON list per field; targets, adapters, states and failures as indexes
 into small tables; the rare elicitation lists sparse) and rebuilt with no per-record
 converter: about a microsecond per archived command instead of the 50-70 us a full record
-costs, and no small temporary object per command (they would fragment the heap for good). A
-format-1 checkpoint is ignored (recovery then replays from LSN 0 and the next checkpoint is
-written in format 2).
+costs, and no small temporary object per command (they would fragment the heap for good).
+A checkpoint of another format, or one that does not read or build, is ignored: recovery
+replays from LSN 0 (the journal is the truth). JSON as in ``_codec``: exact for anything.
 
 The document is stored zlib-compressed (``pack``; level 1: ~11x smaller, ~2 ms per MB in a
 worker thread, which zlib runs without the GIL). A checkpoint is written in the journal
@@ -204,8 +204,7 @@ def encode_state_steps(state: CoreState, out: list[bytes], cache: EncodedRecords
         archived = {key: state.archived[key] for key in changes.changed["archived"]}
         yield from _archive_columns(archived, out, dumps, b"{")
         out.append(b"}")
-    out += [b',"settled":', dumps(list(state.settled)), b"}"]
-    out.append(b',"%s":true}' % EXACT_KEY.encode() if dumps.fallbacks else b"}")
+    out += [b',"settled":', dumps(list(state.settled)), b'},"%s":true}' % EXACT_KEY.encode() if dumps.fallbacks else b"}}"]
     if cache is not None:
         if changes is None:
             cache.entries = current  # what this full run encoded: entries of dead records go
@@ -351,8 +350,7 @@ def pack_pieces(pieces: Sequence[bytes], share: float = 1.0) -> bytes:
             group, size = [], 0
             if share < 1:
                 time.sleep(pause_after(time.perf_counter() - started, share))
-    out.append(compressor.compress(b"".join(group)))
-    out.append(compressor.flush())
+    out += [compressor.compress(b"".join(group)), compressor.flush()]
     return b"".join(out)
 
 
@@ -363,7 +361,7 @@ def unpack(data: bytes) -> bytes:
 
 def read_document(data: bytes) -> dict[str, Any] | None:
     """The parsed document of a stored checkpoint, or None when its format is not this code's
-    or it cannot be read at all (recovery then replays the journal: it is the truth)."""
+    or it cannot be read (recovery then replays the journal: it is the truth)."""
     try:
         document = decode(unpack(data))
     except (ValueError, RecursionError, zlib.error):
@@ -416,14 +414,17 @@ def decode_state(data: bytes, *bases: bytes) -> CoreState | None:
 
 def _fold_chain(documents: list[dict[str, Any] | None]) -> CoreState | None:
     """A chain's state: the full checkpoint first, then each delta applied in order; None if
-    a document is unreadable, the first is a delta, or a later one is not."""
+    a document is unreadable or does not build, the first is a delta, or a later one is not."""
     if any(d is None for d in documents) or base_of(documents[0] or {}) is not None:
         return None
     if any(base_of(d or {}) is None for d in documents[1:]):
         return None
     state = None
-    for document in documents:
-        state = state_of(document or {}, state)
+    try:
+        for document in documents:
+            state = state_of(document or {}, state)
+    except Exception:  # noqa: BLE001 - a cache that does not build: replay the journal instead
+        return None
     return state
 
 
