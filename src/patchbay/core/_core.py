@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import bisect
+import contextlib
 import heapq
 import itertools
 from collections.abc import Iterator
@@ -38,7 +39,14 @@ from patchbay.domain.model import (
     OperatorSessionRecord,
 )
 from patchbay.errors import CoreStopped, NotFound, Refused
-from patchbay.journal import JournalStore, JournalWriteFailed, NewEvent, StoredEvent
+from patchbay.journal import (
+    JournalStore,
+    JournalWriteFailed,
+    NewEvent,
+    StoredEvent,
+    read_head,
+    write_head,
+)
 from patchbay.registry import (
     CommandKind,
     CommandState,
@@ -125,6 +133,7 @@ class Core:
             self.journal = JournaledState(self._store, self.clock, checkpoint_every=self.settings.checkpoint_every,
                                           on_commit=self._after_commit, health=self.health)
             self._store.start_generation()
+            self._head_claim = read_head(journal_path, self._store.domain_id)
         except BaseException:
             self._reader.close()
             self._store.close()
@@ -178,14 +187,19 @@ class Core:
                     await self.journal.persist([Fact(EventKind.core_started, "core",
                                                      {"core_generation": self.core_generation})])
                 except CoreStopped as stopped:  # e.g. a full disk: refuse to start, clearly
-                    raise JournalWriteFailed(f"{self.journal_path} cannot take writes, so the core cannot start: {stopped}. "
-                                             "If the disk is full, free space on "
-                                             "it and start again (docs/RUNBOOK.md, \"Recovery\")") from None
+                    raise JournalWriteFailed(f"{self.journal_path} cannot take writes, so the core cannot start: "
+                                             f"{stopped}. If the disk is full, free space on it and start again "
+                                             "(docs/RUNBOOK.md, \"Recovery\")") from None
+                if self._head_claim is not None:
+                    self.history_beyond_head("the journal's head file (journal.db-head)", self._head_claim)
                 await self._recover()
                 nursery.start_soon(self._checkpoint_when_quiet)
                 self._running = True
                 task_status.started(self)
         finally:
+            if self._running:  # an orderly stop: what is committed is the head
+                with contextlib.suppress(OSError):
+                    write_head(self.journal_path, self.domain_id, self.state.last_lsn)
             self._running = False
             # The reader first: the last connection to close merges the WAL into the file, and
             # only the writing one can.
@@ -208,6 +222,20 @@ class Core:
         for session in self.state.operator_sessions.values():
             if not session.revoked:
                 self._arm_session_expiry(session)
+
+    def history_beyond_head(self, source: str, claimed: int) -> None:
+        """``source`` knows of LSN ``claimed`` (an adapter's acknowledged frame, a client's
+        cursor, the head file): beyond the journal's head, that is evidence durable history
+        was lost. Never silent: logged, shown in ``GET /api/status`` and journaled as an audit
+        record (once per source and claim)."""
+        head = self.state.last_lsn
+        if claimed > head and self.health.history_lost(source, claimed, head) and self._nursery is not None:
+            self._nursery.start_soon(self._record_history_lost, source, claimed, head)
+
+    async def _record_history_lost(self, source: str, claimed: int, head: int) -> None:
+        with contextlib.suppress(CoreStopped):  # the journal takes no writes: the status shows it
+            await self.record(EventKind.history_lost, "journal", {"source": source, "claimed": claimed,
+                                                                  "head": head})
 
     def stop(self) -> None:
         if self._nursery is not None:

@@ -13,6 +13,7 @@ import attrs
 
 log = logging.getLogger("patchbay.core")
 _ERROR_CHARS = 300  # an error message as kept and shown
+_EVIDENCE_KEPT = 20
 
 
 def describe(error: BaseException) -> str:
@@ -27,6 +28,7 @@ class Health:
     last_checkpoint_error: str | None = None
     journal_write_failures: int = 0
     journal_error: str | None = None  # set while the journal refuses writes
+    history_evidence: list[dict[str, Any]] = attrs.Factory(list)  # who knew of LSNs the journal lacks
 
     def checkpoint_failed(self, error: BaseException) -> None:
         self.checkpoint_failures += 1
@@ -45,6 +47,19 @@ class Health:
                     self.journal_error)
         self.journal_error = None
 
+    def history_lost(self, source: str, claimed: int, head: int) -> bool:
+        """``source`` knows of LSN ``claimed`` while the journal ends at ``head``: durable
+        history was lost. Kept and logged; True when it is news (a higher claim from
+        ``source`` than before), to be journaled as an audit record."""
+        if claimed <= max((e["claimed"] for e in self.history_evidence if e["source"] == source), default=head):
+            return False
+        self.history_evidence = [*self.history_evidence, {"source": source, "claimed": claimed, "head": head}]
+        self.history_evidence = self.history_evidence[-_EVIDENCE_KEPT:]
+        log.error("patchbay: DURABLE HISTORY WAS LOST: %s knows LSN %d, but the journal ends at LSN %d. Events "
+                  "that were acknowledged are missing (a deleted or damaged journal.db-wal, or an older copy put "
+                  "back). See docs/RUNBOOK.md, \"Recovery\"", source, claimed, head)
+        return True
+
     def view(self, *, detail: bool = True) -> dict[str, Any]:
         """For ``GET /api/status``: counts and flags for anyone, the error texts (which may
         name paths) only with ``detail`` (a signed-in caller)."""
@@ -52,4 +67,6 @@ class Health:
                 "last_checkpoint_error": self.last_checkpoint_error if detail else None,
                 "journal_writable": self.journal_error is None,
                 "journal_write_failures": self.journal_write_failures,
-                "journal_error": self.journal_error if detail else None}
+                "journal_error": self.journal_error if detail else None,
+                "history_lost": bool(self.history_evidence),
+                "history_evidence": list(self.history_evidence) if detail else []}

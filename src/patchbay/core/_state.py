@@ -24,6 +24,7 @@ themselves. Nothing acknowledged is lost: only durable events were ever answered
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any, TypeVar
@@ -48,7 +49,14 @@ from patchbay.domain.events import EventKind, Fact
 from patchbay.domain.model import CoreState
 from patchbay.domain.reducer import apply
 from patchbay.errors import CoreStopped, JournalUnavailable
-from patchbay.journal import AppendRequest, JournalStore, JournalWriter, NewEvent, StoredEvent
+from patchbay.journal import (
+    AppendRequest,
+    JournalStore,
+    JournalWriter,
+    NewEvent,
+    StoredEvent,
+    write_head,
+)
 
 _Pending = AppendRequest  # what ``decide`` returns: wait on it with ``wait``
 _T = TypeVar("_T")
@@ -364,6 +372,8 @@ class JournaledState:
     def _write_checkpoint(self, lsn: int, data: bytes, pinned: set[int]) -> None:
         self.store.save_checkpoint(lsn, data)
         self.store.prune_checkpoints(keep=_KEEP, pinned=pinned)
+        with contextlib.suppress(OSError):  # evidence of the head, not the truth: see ``write_head``
+            write_head(self.store.path, self.store.domain_id, lsn)
 
     async def aclose(self) -> None:
         await self._writer.aclose()
