@@ -85,6 +85,7 @@ def test_refused_hellos_with_huge_ids_cost_bounded_journal_space(fresh: tuple[De
     assert trio.run(flood) == ["attach_refused"] * 60
     grown = journal_bytes(d.home) - before
     assert grown < 256 * 1024, f"the journal grew by {grown} bytes"
+    print(f"60 refused hellos with 1 MB ids: the journal grew by {grown} bytes")
     http, _ = bearer(d.url)
     records = [r["details"] for r in audit(http, "adapter.protocol_error") if r["details"].get("frame_type") == "hello"]
     http.close()
