@@ -6,6 +6,7 @@ restarts and ``replay --check`` is clean."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +17,7 @@ import trio
 from trio_websocket import open_websocket_url
 
 from patchbay.web._fast import SECURITY_HEADERS
-from tests.support.processes import Deployment, deployment, run_cli
+from tests.support.processes import PASSWORD, Deployment, deployment, run_cli
 from tests.web.browser import audit, bearer
 
 pytestmark = pytest.mark.slow
@@ -188,6 +189,17 @@ def test_an_adapter_cannot_take_a_lease_in_another_adapters_scope(deploy: Deploy
     assert not any(lease["scope"].startswith("shell-1") and lease["holder"].startswith("adapter:evil")
                    for lease in held)
 
+
+def test_the_cli_refuses_a_payload_the_core_could_not_admit_before_sending(deploy: Deployment) -> None:
+    login = run_cli(deploy.env, "login", "--url", deploy.url, "--password-stdin", stdin=PASSWORD + "\n")
+    assert login.returncode == 0, login.stderr
+    text = os.fsdecode(b"echo \xff")  # argv that is not UTF-8: the CLI sees a lone surrogate
+    sent = run_cli(deploy.env, "send", "shell-1/demo", text, "--command-id", "cli-bad")
+    assert sent.returncode == 2, sent.stdout + sent.stderr
+    assert "payload.text" in sent.stderr and "nothing was sent" in sent.stderr
+    http, _ = bearer(deploy.url)
+    assert http.get("/api/commands/cli-bad").status_code == 404
+    http.close()
 
 def test_after_the_refusals_the_core_restarts_and_replay_is_clean(deploy: Deployment, admin: httpx.Client) -> None:
     answer = admin.post("/api/commands", content=command("after-all", '{"text": "echo fine"}'))
