@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 import trio
+from patchbay_adapters.common.trust import format_fingerprint
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -30,6 +31,7 @@ from patchbay.cli._client import (
     OutcomeUnknown,
     load_login,
 )
+from patchbay.cli._service import service
 from patchbay.core.config import Config, Home, default_home, render_config
 from patchbay.registry import CommandKind, CommandState, RevocationPolicy, SubmissionOutcome
 
@@ -146,16 +148,23 @@ def adapter() -> None:
 @click.option("--kind", type=click.Choice(["pi", "shell"]), required=True)
 @home_option
 def adapter_add(adapter_id: str, kind: str, home_dir: Path | None) -> None:
-    """Mint a unique credential for one adapter; prints the credential file's path last."""
+    """Mint a unique credential for one adapter; prints the credential file's path last.
+
+    With TLS configured, the file also pins the core's certificate (SHA-256) for the adapter,
+    and names the core's public_url when patchbay.toml has one."""
     from patchbay.cli._local import local_action
+    from patchbay.cli._trust import write_adapter_credential
     from patchbay.daemon import mint_credential
 
     home = resolve_home(home_dir)
     if not home.exists():
         raise CliError(f"no Patchbay home at {home.path}: run `patchbay init` first")
     credential, path = mint_credential(home, adapter_id)
+    written = write_adapter_credential(home, credential, path)
     local_action(home, {"op": "adapter_register", "adapter_id": adapter_id, "kind": kind, "credential": credential})
     click.echo(f"adapter {adapter_id} ({kind}) registered; its credential (mode 0600) is in:")
+    if written.core_fingerprint:
+        click.echo(f"(it pins the core's certificate, SHA-256 {format_fingerprint(written.core_fingerprint)})")
     click.echo(str(path))
 
 
@@ -175,8 +184,13 @@ def parse_workspaces(values: tuple[str, ...]) -> dict[str, Path]:
 @adapter.command("run")
 @click.argument("kind", type=click.Choice(["pi", "shell"]))
 @click.option("--id", "adapter_id", required=True)
-@click.option("--core", "core_url", required=True, help="The core's URL, e.g. http://127.0.0.1:8765")
+@click.option("--core", "core_url", default=None,
+              help="The core's URL, e.g. http://127.0.0.1:8765 (default: core_url in the credential file)")
 @click.option("--credential-file", type=click.Path(path_type=Path, exists=True, dir_okay=False), required=True)
+@click.option("--ca-file", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="CA certificates for wss:// when the credential file pins no fingerprint")
+@click.option("--reconnect-max", type=click.FloatRange(min=0.05), default=10.0, show_default=True,
+              help="Longest pause (s) between reconnection attempts")
 @click.option("--workspace", "workspaces", multiple=True, help="NAME:DIR (repeatable)")
 @click.option("--spawn-root", "spawn_roots", multiple=True, type=click.Path(path_type=Path),
               help="Directory under which spawn may create sessions (repeatable)")
@@ -192,7 +206,8 @@ def parse_workspaces(values: tuple[str, ...]) -> dict[str, Path]:
               help="[pi] tools that need an operator approval (comma-separated, * for all, none)")
 @click.option("--pi-approval-timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
               help="[pi] seconds before an unanswered approval expires and the tool is blocked")
-def adapter_run(kind: str, adapter_id: str, core_url: str, credential_file: Path, workspaces: tuple[str, ...],
+def adapter_run(kind: str, adapter_id: str, core_url: str | None, credential_file: Path, ca_file: Path | None,
+                reconnect_max: float, workspaces: tuple[str, ...],
                 spawn_roots: tuple[Path, ...], deployment_scope: str | None, cancel_grace: float, pi_path: str,
                 pi_args: tuple[str, ...], pi_env: tuple[str, ...], pi_state_dir: Path | None,
                 pi_approve: str, pi_approval_timeout: float) -> None:
@@ -216,7 +231,8 @@ def adapter_run(kind: str, adapter_id: str, core_url: str, credential_file: Path
             raise CliError(str(problem)) from None
     try:
         trio.run(lambda: run_adapter(runtime, adapter_id=adapter_id, core_url=core_url,
-                                     credential_file=credential_file, deployment_scope=deployment_scope))
+                                     credential_file=credential_file, deployment_scope=deployment_scope,
+                                     ca_file=ca_file, reconnect_max=reconnect_max))
     except KeyboardInterrupt:
         pass
 
@@ -228,13 +244,25 @@ def adapter_run(kind: str, adapter_id: str, core_url: str, credential_file: Path
 @click.option("--url", required=True, help="The core's URL, e.g. http://127.0.0.1:8765")
 @click.option("--password-stdin", is_flag=True)
 @click.option("--label", default="patchbay CLI")
-def login(url: str, password_stdin: bool, label: str) -> None:
-    """Enroll this CLI as an endpoint and keep its bearer token (0600)."""
+@click.option("--fingerprint", default=None, help="https: pin the core's certificate (SHA-256, colons optional)")
+@click.option("--ca-file", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="https: the CA that signs the core's certificate")
+def login(url: str, password_stdin: bool, label: str, fingerprint: str | None, ca_file: Path | None) -> None:
+    """Enroll this CLI as an endpoint and keep its bearer token (0600).
+
+    For https, the certificate is checked against the system store, --ca-file or --fingerprint;
+    at a terminal, an untrusted one's fingerprint is shown and you are asked (trust on first use)."""
     import httpx
 
+    from patchbay.cli._client import login_context
+    from patchbay.cli._trust import interactive_terminal, login_trust
+
+    pin, ca_path = login_trust(url, fingerprint=fingerprint, ca_file=ca_file,
+                               interactive=interactive_terminal(password_stdin))
+    trust = Login(url=url, token="", session_id="", endpoint_id="", fingerprint=pin, ca_file=ca_path)
     password = sys.stdin.readline().rstrip("\n") if password_stdin else click.prompt("Password", hide_input=True)
     try:
-        response = httpx.post(url.rstrip("/") + "/api/login", timeout=30,
+        response = httpx.post(url.rstrip("/") + "/api/login", timeout=30, verify=login_context(trust) or True,
                               json={"password": password, "endpoint_kind": "cli", "label": label})
     except httpx.HTTPError as problem:
         raise CliError(f"cannot reach {url}: {problem}") from None
@@ -242,7 +270,7 @@ def login(url: str, password_stdin: bool, label: str) -> None:
     if response.status_code != 200:
         raise CliError(f"login refused: {body.get('error', response.status_code)}", EXIT_REJECTED)
     path = Login(url=url.rstrip("/"), token=body["token"], session_id=body["session_id"],
-                 endpoint_id=body["endpoint_id"]).save()
+                 endpoint_id=body["endpoint_id"], fingerprint=pin, ca_file=ca_path).save()
     click.echo(f"logged in as endpoint {body['endpoint_id']}; login saved in {path}")
 
 
@@ -353,7 +381,7 @@ def wait_for_terminal(http: Client, record: dict[str, Any], timeout: float) -> d
         nonlocal latest
         headers = [(b"Authorization", f"Bearer {http.login.token}".encode())]
         url = f"{http.stream_url}?cursor={record['accepted_lsn']}"
-        async with open_websocket_url(url, extra_headers=headers, max_message_size=16 * 1024 * 1024) as ws:
+        async with open_websocket_url(url, http.ssl_context, extra_headers=headers, max_message_size=16 * 1024 * 1024) as ws:
             while True:
                 message = json.loads(await ws.get_message())
                 events = message.get("events", [])
@@ -700,3 +728,6 @@ def replay(journal: Path, check: bool, until_lsn: int | None, command_id: str | 
     raise SystemExit(run_replay(journal, check=check, until_lsn=until_lsn, command_id=command_id,
                                 target=target, as_json=as_json, echo=click.echo))
 
+
+
+main.add_command(service)

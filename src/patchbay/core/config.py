@@ -55,6 +55,7 @@ class LocalAdapter:
 class Config:
     authority_domain_id: str
     listen: str = DEFAULT_LISTEN
+    public_url: str = ""  # how adapters and phones reach the core (written into credential files)
     tls_cert: str = ""
     tls_key: str = ""
     trusted_proxy: bool = False
@@ -146,6 +147,7 @@ def parse_config(raw: dict[str, Any], source: Path) -> Config:
         return Config(
             authority_domain_id=str(raw["authority_domain_id"]),
             listen=str(raw.get("listen", DEFAULT_LISTEN)),
+            public_url=str(raw.get("public_url", "")),
             tls_cert=str(tls.get("cert", "")),
             tls_key=str(tls.get("key", "")),
             trusted_proxy=bool(tls.get("trusted_proxy", False)),
@@ -169,6 +171,8 @@ def render_config(config: Config) -> str:
         "# Patchbay configuration. See docs/RUNBOOK.md.",
         f"authority_domain_id = {quote(config.authority_domain_id)}",
         f"listen = {quote(config.listen)}",
+        "# The URL adapters on other hosts use, e.g. https://core.lan:8765 (adapter add writes it).",
+        f"public_url = {quote(config.public_url)}",
         "",
         "[journal]",
         f"synchronous = {quote(config.synchronous)}",
