@@ -34,11 +34,14 @@ class PinMismatch(ssl.SSLCertVerificationError):
     """The peer's certificate is not the pinned one (``presented`` and ``pinned``: plain hex)."""
 
     def __init__(self, presented: str, pinned: str) -> None:
-        super().__init__(
-            f"the core's certificate has SHA-256 fingerprint {format_fingerprint(presented)}, "
-            f"but the pinned fingerprint is {format_fingerprint(pinned)}: refusing it")
+        self.message = (f"the core's certificate has SHA-256 fingerprint {format_fingerprint(presented)}, "
+                        f"but the pinned fingerprint is {format_fingerprint(pinned)}")
+        super().__init__(self.message)
         self.presented = presented
         self.pinned = pinned
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def normalize_fingerprint(text: str) -> str:

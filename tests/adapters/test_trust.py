@@ -124,6 +124,7 @@ async def test_a_pinned_link_refuses_another_certificate_naming_both_fingerprint
     core, problem = await attach_over_tls(impostor, client_context(fingerprint=core_cert.fingerprint))
     message = str(refusal(problem))
     assert format_fingerprint(impostor.fingerprint) in message and format_fingerprint(core_cert.fingerprint) in message
+    assert message.startswith("refusing wss://127.0.0.1:") and "the core's certificate has SHA-256" in message
     assert "\n" not in message and core.hellos == []  # one line; the credential never left the adapter
 
 

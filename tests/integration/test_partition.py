@@ -136,6 +136,7 @@ def test_a_remote_adapter_over_pinned_tls_survives_a_silent_partition(partitione
     assert refused.process.wait(timeout=60) == 1
     refused.pump()
     line = next(text for text in refused.lines if "refusing" in text)
+    assert line.startswith("adapter shell-1: refusing wss://"), line
     assert format_fingerprint(p.cert.fingerprint) in line and format_fingerprint(impostor.fingerprint) in line
 
     # The real one, pinned through its credential file (no --core: the file names the core).
