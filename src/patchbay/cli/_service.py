@@ -19,7 +19,8 @@ from pathlib import Path
 import attrs
 import click
 
-from patchbay.cli._client import CliError
+from patchbay.cli._app import CONTEXT, main
+from patchbay.cli._errors import CliError
 from patchbay.core.config import default_home, write_private
 
 UNIT_NAME = re.compile(r"[A-Za-z0-9_.:-]+\Z")
@@ -155,7 +156,7 @@ def _options(function: click.decorators.FC) -> click.decorators.FC:
                         help="A system unit (User=…) or the user's own (systemctl --user; the default)")(function)
 
 
-@click.group()
+@main.group(context_settings=CONTEXT)
 def service() -> None:
     """systemd units that keep serve and adapters running (see docs/RUNBOOK.md for launchd)."""
 
@@ -173,7 +174,7 @@ def service_serve(home_dir: Path | None, system: bool, install: bool, run_as: st
     emit_unit(serve_unit(home, system=system, run_as=run_as or getpass.getuser()), install, unit_dir)
 
 
-@service.command("adapter", context_settings={"ignore_unknown_options": True})
+@service.command("adapter", context_settings={**CONTEXT, "ignore_unknown_options": True})
 @click.argument("kind", type=click.Choice(["pi", "shell"]))
 @click.option("--id", "adapter_id", required=True)
 @click.option("--credential-file", type=click.Path(path_type=Path, exists=True, dir_okay=False), required=True)

@@ -18,13 +18,15 @@ from urllib.parse import urlsplit
 import click
 from patchbay_adapters.common.credential import CredentialFile
 from patchbay_adapters.common.trust import (
+    describe_refusal,
     fetch_fingerprint,
     file_fingerprint,
     format_fingerprint,
     normalize_fingerprint,
+    untrusted,
 )
 
-from patchbay.cli._client import CliError
+from patchbay.cli._errors import CliError
 from patchbay.core.config import Home, write_private
 
 
@@ -78,6 +80,14 @@ def login_trust(url: str, *, fingerprint: str | None, ca_file: Path | None,
     if not click.confirm("Trust this certificate for this login?", default=False, err=True):
         raise CliError("login cancelled: the certificate was not trusted")
     return presented, None
+
+
+def transport_refusal(url: str, problem: BaseException) -> CliError | None:
+    """The one line for a request that failed because the core's certificate was refused."""
+    refused = untrusted(problem)
+    if refused is None:
+        return None
+    return CliError(f"refusing {url}: {describe_refusal(refused)}")
 
 
 def interactive_terminal(password_stdin: bool) -> bool:
