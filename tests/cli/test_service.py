@@ -74,6 +74,8 @@ def test_the_adapter_unit_keeps_the_credential_in_its_file_and_passes_the_rest(h
         refused = run(home, "service", "adapter", "pi", "--id", "pi-1", "--credential-file", str(credential_file),
                       "--", *secret, code=1)
         assert "would put a secret on the command line" in refused.output and "sk-123" not in refused.output
+    assert "not an adapter kind" in run(home, "service", "adapter", "telnet", "--id", "t", "--credential-file",
+                                        str(credential_file), code=1).output
     allowed = run(home, "service", "adapter", "pi", "--id", "pi-1", "--credential-file", str(credential_file),
                   "--", "--pi-env", "API_KEY").output
     assert "--pi-env API_KEY" in allowed

@@ -160,7 +160,10 @@ def test_a_remote_adapter_over_pinned_tls_survives_a_silent_partition(partitione
     assert p.command("cmd-long")["state"] == "running"  # it kept running through the partition
     p.pair.heal()
 
-    p.wait_session("live", timeout=30)
+    healed_at = time.time()
+    live = p.wait_session("live", timeout=30)
+    print(f"partition: stale {stale['updated_ts'] - cut_at:.2f} s after the cut (bound {BOUND} s), "
+          f"live {live['updated_ts'] - healed_at:.2f} s after the heal")
     long_run = p.wait_state("cmd-long", "completed", "failed", timeout=40)
     during = p.wait_state("cmd-during", "completed", "failed", timeout=40)
     assert long_run["state"] == "completed" and during["state"] == "completed", (long_run, during)

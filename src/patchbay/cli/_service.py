@@ -175,7 +175,7 @@ def service_serve(home_dir: Path | None, system: bool, install: bool, run_as: st
 
 
 @service.command("adapter", context_settings={**CONTEXT, "ignore_unknown_options": True})
-@click.argument("kind", type=click.Choice(["pi", "shell"]))
+@click.argument("kind")
 @click.option("--id", "adapter_id", required=True)
 @click.option("--credential-file", type=click.Path(path_type=Path, exists=True, dir_okay=False), required=True)
 @click.option("--core", "core_url", default=None, help="The core's URL (default: core_url in the credential file)")
@@ -187,6 +187,10 @@ def service_adapter(kind: str, adapter_id: str, credential_file: Path, core_url:
                     extra: tuple[str, ...]) -> None:
     """Print (or --install) the unit that runs `patchbay adapter run KIND`; further options
     (after --) go to `adapter run`, e.g. -- --workspace demo:/srv/demo."""
+    from patchbay.cli._adapter import adapter_kinds
+
+    if kind not in adapter_kinds():
+        raise CliError(f"{kind!r} is not an adapter kind; choose one of {', '.join(adapter_kinds())}")
     unit = adapter_unit(kind, adapter_id, credential_file, core_url=core_url, ca_file=ca_file, extra=extra,
                         system=system, run_as=run_as or getpass.getuser())
     emit_unit(unit, install, unit_dir)
