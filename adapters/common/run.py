@@ -26,7 +26,8 @@ class RunnableRuntime(Runtime, Protocol):
     async def run(self, link: AdapterLink, *, task_status: Any = ...) -> None: ...
 
 
-def link_settings(credential_file: Path, core_url: str | None, ca_file: Path | None) -> tuple[str, str, Any]:
+def link_settings(credential_file: Path, core_url: str | None,
+                  ca_file: Path | None) -> tuple[str, str, ssl.SSLContext | None]:
     """The credential, the core's URL and the TLS context for ``wss://`` (pinned when the
     credential file holds a fingerprint, else ``ca_file`` or the system store)."""
     try:

@@ -147,7 +147,7 @@ def test_a_remote_adapter_over_pinned_tls_survives_a_silent_partition(partitione
     assert "over-tls" in p.wait_state("cmd-tls", "completed")["result"]["output"]
 
     # A partition during a running command.
-    p.send("echo started >> ran-long.txt; sleep 12; echo finished >> ran-long.txt", "cmd-long")
+    p.send("echo started >> ran-long.txt; sleep 15; echo finished >> ran-long.txt", "cmd-long")
     p.wait_state("cmd-long", "running")
     wait_for(lambda: (p.workspace / "ran-long.txt").exists(), what="the long command's first line")
     cut_at = time.time()

@@ -10,6 +10,7 @@ way (``_client.login_context``).
 
 from __future__ import annotations
 
+import socket
 import ssl
 import sys
 from pathlib import Path
@@ -103,8 +104,6 @@ def _address(url: str) -> tuple[str, int]:
 
 def _system_store_refuses(host: str, port: int) -> str | None:
     """Why the system store refuses the server's certificate, or None if it verifies."""
-    import socket
-
     context = ssl.create_default_context()
     try:
         with socket.create_connection((host, port), timeout=10) as raw, \
