@@ -14,7 +14,7 @@ from patchbay_adapters.common.trust import format_fingerprint
 
 from patchbay.cli import _trust, main
 from tests.support.certs import Certificate, self_signed
-from tests.support.processes import LISTENING_ANY, PASSWORD, Deployment, run_cli
+from tests.support.processes import LISTENING_ANY, PASSWORD, Deployment, run_cli, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -28,6 +28,7 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Deployment, 
     try:
         deploy.serve(pattern=LISTENING_ANY)
         assert deploy.url.startswith("https://127.0.0.1:")
+        deploy.shell_adapter()  # pinned by the fingerprint `adapter add` wrote into its credential file
         yield deploy, cert
     finally:
         deploy.stop()
@@ -60,7 +61,10 @@ def test_a_pinned_login_is_stored_and_every_later_request_is_pinned(tls: tuple[D
     login(deploy, config, "--fingerprint", format_fingerprint(cert.fingerprint).lower(), code=0)
     assert json.loads(config.read_text())["fingerprint"] == cert.fingerprint
     env = dict(deploy.env, PATCHBAY_CLI_CONFIG=str(config))
-    assert run_cli(env, "sessions", "--json").returncode == 0
+    wait_for(lambda: any(s["target"] == "shell-1/demo" and s["connectivity"] == "live"
+                         for s in json.loads(run_cli(env, "sessions", "--json").stdout)), what="shell-1/demo live")
+    sent = run_cli(env, "send", "shell-1/demo", "echo pinned", "--wait")  # the follow websocket is pinned too
+    assert sent.returncode == 0 and "pinned" in sent.stdout, (sent.stdout, sent.stderr)
 
     saved = json.loads(config.read_text())
     config.write_text(json.dumps({**saved, "fingerprint": "cd" * 32}))  # as if the core's certificate changed
