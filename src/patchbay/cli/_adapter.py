@@ -90,10 +90,7 @@ def adapter_options(function: F) -> F:
                      help="The core's URL, e.g. http://127.0.0.1:8765 (default: core_url in the credential file)."),
         click.option("--credential-file", type=click.Path(path_type=Path, exists=True, dir_okay=False),
                      required=True, help="The credential file `patchbay adapter add` printed."),
-        click.option("--ca-file", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
-                     help="CA certificates for wss:// when the credential file pins no fingerprint."),
-        click.option("--reconnect-max", type=click.FloatRange(min=0.05), default=10.0, show_default=True,
-                     help="Longest pause (s) between reconnection attempts."),
+        *link_options,
         click.option("--workspace", "workspaces", multiple=True,
                      help="NAME:DIR, a directory offered as session NAME (repeatable)."),
         click.option("--spawn-root", "spawn_roots", multiple=True, type=click.Path(path_type=Path),
@@ -102,6 +99,22 @@ def adapter_options(function: F) -> F:
     ]):
         function = option(function)
     return function
+
+
+def _remember_link_option(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    ctx.meta.setdefault("patchbay.link", {})[param.name] = value
+    return value
+
+
+# How the link reaches the core; taken by ``run_runtime``, so a kind's command needs no parameter for them.
+link_options = [
+    click.option("--ca-file", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+                 expose_value=False, callback=_remember_link_option,
+                 help="CA certificates for wss:// when the credential file pins no fingerprint."),
+    click.option("--reconnect-max", type=click.FloatRange(min=0.05), default=10.0, show_default=True,
+                 expose_value=False, callback=_remember_link_option,
+                 help="Longest pause (s) between reconnection attempts."),
+]
 
 
 def parse_workspaces(values: tuple[str, ...]) -> dict[str, Path]:
@@ -118,14 +131,15 @@ def parse_workspaces(values: tuple[str, ...]) -> dict[str, Path]:
 
 
 def run_runtime(runtime: Any, *, adapter_id: str, core_url: str | None, credential_file: Path,
-                deployment_scope: str | None, ca_file: Path | None, reconnect_max: float) -> None:
-    """Connect ``runtime`` out to the core until interrupted."""
+                deployment_scope: str | None) -> None:
+    """Connect ``runtime`` out to the core until interrupted (with the ``link_options`` given)."""
     from patchbay_adapters.common.run import run_adapter
 
+    link = click.get_current_context().meta.get("patchbay.link", {})
     try:
         trio.run(lambda: run_adapter(runtime, adapter_id=adapter_id, core_url=core_url,
                                      credential_file=credential_file, deployment_scope=deployment_scope,
-                                     ca_file=ca_file, reconnect_max=reconnect_max))
+                                     ca_file=link.get("ca_file"), reconnect_max=link.get("reconnect_max", 10.0)))
     except KeyboardInterrupt:
         pass
 
@@ -134,15 +148,14 @@ def run_runtime(runtime: Any, *, adapter_id: str, core_url: str | None, credenti
 @adapter_options
 @click.option("--cancel-grace", type=click.FloatRange(min=0.0), default=3.0, show_default=True,
               help="Seconds between SIGTERM and SIGKILL when a job is cancelled.")
-def run_shell(adapter_id: str, core_url: str | None, credential_file: Path, ca_file: Path | None,
-              reconnect_max: float, workspaces: tuple[str, ...], spawn_roots: tuple[Path, ...],
-              deployment_scope: str | None, cancel_grace: float) -> None:
+def run_shell(adapter_id: str, core_url: str | None, credential_file: Path, workspaces: tuple[str, ...],
+              spawn_roots: tuple[Path, ...], deployment_scope: str | None, cancel_grace: float) -> None:
     """Run shell command lines in workspaces (one job at a time per session)."""
     from patchbay_adapters.shell.runtime import ShellRuntime
 
     runtime = ShellRuntime(parse_workspaces(workspaces), spawn_roots=list(spawn_roots), grace=cancel_grace)
     run_runtime(runtime, adapter_id=adapter_id, core_url=core_url, credential_file=credential_file,
-                deployment_scope=deployment_scope, ca_file=ca_file, reconnect_max=reconnect_max)
+                deployment_scope=deployment_scope)
 
 
 @run.command("pi")
@@ -156,9 +169,8 @@ def run_shell(adapter_id: str, core_url: str | None, credential_file: Path, ca_f
               help="Tools that need an operator approval (comma-separated, * for all, none).")
 @click.option("--pi-approval-timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
               help="Seconds before an unanswered approval expires and the tool is blocked.")
-def run_pi(adapter_id: str, core_url: str | None, credential_file: Path, ca_file: Path | None,
-           reconnect_max: float, workspaces: tuple[str, ...], spawn_roots: tuple[Path, ...],
-           deployment_scope: str | None, pi_path: str, pi_args: tuple[str, ...],
+def run_pi(adapter_id: str, core_url: str | None, credential_file: Path, workspaces: tuple[str, ...],
+           spawn_roots: tuple[Path, ...], deployment_scope: str | None, pi_path: str, pi_args: tuple[str, ...],
            pi_env: tuple[str, ...], pi_state_dir: Path | None, pi_approve: str, pi_approval_timeout: float) -> None:
     """Drive the Pi coding agent over its RPC mode (see docs/ADAPTER-PI.md)."""
     from patchbay_adapters.pi.adapter import build_runtime
@@ -171,4 +183,4 @@ def run_pi(adapter_id: str, core_url: str | None, credential_file: Path, ca_file
     except ValueError as problem:
         raise CliError(str(problem)) from None
     run_runtime(runtime, adapter_id=adapter_id, core_url=core_url, credential_file=credential_file,
-                deployment_scope=deployment_scope, ca_file=ca_file, reconnect_max=reconnect_max)
+                deployment_scope=deployment_scope)
