@@ -118,6 +118,10 @@ def test_adapter_add_pins_the_core_certificate_and_names_its_public_url(home: Pa
     assert record.core_fingerprint == cert.fingerprint and record.core_url == "https://core.lan:8765"
     assert format_fingerprint(cert.fingerprint) in output
 
+    cert.cert.unlink()  # a TLS home whose certificate cannot be read mints nothing
+    refused = run(home, "adapter", "add", "shell-3", "--kind", "shell", code=1).output
+    assert "cannot pin the core's certificate" in refused and not Home(home).credential_file("shell-3").exists()
+
     plain = Path(run(home.parent / "other", "init", "--password-stdin", stdin="a long operator password\n").output
                  and run(home.parent / "other", "adapter", "add", "s", "--kind", "shell").output.splitlines()[-1])
     assert read_credential_file(plain).core_fingerprint is None and len(plain.read_text().splitlines()) == 1

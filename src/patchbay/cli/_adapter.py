@@ -67,14 +67,15 @@ def adapter_add(adapter_id: str, kind: str, home_dir: Path | None) -> None:
       patchbay adapter add shell-1 --kind shell --home ~/pb
     """
     from patchbay.cli._local import local_action
-    from patchbay.cli._trust import write_adapter_credential
+    from patchbay.cli._trust import core_trust, write_adapter_credential
     from patchbay.daemon import mint_credential
 
     home = resolve_home(home_dir)
     if not home.exists():
         raise CliError(f"no Patchbay home at {home.path}: run `patchbay init` first")
+    trust = core_trust(home)
     credential, path = mint_credential(home, adapter_id)
-    written = write_adapter_credential(home, credential, path)
+    written = write_adapter_credential(trust, credential, path)
     local_action(home, {"op": "adapter_register", "adapter_id": adapter_id, "kind": kind, "credential": credential})
     click.echo(f"adapter {adapter_id} ({kind}) registered; its credential (mode 0600) is in:")
     if written.core_fingerprint:

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import attrs
 import click
 from patchbay_adapters.common.credential import CredentialFile
 from patchbay_adapters.common.trust import (
@@ -28,19 +29,28 @@ from patchbay_adapters.common.trust import (
 )
 
 from patchbay.cli._errors import CliError
-from patchbay.core.config import Home, write_private
+from patchbay.core.config import ConfigError, Home, write_private
 
 
-def write_adapter_credential(home: Home, credential: str, path: Path) -> CredentialFile:
-    """Rewrite a freshly minted credential file with the core's URL and certificate pin."""
-    config = home.load_config()
+def core_trust(home: Home) -> CredentialFile:
+    """What a new credential file says besides the credential: the core's public URL and the
+    fingerprint of its certificate (checked before anything is minted)."""
+    try:
+        config = home.load_config()
+    except ConfigError as problem:
+        raise CliError(str(problem)) from None
     fingerprint = None
     if config.tls:
         try:
             fingerprint = file_fingerprint(Path(config.tls_cert))
         except ValueError as problem:
             raise CliError(f"cannot pin the core's certificate: {problem}") from None
-    record = CredentialFile(credential=credential, core_url=config.public_url or None, core_fingerprint=fingerprint)
+    return CredentialFile(credential="", core_url=config.public_url or None, core_fingerprint=fingerprint)
+
+
+def write_adapter_credential(trust: CredentialFile, credential: str, path: Path) -> CredentialFile:
+    """Rewrite a freshly minted credential file with the core's URL and certificate pin."""
+    record = attrs.evolve(trust, credential=credential)
     write_private(path, record.render())
     return record
 
