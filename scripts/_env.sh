@@ -45,3 +45,12 @@ ensure_java() {  # TLC (TLA+) runs on Java 17
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq openjdk-17-jre-headless >/dev/null
   fi
 }
+
+ensure_iproute2() {  # `ip` for the network-namespace partition test (tests/integration/test_partition.py)
+  if ! command -v ip >/dev/null 2>&1; then
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq iproute2 >/dev/null
+  fi
+}
