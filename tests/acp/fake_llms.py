@@ -193,3 +193,43 @@ class Anthropic(FakeServer):
         handler.send_header("Content-Length", str(len(raw)))
         handler.end_headers()
         handler.wfile.write(raw)
+
+
+class Responses(FakeServer):
+    """OpenAI Responses streaming, as Codex calls it (``wire_api = "responses"``)."""
+
+    def answer(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        items = [i for i in body.get("input") or [] if isinstance(i, dict)]
+        last = items[-1] if items else {}
+        if last.get("type") == "function_call_output":
+            output = last.get("output")
+            output = output if isinstance(output, str) else " ".join(texts(output))
+            kind, argument = "text", "tool said: " + output.strip()[:200]
+        else:
+            users = [i for i in items if i.get("role") == "user"]
+            kind, argument = step(" ".join(texts(users[-1])) if users else "", None)
+        self.record(handler.path, kind, argument)
+        self.start_sse(handler)
+        response = {"id": f"resp_{len(self.requests)}", "object": "response", "status": "in_progress", "output": []}
+        self.event(handler, {"type": "response.created", "response": response})
+        if kind == "bash":
+            item = {"type": "function_call", "id": f"fc_{len(self.requests)}", "call_id": f"call_{len(self.requests)}",
+                    "name": "exec_command", "arguments": json.dumps({"cmd": argument}), "status": "completed"}
+            self.event(handler, {"type": "response.output_item.added", "output_index": 0,
+                                 "item": {**item, "arguments": "", "status": "in_progress"}})
+            self.event(handler, {"type": "response.output_item.done", "output_index": 0, "item": item})
+        else:
+            item_id = f"msg_{len(self.requests)}"
+            self.event(handler, {"type": "response.output_item.added", "output_index": 0, "item": {
+                "type": "message", "id": item_id, "role": "assistant", "status": "in_progress", "content": []}})
+            for piece in self.pieces(kind, argument):
+                self.event(handler, {"type": "response.output_text.delta", "item_id": item_id, "output_index": 0,
+                                     "content_index": 0, "delta": piece})
+                self.pause(kind)
+            item = {"type": "message", "id": item_id, "role": "assistant", "status": "completed",
+                    "content": [{"type": "output_text", "text": argument, "annotations": []}]}
+            self.event(handler, {"type": "response.output_item.done", "output_index": 0, "item": item})
+        self.event(handler, {"type": "response.completed", "response": {
+            **response, "status": "completed", "output": [item],
+            "usage": {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15,
+                      "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}}}})

@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 import pytest
 
-from tests.acp.fake_llms import Anthropic, FakeServer
+from tests.acp.fake_llms import Anthropic, FakeServer, Responses
 from tests.support.processes import Api, Deployment, Proc, patchbay_argv, wait_for
 
 pytestmark = pytest.mark.slow
@@ -44,7 +44,28 @@ def claude_args(_tmp: Path, fake: FakeServer) -> list[str]:
             "--agent-env", f"ANTHROPIC_BASE_URL={fake.url}", "--agent-env", "ANTHROPIC_API_KEY=fake-key"]
 
 
+def codex_args(tmp: Path, fake: FakeServer) -> list[str]:
+    home = tmp / "codex-home"
+    home.mkdir(exist_ok=True)
+    # A model Codex has no metadata for makes it say so in the reply; the test allows that prefix.
+    (home / "config.toml").write_text(f"""model = "fake-model"
+model_provider = "fake"
+approval_policy = "untrusted"
+sandbox_mode = "danger-full-access"
+
+[model_providers.fake]
+name = "fake"
+base_url = "{fake.url}/v1"
+wire_api = "responses"
+env_key = "FAKE_API_KEY"
+supports_websockets = false
+""")
+    return ["--agent", "codex", "--agent-command", str(BIN / "codex-acp"),
+            "--agent-env", f"CODEX_HOME={home}", "--agent-env", "FAKE_API_KEY=fake-key"]
+
+
 CLAUDE = Agent("claude", Anthropic, claude_args, "@zed-industries/claude-agent-acp", "0.23.1", resumes=True)
+CODEX = Agent("codex", Responses, codex_args, "@zed-industries/codex-acp", "0.16.0", resumes=True)
 
 
 @attrs.define
@@ -86,7 +107,7 @@ class World:
         return self.api.sessions()[TARGET]
 
 
-@pytest.fixture(scope="module", params=[CLAUDE], ids=lambda agent: agent.name)
+@pytest.fixture(scope="module", params=[CLAUDE, CODEX], ids=lambda agent: agent.name)
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     agent: Agent = request.param
     manifest = json.loads((AGENTS / agent.package / "package.json").read_text())
@@ -113,10 +134,10 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 def test_a_prompt_streams_the_reply_and_completes(world: World) -> None:
     world.submit("say-1", "SAY:hello from the fake model")
     done = world.api.wait_state("say-1", "completed", "failed", "cancelled", timeout=90)
-    assert (done["state"], done["result"]["text"]) == ("completed", "hello from the fake model"), done
+    assert done["state"] == "completed" and done["result"]["text"].endswith("hello from the fake model"), done
     assert [h["state"] for h in done["history"]] == ["accepted", "delivered", "running", "completed"]
     deltas = "".join(o["text"] for o in world.observations("say-1", "assistant_delta"))
-    assert deltas == "hello from the fake model"
+    assert deltas == done["result"]["text"]
     replies = world.api.http.get("/api/audit", params={"kind": "reply.recorded"}).json()["records"]
     assert "say-1" in [r["details"]["correlates_id"] for r in replies]
     session = world.session()
@@ -132,7 +153,7 @@ def test_an_approved_shell_tool_runs_and_a_denied_one_does_not(world: World) -> 
     answer = world.api.http.post(f"/api/elicitations/{asked['elicitation_id']}", json={"decision": "approve"})
     assert answer.status_code == 200, answer.text
     done = world.api.wait_state("tool-ok", "completed", "failed", "cancelled", timeout=90)
-    assert done["state"] == "completed" and done["result"]["text"].startswith("tool said:"), done
+    assert done["state"] == "completed" and "tool said:" in done["result"]["text"], done
     assert allowed.read_text() == "yes\n"
     assert world.observations("tool-ok", "tool_end")
 
@@ -171,4 +192,4 @@ def test_after_an_adapter_restart_the_session_resumes_and_the_next_prompt_works(
         assert after["generation"] == before["generation"] + 1
     world.submit("after-restart", "SAY:still here")
     done = world.api.wait_state("after-restart", "completed", "failed", timeout=90)
-    assert done["result"]["text"] == "still here", done
+    assert done["result"]["text"].endswith("still here"), done
