@@ -3,12 +3,11 @@
 A clean stop closes the child's stdin and waits ``grace``; a child that ignores a closed
 stdin (claude-agent-acp and codex-acp do) gets SIGTERM, then SIGKILL, sent to its whole group,
 so the tools it started die with it. Signals go to the group of the PID started here, never
-to processes found by name. A child also gets SIGKILL if the adapter itself is killed.
+to processes found by name.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
@@ -17,15 +16,6 @@ from pathlib import Path
 import trio
 
 STDERR_TAIL = 8 * 1024
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGKILL if the adapter dies (SIGKILL gives it no cleanup)."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
 
 
 class LaunchFailed(Exception):
@@ -45,7 +35,7 @@ class Child:
         try:
             process = await trio.lowlevel.open_process(
                 argv, cwd=str(cwd), env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, start_new_session=True, preexec_fn=_die_with_parent)
+                stderr=subprocess.PIPE, start_new_session=True)
         except OSError as error:
             raise LaunchFailed(f"cannot start {argv[0]}: {error}") from None
         return cls(process)

@@ -233,3 +233,39 @@ class Responses(FakeServer):
             **response, "status": "completed", "output": [item],
             "usage": {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15,
                       "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}}}})
+
+
+class ChatCompletions(FakeServer):
+    """OpenAI chat completions streaming, as OpenCode's openai-compatible provider calls it.
+    A request without tools (OpenCode asks for a session title first) is answered ``ok``."""
+
+    def answer(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+        last = messages[-1] if messages else {}
+        if not body.get("tools"):
+            kind, argument = "text", "ok"
+        elif last.get("role") == "tool":
+            kind, argument = "text", "tool said: " + " ".join(texts(last)).strip()[:200]
+        else:
+            users = [m for m in messages if m.get("role") == "user"]
+            kind, argument = step(" ".join(texts(users[-1])) if users else "", None)
+        self.record(handler.path, kind, argument)
+        self.start_sse(handler)
+        if kind == "bash":
+            call = {"index": 0, "id": f"call_{len(self.requests)}", "type": "function",
+                    "function": {"name": "bash", "arguments": json.dumps({"command": argument,
+                                                                          "description": "Run the command"})}}
+            self.event(handler, self._chunk({"role": "assistant", "tool_calls": [call]}))
+            self.event(handler, self._chunk({}, "tool_calls"))
+        else:
+            for piece in self.pieces(kind, argument):
+                self.event(handler, self._chunk({"content": piece}))
+                self.pause(kind)
+            self.event(handler, self._chunk({}, "stop"))
+        handler.wfile.write(b"data: [DONE]\n\n")
+        handler.wfile.flush()
+
+    @staticmethod
+    def _chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "fake-model",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}

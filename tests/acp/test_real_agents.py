@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 import pytest
 
-from tests.acp.fake_llms import Anthropic, FakeServer, Responses
+from tests.acp.fake_llms import Anthropic, ChatCompletions, FakeServer, Responses
 from tests.support.processes import Api, Deployment, Proc, patchbay_argv, wait_for
 
 pytestmark = pytest.mark.slow
@@ -64,8 +64,28 @@ supports_websockets = false
             "--agent-env", f"CODEX_HOME={home}", "--agent-env", "FAKE_API_KEY=fake-key"]
 
 
+def opencode_args(tmp: Path, fake: FakeServer) -> list[str]:
+    home = tmp / "opencode-home"
+    xdg = {"XDG_CONFIG_HOME": home / ".config", "XDG_DATA_HOME": home / ".local" / "share",
+           "XDG_CACHE_HOME": home / ".cache", "XDG_STATE_HOME": home / ".local" / "state"}
+    for directory in xdg.values():
+        directory.mkdir(parents=True, exist_ok=True)
+    (xdg["XDG_CONFIG_HOME"] / "opencode").mkdir(exist_ok=True)
+    (xdg["XDG_CONFIG_HOME"] / "opencode" / "opencode.json").write_text(json.dumps({
+        "provider": {"fake": {"npm": "@ai-sdk/openai-compatible", "name": "Fake",
+                              "options": {"baseURL": f"{fake.url}/v1", "apiKey": "fake-key"},
+                              "models": {"fake-model": {"name": "Fake"}}}},
+        "model": "fake/fake-model", "small_model": "fake/fake-model",
+        "permission": {"bash": "ask", "edit": "ask"}}))
+    args = ["--agent", "opencode", "--agent-command", f"{BIN / 'opencode'} acp", "--agent-env", f"HOME={home}"]
+    for name, directory in xdg.items():
+        args += ["--agent-env", f"{name}={directory}"]
+    return args
+
+
 CLAUDE = Agent("claude", Anthropic, claude_args, "@zed-industries/claude-agent-acp", "0.23.1", resumes=True)
 CODEX = Agent("codex", Responses, codex_args, "@zed-industries/codex-acp", "0.16.0", resumes=True)
+OPENCODE = Agent("opencode", ChatCompletions, opencode_args, "opencode-ai", "1.18.33", resumes=True)
 
 
 @attrs.define
@@ -107,7 +127,7 @@ class World:
         return self.api.sessions()[TARGET]
 
 
-@pytest.fixture(scope="module", params=[CLAUDE, CODEX], ids=lambda agent: agent.name)
+@pytest.fixture(scope="module", params=[CLAUDE, CODEX, OPENCODE], ids=lambda agent: agent.name)
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     agent: Agent = request.param
     manifest = json.loads((AGENTS / agent.package / "package.json").read_text())
