@@ -269,3 +269,45 @@ class ChatCompletions(FakeServer):
     def _chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         return {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "fake-model",
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+
+class Gemini(FakeServer):
+    """Gemini ``streamGenerateContent?alt=sse`` (and plain ``generateContent``, which Gemini CLI
+    uses for its JSON side questions: answered with a "the user speaks next" object)."""
+
+    def answer(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        if ":streamGenerateContent" not in handler.path:
+            reply = json.dumps({"next_speaker": "user", "reasoning": "the turn is done"}) \
+                if ":generateContent" in handler.path else ""
+            raw = json.dumps({"candidates": [{"content": {"role": "model", "parts": [{"text": reply}]},
+                                              "finishReason": "STOP", "index": 0}], "totalTokens": 10}).encode()
+            handler.send_response(200)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(raw)))
+            handler.end_headers()
+            handler.wfile.write(raw)
+            return
+        contents = [c for c in body.get("contents") or [] if isinstance(c, dict)]
+        last = contents[-1] if contents else {}
+        parts = [p for p in last.get("parts") or [] if isinstance(p, dict)]
+        responses = [p["functionResponse"] for p in parts if isinstance(p.get("functionResponse"), dict)]
+        if responses:
+            kind, argument = "text", "tool said: " + json.dumps(responses[-1].get("response"))[:200]
+        else:
+            users = [c for c in contents if c.get("role") == "user"]
+            kind, argument = step(" ".join(texts(users[-1])) if users else "", None)
+        self.record(handler.path, kind, argument)
+        self.start_sse(handler)
+        usage = {"promptTokenCount": 10, "candidatesTokenCount": 5, "totalTokenCount": 15}
+        if kind == "bash":
+            self.event(handler, {"candidates": [{"content": {"role": "model", "parts": [
+                {"functionCall": {"name": "run_shell_command", "args": {"command": argument}}}]},
+                "finishReason": "STOP", "index": 0}], "usageMetadata": usage})
+            return
+        pieces = self.pieces(kind, argument)
+        for number, piece in enumerate(pieces):
+            candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": piece}]}, "index": 0}
+            if number == len(pieces) - 1:
+                candidate["finishReason"] = "STOP"
+            self.event(handler, {"candidates": [candidate], "usageMetadata": usage})
+            self.pause(kind)

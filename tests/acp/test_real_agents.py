@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 import pytest
 
-from tests.acp.fake_llms import Anthropic, ChatCompletions, FakeServer, Responses
+from tests.acp.fake_llms import Anthropic, ChatCompletions, FakeServer, Gemini, Responses
 from tests.support.processes import Api, Deployment, Proc, patchbay_argv, wait_for
 
 pytestmark = pytest.mark.slow
@@ -83,8 +83,19 @@ def opencode_args(tmp: Path, fake: FakeServer) -> list[str]:
     return args
 
 
+def gemini_args(tmp: Path, fake: FakeServer) -> list[str]:
+    home = tmp / "gemini-home"
+    (home / ".gemini").mkdir(parents=True, exist_ok=True)
+    (home / ".gemini" / "settings.json").write_text(json.dumps({
+        "security": {"auth": {"selectedType": "gemini-api-key"}, "folderTrust": {"enabled": False}},
+        "privacy": {"usageStatisticsEnabled": False}, "telemetry": {"enabled": False}}))
+    return ["--agent", "gemini", "--agent-command", f"{BIN / 'gemini'} --acp", "--agent-env", f"HOME={home}",
+            "--agent-env", "GEMINI_API_KEY=fake-key", "--agent-env", f"GOOGLE_GEMINI_BASE_URL={fake.url}"]
+
+
 CLAUDE = Agent("claude", Anthropic, claude_args, "@zed-industries/claude-agent-acp", "0.23.1", resumes=True)
 CODEX = Agent("codex", Responses, codex_args, "@zed-industries/codex-acp", "0.16.0", resumes=True)
+GEMINI = Agent("gemini", Gemini, gemini_args, "@google/gemini-cli", "0.61.0", resumes=False)
 OPENCODE = Agent("opencode", ChatCompletions, opencode_args, "opencode-ai", "1.18.33", resumes=True)
 
 
@@ -127,7 +138,7 @@ class World:
         return self.api.sessions()[TARGET]
 
 
-@pytest.fixture(scope="module", params=[CLAUDE, CODEX, OPENCODE], ids=lambda agent: agent.name)
+@pytest.fixture(scope="module", params=[CLAUDE, CODEX, OPENCODE, GEMINI], ids=lambda agent: agent.name)
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     agent: Agent = request.param
     manifest = json.loads((AGENTS / agent.package / "package.json").read_text())
@@ -208,8 +219,13 @@ def test_after_an_adapter_restart_the_session_resumes_and_the_next_prompt_works(
     if world.agent.resumes:
         assert after["generation"] == before["generation"]
         assert after["metadata"]["acp_session_id"] == before["metadata"]["acp_session_id"]
-    else:
+    else:  # the agent could not load its session: a new one, a new generation, and a notice
         assert after["generation"] == before["generation"] + 1
+        assert after["metadata"]["acp_session_id"] != before["metadata"]["acp_session_id"]
+        page = world.api.http.get(f"/api/sessions/{TARGET}/transcript", params={"after": 0, "limit": 2000}).json()
+        notices = [e["payload"]["observation"]["text"] for e in page["events"] if e["kind"] == "session.observation"
+                   and e["payload"]["observation"]["type"] == "notice"]
+        assert any("could not load session" in text for text in notices), notices
     world.submit("after-restart", "SAY:still here")
     done = world.api.wait_state("after-restart", "completed", "failed", timeout=90)
     assert done["result"]["text"].endswith("still here"), done
