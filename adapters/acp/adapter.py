@@ -108,7 +108,7 @@ class AcpRuntime:
 
 def build_runtime(spaces: dict[str, Path], *, agent: str | None, agent_command: str | None, agent_env: list[str],
                   state_dir: Path, agent_mode: str | None = None, approval_timeout: float = 300.0,
-                  fs: bool = True) -> AcpRuntime:
+                  fs: bool = True, restart_after_cancel: bool | None = None) -> AcpRuntime:
     """The runtime ``patchbay adapter run acp`` runs; raises ConfigurationError on bad options."""
     if not spaces:
         raise ConfigurationError("give at least one --workspace NAME:DIR")
@@ -126,8 +126,10 @@ def build_runtime(spaces: dict[str, Path], *, agent: str | None, agent_command: 
     if found is None and not Path(argv[0]).is_file():
         raise ConfigurationError(f"the agent command {argv[0]!r} is not found (PATH={env.get('PATH', '')})")
     argv[0] = found or argv[0]
+    if restart_after_cancel is None:
+        restart_after_cancel = chosen.restart_after_cancel if chosen else False
     config = AcpConfig(command=argv, env=env, state_dir=state_dir.resolve(), agent_mode=agent_mode,
-                       approval_timeout=approval_timeout, fs=fs)
+                       approval_timeout=approval_timeout, fs=fs, restart_after_cancel=restart_after_cancel)
     for name in spaces:
         SlotState.load(config.state_dir, name)  # a bad name or damaged state fails now, with its fix
     return AcpRuntime(spaces, config)

@@ -125,6 +125,10 @@ async def execute(slot: Slot, command: dict[str, Any], plan: Plan) -> None:
             await slot.link.send("reply", runtime_session_id=slot.name, generation=slot.generation,
                                  reply_id=f"acp-reply-{uuid.uuid4().hex}", correlates_kind="command",
                                  correlates_id=joined, content=outcome.result)
+    if outcome.state is CommandState.cancelled and slot.config.restart_after_cancel:
+        # Some agents answer the next prompt with the cancelled turn's late end (claude-agent-acp
+        # 0.23): a fresh process that loads the session starts in step.
+        slot.recycle("it answers the prompt after a cancel out of step; its session is loaded again")
     await slot.finish_turn(turn, outcome.state, outcome.failure, outcome.result, outcome.reason)
 
 

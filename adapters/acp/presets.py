@@ -12,12 +12,13 @@ from patchbay_adapters.acp.mapping import ConfigurationError
 class Preset:
     command: tuple[str, ...]
     env: dict[str, str]
+    restart_after_cancel: bool = False
 
 
 PRESETS = {
     "claude": Preset(("claude-agent-acp",), {
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_TELEMETRY": "1", "DISABLE_AUTOUPDATER": "1",
-        "DISABLE_ERROR_REPORTING": "1"}),
+        "DISABLE_ERROR_REPORTING": "1"}, restart_after_cancel=True),
     "codex": Preset(("codex-acp",), {}),
     "gemini": Preset(("gemini", "--acp"), {}),
     "opencode": Preset(("opencode", "acp"), {

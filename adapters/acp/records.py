@@ -22,6 +22,7 @@ class AcpConfig:
     agent_mode: str | None = None
     approval_timeout: float = 300.0
     fs: bool = True
+    restart_after_cancel: bool = False  # the agent mis-sequences the turn after a cancelled one
     startup_timeout: float = 60.0
     request_timeout: float = 60.0
     turn_timeout: float = 24 * 3600.0
@@ -55,6 +56,7 @@ class SlotState:
     path: Path
     generation: int = 1
     session_id: str | None = None
+    agent: tuple[int, int] | None = None  # (pid, start time) of the running agent, to reap it after a crash
 
     @classmethod
     def load(cls, state_dir: Path, slot: str) -> SlotState:
@@ -63,7 +65,9 @@ class SlotState:
         path = state_dir / "slots" / f"{slot.replace(':', '_')}.json"
         try:
             raw = json.loads(path.read_text())
-            return cls(path, max(1, int(raw.get("generation", 1))), raw.get("session_id"))
+            agent = raw.get("agent")
+            return cls(path, max(1, int(raw.get("generation", 1))), raw.get("session_id"),
+                       (int(agent[0]), int(agent[1])) if agent else None)
         except FileNotFoundError:
             return cls(path)
         except (ValueError, TypeError, AttributeError) as error:
@@ -73,7 +77,8 @@ class SlotState:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
         with tmp.open("w") as handle:
-            json.dump({"generation": self.generation, "session_id": self.session_id}, handle)
+            json.dump({"generation": self.generation, "session_id": self.session_id,
+                       "agent": list(self.agent) if self.agent else None}, handle)
             handle.flush()
             os.fsync(handle.fileno())
         tmp.replace(self.path)

@@ -12,6 +12,7 @@ gets an honest outcome: the turn's commands ``failed``/``execution_outcome_unkno
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 from collections import deque
 from pathlib import Path
@@ -22,7 +23,7 @@ from patchbay_adapters.acp import commands, incoming
 from patchbay_adapters.acp.jsonrpc import Peer, RpcFailure
 from patchbay_adapters.acp.records import AcpConfig, Asked, SlotState, Turn
 from patchbay_adapters.acp.transcript import Transcript
-from patchbay_adapters.common.child import Child, LaunchFailed
+from patchbay_adapters.common.child import Child, LaunchFailed, kill_orphaned_group, started_at
 from patchbay_adapters.common.link import AdapterLink
 
 from patchbay.registry import (
@@ -63,6 +64,7 @@ class Slot:
         self.activity = SessionActivityState.unknown
         self.connectivity = SessionConnectivityState.unknown
         self.restarts = 0
+        self.recycling: str | None = None
         self.executing: str | None = None
         self.changed = trio.Event()
         self._held = trio.Event()
@@ -83,7 +85,7 @@ class Slot:
     @property
     def live_peer(self) -> Peer | None:
         live = self.connectivity == SessionConnectivityState.live and self.session_id is not None
-        return self.peer if live else None
+        return self.peer if live and self.recycling is None else None
 
     @property
     def mode_ids(self) -> list[str]:
@@ -115,12 +117,24 @@ class Slot:
                 if trio.current_time() - began > STABLE_AFTER:
                     backoff = self.config.backoff_initial
                 self.restarts += 1
+                if self.recycling is not None:  # a planned restart: at once
+                    self.recycling = None
+                    continue
                 await trio.sleep(backoff)
                 backoff = min(backoff * 2, self.config.backoff_max)
 
     async def _lifetime(self) -> None:
         """One agent process from launch to exit; raises LaunchFailed if it never got a session."""
+        if self.state.agent is not None:
+            if kill_orphaned_group(*self.state.agent):
+                await self.observe({"type": "notice", "level": "warning",
+                                    "text": f"stopped agent pid {self.state.agent[0]}, left running by an adapter "
+                                            "process that was killed"})
+            self.state.agent = None
         child = await Child.launch(self.config.command, cwd=self.directory, env=self.config.env)
+        started = started_at(child.pid)
+        self.state.agent = (child.pid, started) if started is not None else None
+        self.state.save()
         peer = Peer(child.stdin, child.stdout)
         self.child, self.peer = child, peer
         failed: LaunchFailed | None = None
@@ -148,6 +162,8 @@ class Slot:
                     code = await self._stop(child, peer)
                 else:
                     child.kill_leftovers()
+                self.state.agent = None
+                self.state.save()
                 with trio.move_on_after(self.config.grace * 2):
                     await self._exited(child, code)
         if failed is not None:
@@ -235,8 +251,10 @@ class Slot:
         return await child.close(self.config.grace)
 
     async def _exited(self, child: Child, code: int) -> None:
-        """The agent is gone: settle the turn, withdraw its permissions, report the slot down."""
-        self.connectivity = SessionConnectivityState.failed
+        """The agent is gone: settle the turn, withdraw its permissions, report the slot down
+        (``unknown`` for a planned restart: commands are still taken and wait in the queue)."""
+        self.connectivity = SessionConnectivityState.failed if self.recycling is None \
+            else SessionConnectivityState.unknown
         self.activity = SessionActivityState.unknown
         self.child = self.peer = None
         self.session_id = None
@@ -255,8 +273,12 @@ class Slot:
             await self.link.send("elicitation_closed", elicitation_id=elicitation_id,
                                  state=ElicitationState.withdrawn.value, reason=reason)
         self.asked.clear()
-        await self.observe({"type": "error", "source": "agent", "text": f"{reason}; restarting"},
-                           activity=SessionActivityState.unknown)
+        if self.recycling is not None:
+            await self.observe({"type": "notice", "level": "info", "text": f"the agent was restarted: {self.recycling}"},
+                               activity=SessionActivityState.unknown)
+        else:
+            await self.observe({"type": "error", "source": "agent", "text": f"{reason}; restarting"},
+                               activity=SessionActivityState.unknown)
         await self.report_session()
         self.notify()
 
@@ -277,6 +299,13 @@ class Slot:
                                    result=result, reason=reason)
         await self.report_session()
         self.notify()
+
+    def recycle(self, reason: str) -> None:
+        """Restart the agent now (it resumes its session): no command reaches it meanwhile."""
+        if self.child is not None and self.recycling is None:
+            self.recycling = reason
+            self.child.signal_group(signal.SIGTERM)
+            self.notify()
 
     # -- reporting -------------------------------------------------------------------------
 

@@ -18,6 +18,31 @@ import trio
 STDERR_TAIL = 8 * 1024
 
 
+def started_at(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot, from /proc), or None if it is gone.
+    With the PID it names one process: a PID reused later has another start time."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    try:
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def kill_orphaned_group(pid: int, started: int) -> bool:
+    """SIGKILL the group of a child a previous adapter process left running (it was killed
+    without its cleanup), if ``pid`` is still that very process; True if it was."""
+    if started_at(pid) != started:
+        return False
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
 class LaunchFailed(Exception):
     """The child could not be started, or did not answer in time."""
 

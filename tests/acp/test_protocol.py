@@ -11,6 +11,8 @@ import signal
 from pathlib import Path
 
 import trio
+from patchbay_adapters.acp.records import SlotState
+from patchbay_adapters.common.child import kill_orphaned_group, started_at
 
 from tests.acp.conftest import agent_log, harness
 
@@ -103,6 +105,20 @@ async def test_cancel_mid_stream_ends_the_turn_cancelled_quickly(tmp_path: Path)
         assert (await h.outcome(cancel))["result"]["effect"] == "cancel_requested"
         assert any(m.get("method") == "session/cancel" for m in agent_log(tmp_path))
         assert (await h.outcome(await h.say("SAY:after")))["state"] == "completed"
+
+
+async def test_an_agent_out_of_step_after_a_cancel_is_restarted_and_loads_its_session(tmp_path: Path) -> None:
+    async with harness(tmp_path, load=True, restart_after_cancel=True) as h:
+        session_id, generation = h.slot.session_id, h.slot.generation
+        command = await h.say("SLOW:" + "x" * 200)
+        await h.link.wait_until(lambda: h.observations("assistant_delta"))
+        await h.send("cancel", {"command_id": command})
+        assert (await h.outcome(command))["state"] == "cancelled"
+        after = await h.say("SAY:in step")
+        assert (await h.outcome(after))["result"]["text"] == "in step"
+        assert h.slot.restarts == 1 and (h.slot.session_id, h.slot.generation) == (session_id, generation)
+        assert any("restarted" in n["text"] for n in h.observations("notice"))
+        assert not [e for e in h.observations("error") if e["source"] == "agent"]
 
 
 async def test_cancel_at_a_pending_permission_answers_it_cancelled(tmp_path: Path) -> None:
@@ -267,3 +283,24 @@ async def test_shutdown_terminates_an_agent_that_ignores_a_closed_stdin(tmp_path
         except ProcessLookupError:
             group_alive = False
         assert not group_alive
+
+
+async def test_an_agent_left_running_by_a_killed_adapter_is_reaped_at_the_next_start(tmp_path: Path) -> None:
+    orphan = await trio.lowlevel.open_process(["sleep", "300"], start_new_session=True)
+    try:
+        started = started_at(orphan.pid)
+        assert started is not None
+        state = SlotState.load(tmp_path / "state", "main")
+        state.agent = (orphan.pid, started)
+        state.save()
+        assert not kill_orphaned_group(orphan.pid, started + 1)  # another start time: another process
+        async with harness(tmp_path) as h:
+            with trio.fail_after(10):
+                assert await orphan.wait() == -signal.SIGKILL
+            assert any(f"stopped agent pid {orphan.pid}" in n["text"] for n in h.observations("notice"))
+            assert SlotState.load(tmp_path / "state", "main").agent == (h.slot.child.pid, started_at(h.slot.child.pid))
+        assert SlotState.load(tmp_path / "state", "main").agent is None  # a clean stop forgets it
+    finally:
+        if orphan.returncode is None:
+            orphan.kill()
+            await orphan.wait()

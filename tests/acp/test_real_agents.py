@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 import pytest
+from patchbay_adapters.common.child import started_at
 
 from tests.acp.fake_llms import Anthropic, ChatCompletions, FakeServer, Gemini, Responses
 from tests.support.processes import Api, Deployment, Proc, patchbay_argv, wait_for
@@ -205,7 +206,22 @@ def test_cancel_mid_stream_cancels_the_turn(world: World) -> None:
     print(f"{world.agent.name}: cancelled {time.monotonic() - began:.2f} s after the cancel was submitted")
     assert (cancelled["state"], cancelled["failure"]) == ("cancelled", "cancelled"), cancelled
     assert world.api.wait_state("cancel-1", "completed")["state"] == "completed"
+    world.submit("after-cancel", "SAY:after the cancel")  # its own answer, not the cancelled turn's
+    done = world.api.wait_state("after-cancel", "completed", "failed", "cancelled", timeout=90)
+    assert done["state"] == "completed" and done["result"]["text"].endswith("after the cancel"), done
     wait_for(lambda: world.session()["activity"] == "idle", timeout=30, what="idle")
+
+
+def test_a_killed_adapter_leaves_no_agent_behind_and_its_turn_ends_unknown(world: World) -> None:
+    world.submit("inflight", "SLOW:" + "w" * 400)
+    wait_for(lambda: world.observations("inflight", "assistant_delta"), timeout=90, what="streaming")
+    agent_pid = world.session()["metadata"]["agent_pid"]
+    world.adapter.kill(signal.SIGKILL)  # no cleanup: claude-agent-acp and codex-acp outlive a closed stdin
+    world.adapter = world.start_adapter()
+    lost = world.api.wait_state("inflight", "failed", "completed", "cancelled", timeout=90)
+    assert (lost["state"], lost["failure"]) == ("failed", "execution_outcome_unknown"), lost
+    wait_for(lambda: world.session()["connectivity"] == "live", timeout=120, what="the new adapter")
+    wait_for(lambda: started_at(agent_pid) is None, timeout=30, what=f"the old agent {agent_pid} to be gone")
 
 
 def test_after_an_adapter_restart_the_session_resumes_and_the_next_prompt_works(world: World) -> None:

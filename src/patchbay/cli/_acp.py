@@ -23,13 +23,17 @@ from patchbay.cli._errors import CliError
 @click.option("--agent-mode", default=None, help="The ACP session mode to set after each new session (e.g. default).")
 @click.option("--approval-timeout", type=click.FloatRange(min=0.1), default=300.0, show_default=True,
               help="Seconds before an unanswered permission expires and the agent is told to reject.")
+@click.option("--restart-after-cancel/--no-restart-after-cancel", default=None,
+              help="Restart the agent (it loads its session) after a cancelled turn; the claude preset does, "
+                   "as claude-agent-acp answers the next prompt out of step.")
 @click.option("--no-fs", is_flag=True, help="Do not offer the agent file access (fs/*) through the adapter.")
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None,
               help="Slot generations and ACP session ids (default: <ID>.acp-state beside the credential).")
 def run_acp(adapter_id: str, core_url: str, credential_file: Path, workspaces: tuple[str, ...],
             spawn_roots: tuple[Path, ...], deployment_scope: str | None, agent: str | None,
             agent_command: str | None, agent_env: tuple[str, ...], agent_mode: str | None,
-            approval_timeout: float, no_fs: bool, state_dir: Path | None) -> None:
+            approval_timeout: float, restart_after_cancel: bool | None, no_fs: bool,
+            state_dir: Path | None) -> None:
     """Drive an ACP agent over its stdio, one supervised agent per workspace.
 
     \b
@@ -45,7 +49,7 @@ def run_acp(adapter_id: str, core_url: str, credential_file: Path, workspaces: t
     try:
         runtime = build_runtime(parse_workspaces(workspaces), agent=agent, agent_command=agent_command,
                                 agent_env=list(agent_env), agent_mode=agent_mode, approval_timeout=approval_timeout,
-                                fs=not no_fs,
+                                fs=not no_fs, restart_after_cancel=restart_after_cancel,
                                 state_dir=state_dir or credential_file.parent / f"{adapter_id}.acp-state")
     except ValueError as problem:
         raise CliError(str(problem)) from None
