@@ -134,12 +134,12 @@ class Transcript:
                 for e in (entries if isinstance(entries, list) else []) if isinstance(e, Mapping)][:100]}
         if kind == "usage_update":
             cost = update.get("cost")
-            return {"type": "usage", "used": update.get("used"), "size": update.get("size"),
+            return {"type": "usage", "scope": "session", "used": update.get("used"), "size": update.get("size"),
                     "cost": dict(cost) if isinstance(cost, Mapping) else None}
         if kind == "available_commands_update":
             commands = update.get("availableCommands")
             return {"type": "commands", "commands": [
-                {"name": str(c.get("name")), "description": bound(str(c.get("description") or ""), 300)}
+                {"name": str(c.get("name")), "description": str(c.get("description") or "")[:300]}
                 for c in (commands if isinstance(commands, list) else []) if isinstance(c, Mapping)][:200]}
         if kind == "current_mode_update":
             return {"type": "mode", "mode_id": update.get("currentModeId")}

@@ -198,7 +198,7 @@ async def test_plan_usage_commands_mode_and_diffs_become_observations(tmp_path: 
         assert [e["content"] for e in h.observations("plan")[0]["entries"]] == ["read", "edit"]
         end = h.observations("tool_end")[0]
         assert end["diffs"] == [{"path": "/w/a.txt", "old": "old", "new": "new"}]
-        assert h.observations("usage")[0] == {"type": "usage", "used": 1200, "size": 200000,
+        assert h.observations("usage")[0] == {"type": "usage", "scope": "session", "used": 1200, "size": 200000,
                                               "cost": {"amount": 0.01, "currency": "USD"}}
         assert h.observations("commands")[0]["commands"] == [{"name": "review", "description": "Review the diff"}]
         assert h.observations("mode")[0]["mode_id"] == "auto"
