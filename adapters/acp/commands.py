@@ -226,7 +226,7 @@ async def immediate(slot: Slot, command: dict[str, Any]) -> None:
     """query and reconfigure, busy or not."""
     command_id = command["command_id"]
     plan = plan_for(slot, command)
-    if plan.method == "query":
+    if plan.method == "state":
         await slot.link.report(command_id, CommandState.completed.value, result=query_result(slot))
         return
     if plan.method == "list_models":

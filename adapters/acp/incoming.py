@@ -122,7 +122,8 @@ async def _expire(slot: Slot, peer: Peer, elicitation_id: str) -> None:
         pass
     await slot.link.send("elicitation_closed", elicitation_id=elicitation_id, state=ElicitationState.expired.value,
                          reason=f"no answer within {slot.config.approval_timeout:g} s: the agent was told "
-                                f"{answer['outcome'].get('optionId') or 'cancelled'}; the tool did not run")
+                                f"{answer['outcome'].get('optionId') or answer['outcome']['outcome']}; the tool "
+                                "did not run")
 
 
 async def cancel_turn(slot: Slot, peer: Peer) -> None:

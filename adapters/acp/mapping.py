@@ -23,6 +23,11 @@ SUPPORTED_KINDS = [CommandKind.instruct, CommandKind.cancel, CommandKind.interru
                    CommandKind.approval_response, CommandKind.reconfigure, CommandKind.session_management,
                    CommandKind.attach]
 BASE_ENVIRONMENT = ("PATH", "HOME", "LANG", "TMPDIR")
+# ACP's own words that coincide with registry names: the stop reason and permission outcome
+# ``cancelled``, and a tool call's last statuses.
+ACP_CANCELLED = "cancelled"
+TOOL_DONE = ("completed", "failed")
+CANCELLED_ANSWER: dict[str, Any] = {"outcome": {"outcome": ACP_CANCELLED}}
 ALLOW_KINDS = ("allow_once", "allow_always")
 REJECT_KINDS = ("reject_once", "reject_always")
 
@@ -115,7 +120,7 @@ def plan_command(kind: str, payload: Mapping[str, Any], *, prompt_capabilities: 
     if kind in (CommandKind.cancel, CommandKind.interrupt):
         return Plan("stop", "session/cancel")
     if kind == CommandKind.query:
-        return Plan("now", "query")
+        return Plan("now", "state")
     if kind == CommandKind.attach:
         return Plan("resync")
     if kind == CommandKind.approval_response:
@@ -133,7 +138,7 @@ def _plan_reconfigure(payload: Mapping[str, Any], modes: list[str]) -> Plan:
     mode = payload.get("mode")
     if mode is not None:
         if not isinstance(mode, str) or (modes and mode not in modes):
-            offered = ", ".join(modes) if modes else "none"
+            offered = ", ".join(modes) if modes else "(it offers no modes)"
             return _reject(Failure.validation_failed, f"reconfigure 'mode' must be one the agent offers: {offered}")
         return Plan("now", "session/set_mode", {"modeId": mode})
     model = payload.get("model")
@@ -165,7 +170,7 @@ def turn_outcome(stop_reason: Any, text: str, *, cancelled_by: str | None = None
     result = {"text": text, "stop_reason": stop}
     if stop == "end_turn":
         return Outcome(CommandState.completed, None, result, None)
-    if stop == "cancelled":
+    if stop == ACP_CANCELLED:
         return Outcome(CommandState.cancelled, Failure.cancelled, result, cancelled_by or "cancelled in the agent")
     reasons = {"refusal": "the agent refused to continue", "max_tokens": "the model hit its token limit",
                "max_turn_requests": "the turn hit the agent's request limit"}
@@ -255,7 +260,7 @@ def permission_answer(options: list[dict[str, str]], payload: Mapping[str, Any])
     if chosen is None and decision == "approve":
         chosen, problem = _first(options, REJECT_KINDS), "the agent offered no allow option; rejected"
     if chosen is None:
-        return {"outcome": {"outcome": "cancelled"}}, problem or "the agent offered no reject option; cancelled"
+        return CANCELLED_ANSWER, problem or "the agent offered no reject option; answered as cancelled"
     return {"outcome": {"outcome": "selected", "optionId": chosen["optionId"]}}, problem
 
 
@@ -263,8 +268,6 @@ def expiry_answer(options: list[dict[str, str]]) -> dict[str, Any]:
     """An unanswered permission: the agent's reject-once option, else ``cancelled``."""
     chosen = _first(options, REJECT_KINDS)
     if chosen is None:
-        return {"outcome": {"outcome": "cancelled"}}
+        return CANCELLED_ANSWER
     return {"outcome": {"outcome": "selected", "optionId": chosen["optionId"]}}
 
-
-CANCELLED_ANSWER: dict[str, Any] = {"outcome": {"outcome": "cancelled"}}

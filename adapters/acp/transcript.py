@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
-from patchbay_adapters.acp.mapping import bound
+from patchbay_adapters.acp.mapping import TOOL_DONE, bound
 
 TEXT_FLUSH_BYTES = 2048
 TEXT_FLUSH_SECONDS = 0.1
@@ -160,8 +160,8 @@ class Transcript:
             observation["type"] = "tool_update"
             if update.get("title"):
                 observation["tool"] = bound(str(update["title"]), 300)
-        if status in ("completed", "failed"):
-            observation.update(type="tool_end", is_error=status == "failed")
+        if status in TOOL_DONE:
+            observation.update(type="tool_end", is_error=status == TOOL_DONE[1])
             if not output and update.get("rawOutput") is not None:
                 output = _raw(update.get("rawOutput")) or ""
         if output:

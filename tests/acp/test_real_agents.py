@@ -174,6 +174,8 @@ def test_a_prompt_streams_the_reply_and_completes(world: World) -> None:
     assert "say-1" in [r["details"]["correlates_id"] for r in replies]
     session = world.session()
     assert session["activity"] == "idle" and session["metadata"]["acp_session_id"]
+    steer = world.api.submit("steer-1", target=TARGET, payload={"text": "faster", "mode": "steer"})
+    assert (steer["outcome"], steer["failure"]) == ("rejected", "unsupported_command")  # at acceptance
 
 
 def test_an_approved_shell_tool_runs_and_a_denied_one_does_not(world: World) -> None:

@@ -277,6 +277,11 @@ def decide_submission(
     if session.connectivity in (SessionConnectivityState.offline, SessionConnectivityState.failed):
         return _refuse(submission, issuer, SubmissionOutcome.rejected, Failure.target_offline,
                        f"session {submission.target} is {session.connectivity.value}")
+    adapter = state.adapters.get(session.adapter_id)
+    if kind is CommandKind.instruct and submission.payload.get("mode") == "steer" and adapter is not None \
+            and adapter.manifest.get("steer") is False:  # the adapter's manifest declares no steering
+        return _refuse(submission, issuer, SubmissionOutcome.rejected, Failure.unsupported_command,
+                       f"adapter {session.adapter_id} takes no steering mid-turn: send it as a follow-up")
 
     # (5) validity window
     if submission.expires_at is not None and submission.expires_at <= now and not faults.active("expiry_off"):
