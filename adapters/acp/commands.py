@@ -90,6 +90,10 @@ async def execute(slot: Slot, command: dict[str, Any], plan: Plan) -> None:
         if peer is None:
             slot.queue.appendleft(command)
         return
+    if slot.live_peer is not peer:  # the agent went away while the core acknowledged
+        await slot.link.report(command_id, CommandState.failed.value, failure=Failure.execution_failed.value,
+                               reason="the agent restarted before the command was sent; nothing ran")
+        return
     if plan.method == "session/new":
         await new_session(slot, command_id)
         return
@@ -107,6 +111,9 @@ async def execute(slot: Slot, command: dict[str, Any], plan: Plan) -> None:
                           else (CommandState.failed, Failure.execution_failed))
             await slot.finish_turn(turn, state, why, {"text": slot.transcript.turn_text()},
                                    turn.cancelled_by or failure.detail)
+        elif failure.kind == "pipe" and not turn.done.is_set() and slot.turn is turn:
+            await slot.finish_turn(turn, CommandState.failed, Failure.execution_failed, None,
+                                   f"the prompt was not sent: {failure.detail}")
         elif failure.kind == "timeout" and slot.child is not None:
             slot.child.signal_group(signal.SIGKILL)  # wedged: the supervisor restarts it and settles the turn
         await turn.done.wait()
