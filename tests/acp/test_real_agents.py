@@ -174,6 +174,12 @@ def test_a_prompt_streams_the_reply_and_completes(world: World) -> None:
     assert "say-1" in [r["details"]["correlates_id"] for r in replies]
     session = world.session()
     assert session["activity"] == "idle" and session["metadata"]["acp_session_id"]
+    modes = session["metadata"]["modes"]
+    if modes:  # the agent's session modes, switched with reconfigure
+        world.submit("mode-1", kind="reconfigure", payload={"mode": modes[-1]})
+        assert world.api.wait_state("mode-1", "completed", "failed", timeout=30)["result"]["mode"] == modes[-1]
+        world.submit("mode-2", kind="reconfigure", payload={"mode": modes[0]})
+        assert world.api.wait_state("mode-2", "completed", "failed", timeout=30)["state"] == "completed"
     steer = world.api.submit("steer-1", target=TARGET, payload={"text": "faster", "mode": "steer"})
     assert (steer["outcome"], steer["failure"]) == ("rejected", "unsupported_command")  # at acceptance
 

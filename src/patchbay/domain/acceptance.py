@@ -88,6 +88,8 @@ def _text(payload: dict[str, Any], field: str) -> str | None:
 
 def validate_payload(kind: CommandKind, payload: dict[str, Any]) -> str | None:
     """Kind-specific shape checks; returns the problem in plain words, or None."""
+    if kind is CommandKind.reconfigure and isinstance(payload.get("mode"), str) and payload["mode"]:
+        return None  # an agent's session mode (ACP): the adapter checks it is one the agent offers
     if kind is CommandKind.instruct:
         if _text(payload, "text") is None:
             return "instruct needs a non-empty 'text'"
