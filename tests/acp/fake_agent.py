@@ -103,7 +103,9 @@ class Agent:
             session = f"sess-{os.getpid()}-{next(self.ids)}"
             self.history(session).write_text("[]")
             result = {"sessionId": session, "modes": {"currentModeId": "ask", "availableModes": [
-                {"id": "ask", "name": "Ask"}, {"id": "auto", "name": "Auto"}]}}
+                {"id": "ask", "name": "Ask"}, {"id": "auto", "name": "Auto"}]}, "models": {
+                "currentModelId": "m1", "availableModels": [{"modelId": "m1", "name": "One"},
+                                                            {"modelId": "m2", "name": "Two"}]}}
         elif method == "session/load":
             path = self.history(params["sessionId"])
             if not path.exists():
@@ -114,6 +116,11 @@ class Agent:
                 await self.chunk(params["sessionId"], reply)
             result = {"modes": {"currentModeId": "ask", "availableModes": [{"id": "ask", "name": "Ask"}]}}
         elif method == "session/set_mode":
+            result = {}
+        elif method == "session/set_model":
+            if params.get("modelId") not in ("m1", "m2"):
+                await self.write({"id": request_id, "error": {"code": -32602, "message": "unknown model"}})
+                return
             result = {}
         elif method == "session/prompt":
             await self.prompt(request_id, params)

@@ -249,6 +249,17 @@ async def test_steer_is_refused_and_mode_changes_answer_out_of_order_during_a_tu
         assert prompt[1] == {"type": "image", "data": "aGk=", "mimeType": "image/png"}
 
 
+async def test_models_are_listed_and_set_and_an_unknown_one_fails(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        listed = await h.outcome(await h.send("reconfigure", {"list_models": True}))
+        assert listed["result"] == {"models": [{"model_id": "m1", "name": "One"}, {"model_id": "m2", "name": "Two"}],
+                                    "current": "m1"}
+        chosen = await h.outcome(await h.send("reconfigure", {"model": {"model_id": "m2"}}))
+        assert chosen["result"]["model"] == "m2" and h.link.of("session")[-1]["metadata"]["model"] == "m2"
+        unknown = await h.outcome(await h.send("reconfigure", {"model": {"model_id": "m9"}}))
+        assert unknown["failure"] == "execution_failed" and "unknown model" in unknown["reason"]
+
+
 async def test_new_session_bumps_the_generation(tmp_path: Path) -> None:
     async with harness(tmp_path) as h:
         before, old = h.slot.generation, h.slot.session_id
