@@ -33,7 +33,9 @@ ensure_acp_agents() {  # the pinned ACP agents the suite drives end to end (tool
   if [ ! -x "$acp/node_modules/.bin/claude-agent-acp" ] || [ ! -x "$acp/node_modules/.bin/codex-acp" ] \
      || [ ! -x "$acp/node_modules/.bin/gemini" ] || [ ! -x "$acp/node_modules/.bin/opencode" ] \
      || [ "$acp/package-lock.json" -nt "$acp/node_modules/.package-lock.json" ]; then
-    (cd "$acp" && npm ci --no-audit --no-fund --loglevel=error)
+    # Not `npm ci`: the lock lacks opencode's binaries for other platforms (the registry here has
+    # none at that version), which `npm ci` counts as out of sync; this installs the locked tree.
+    (cd "$acp" && npm install --no-save --no-audit --no-fund --loglevel=error)
   fi
 }
 
