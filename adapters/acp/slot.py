@@ -65,6 +65,7 @@ class Slot:
         self.connectivity = SessionConnectivityState.unknown
         self.restarts = 0
         self.recycling: str | None = None
+        self.offline_reason: str | None = None
         self.executing: str | None = None
         self.changed = trio.Event()
         self._held = trio.Event()
@@ -317,7 +318,8 @@ class Slot:
                 "agent_version": self.agent_info.get("version"), "acp_session_id": self.state.session_id,
                 "load_session": bool(self.capabilities.get("loadSession")),
                 "mode": self.modes.get("currentModeId"), "modes": self.mode_ids,
-                "model": self.models.get("currentModelId"), "commands": self.available_commands}
+                "model": self.models.get("currentModelId"), "commands": self.available_commands,
+                **({"offline_reason": self.offline_reason} if self.offline_reason else {})}
 
     async def report_session(self, *, wait: bool = False) -> None:
         await self.link.session(self.name, self.generation, label=self.name, metadata=self.metadata(),
@@ -325,7 +327,9 @@ class Slot:
                                 connectivity=self.connectivity, wait=wait)
 
     async def report_offline(self, reason: str) -> None:
+        """The slot goes away with the adapter: say so, and wait for the core's answer."""
         self.connectivity, self.activity = SessionConnectivityState.offline, SessionActivityState.unknown
+        self.offline_reason = reason
         await self.report_session(wait=True)
 
     async def observe(self, observation: dict[str, Any], *, activity: str | None = None) -> None:

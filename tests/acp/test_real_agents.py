@@ -236,7 +236,8 @@ def test_after_an_adapter_restart_the_session_resumes_and_the_next_prompt_works(
     before = world.session()
     os.killpg(world.adapter.pid, signal.SIGTERM)
     assert world.adapter.process.wait(timeout=60) == -signal.SIGTERM
-    assert world.session()["connectivity"] == "offline"
+    offline = world.session()
+    assert offline["connectivity"] == "offline" and "SIGTERM" in offline["metadata"]["offline_reason"]
     world.adapter = world.start_adapter()
     after = wait_for(lambda: (s := world.session())["connectivity"] == "live" and s["metadata"]["agent_pid"]
                      != before["metadata"]["agent_pid"] and s, timeout=120, what="the agent restarted")
