@@ -18,6 +18,7 @@ from patchbay_adapters.pi.mapping import (
     Plan,
     Transcript,
     bound,
+    conversation,
     message_text,
     model_summary,
     plan_command,
@@ -312,7 +313,7 @@ async def immediate(slot: Slot, command: dict[str, Any], plan: Plan) -> None:
         data = await rpc.request(plan.rpc, timeout=slot.config.request_timeout, **plan.fields)
         if plan.rpc == "get_state":
             messages = (await rpc.request("get_messages", timeout=slot.config.request_timeout)).get("messages")
-            result = query_result(slot, data, messages if isinstance(messages, list) else [])
+            result = query_result(slot, data, conversation(messages))
         elif plan.rpc == "get_available_models":
             models = data.get("models")
             result = {"models": [model_summary(m) for m in models] if isinstance(models, list) else []}

@@ -179,6 +179,13 @@ def message_text(message: Mapping[str, Any]) -> str:
     return ""
 
 
+def conversation(messages: Any) -> list[dict[str, Any]]:
+    """The conversation's messages: pi 1.6 also lists its system prompt (role ``system``)."""
+    if not isinstance(messages, list):
+        return []
+    return [m for m in messages if isinstance(m, dict) and m.get("role") != "system"]
+
+
 def last_assistant(messages: Any) -> Mapping[str, Any] | None:
     if not isinstance(messages, list):
         return None

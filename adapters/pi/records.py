@@ -6,6 +6,7 @@ from pathlib import Path
 
 import attrs
 import trio
+from patchbay_adapters.pi.support import PiSupport
 
 
 @attrs.frozen
@@ -23,6 +24,10 @@ class PiConfig:
     grace: float = 5.0
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
+    support: PiSupport = PiSupport("1.6.0", None)
+
+    def has(self, feature: str) -> bool:
+        return feature in self.support.features
 
 
 @attrs.define

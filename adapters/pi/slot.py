@@ -29,6 +29,7 @@ from patchbay_adapters.pi.mapping import (
     Transcript,
     activity_after,
     bound,
+    conversation,
     elicitation_for,
     message_text,
     model_summary,
@@ -259,8 +260,8 @@ class Slot:
         busy = state.get("isStreaming") or self.run is not None
         self.activity = SessionActivityState.working if busy else SessionActivityState.idle
         await self.report_session()
-        messages = messages if isinstance(messages, list) else []
-        last = next((m for m in reversed(messages) if isinstance(m, dict) and m.get("role") == "assistant"), None)
+        messages = conversation(messages)
+        last = next((m for m in reversed(messages) if m.get("role") == "assistant"), None)
         await self._observe({"type": "resync", "pi_session_id": state.get("sessionId"), "replaced": replaced,
                              "message_count": len(messages),
                              "last_assistant_text": bound(message_text(last), 1000) if last else None},

@@ -56,3 +56,20 @@ class SlotState:
         self.pi_session_id = pi_session_id
         self.save()
         return replaced
+
+
+def adopt_session(source: Path, target: Path, cwd: Path) -> None:
+    """Copy a Pi session file into a new slot's session directory, its header naming the slot's
+    directory: pi 1.6's ``--continue`` resumes only sessions whose header has its cwd. A file
+    whose first line is not a session header is copied unchanged."""
+    lines = source.read_bytes().split(b"\n")
+    try:
+        header = json.loads(lines[0])
+    except ValueError:
+        header = None
+    if isinstance(header, dict) and header.get("type") == "session":
+        header["cwd"] = str(cwd)
+        lines[0] = json.dumps(header, ensure_ascii=False).encode()
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_bytes(b"\n".join(lines))
+    tmp.replace(target)

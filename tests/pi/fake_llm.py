@@ -90,7 +90,9 @@ class FakeLLM:
         handler.send_header("Connection", "close")
         handler.end_headers()
         try:
-            if last.get("role") == "tool":
+            if not body.get("tools") and "summar" in json.dumps(messages[:1] + messages[-1:]).lower():
+                self._text(handler, "SUMMARY")  # a compaction request: no tools offered
+            elif last.get("role") == "tool":
                 self._text(handler, "tool said: " + _text_of(last).strip()[:200])
             elif "BASH:" in last_user and last.get("role") == "user":
                 self._tool_call(handler, "bash", {"command": _after("BASH:", last_user)})
@@ -144,4 +146,4 @@ def write_pi_config(agent_dir: Any, base_url: str) -> None:
         "compat": {"supportsDeveloperRole": False, "supportsReasoningEffort": False}, "models": models}}}))
     (agent_dir / "settings.json").write_text(json.dumps({
         "defaultProvider": "fake", "defaultModel": "fake-model", "quietStartup": True,
-        "compaction": {"enabled": False}, "retry": {"enabled": False}}))
+        "compaction": {"enabled": False, "keepRecentTokens": 1}, "retry": {"enabled": False}}))

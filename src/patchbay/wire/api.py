@@ -122,6 +122,7 @@ def capabilities(adapter: AdapterRecord | None) -> JSON:
         "session_replacement": bool(manifest.get("session_replacement")),
         "steer": bool(manifest.get("steer")),
         "spawn": bool(manifest.get("spawn")),
+        "features": [str(f) for f in manifest.get("features", [])],
         "snapshot_tier": manifest.get("snapshot_tier", SnapshotTier.none.value),
         "idempotency": manifest.get("idempotency", IdempotencyStrength.none.value),
     }
