@@ -19,12 +19,11 @@ from typing import Any
 
 import trio
 from patchbay_adapters.common.link import AdapterLink
-from patchbay_adapters.pi import commands
+from patchbay_adapters.pi import actions, commands
 from patchbay_adapters.pi.mapping import (
     SUPPORTED_KINDS,
     check_pi_args,
     pi_environment,
-    plan_command,
 )
 from patchbay_adapters.pi.process import LaunchFailed
 from patchbay_adapters.pi.records import PiConfig
@@ -105,7 +104,8 @@ class PiRuntime:
         kind = command["kind"]
         slot = self.slots.get(command["runtime_session_id"])
         busy = slot is not None and slot.run is not None
-        plan = plan_command(kind, command.get("payload") or {}, busy=busy, spawn_enabled=bool(self.spawn_roots))
+        plan = actions.plan(kind, command.get("payload") or {}, busy=busy, spawn_enabled=bool(self.spawn_roots),
+                            features=self.config.support.features)
         if plan.how == "reject":
             await link.report(command["command_id"], CommandState.rejected.value,
                               failure=plan.failure.value if plan.failure else None, reason=plan.reason)

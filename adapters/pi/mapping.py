@@ -132,7 +132,8 @@ def plan_command(kind: str, payload: Mapping[str, Any], *, busy: bool, spawn_ena
             instructions = payload.get("instructions")
             fields = {"customInstructions": instructions} if isinstance(instructions, str) and instructions else {}
             return Plan("queue", "compact", fields)
-        return _reject(Failure.validation_failed, "session-management 'action' must be 'new_session' or 'compact'")
+        return _reject(Failure.validation_failed, "session-management 'action' must be one of: new_session, "
+                       "compact, fork, clone, switch_session, set_session_name, clear_queue, abort_retry")
     if kind in (CommandKind.approval_response, CommandKind.elicitation_response):
         return Plan("answer", "extension_ui_response")
     if kind == CommandKind.spawn and spawn_enabled:
@@ -156,7 +157,8 @@ def _plan_reconfigure(payload: Mapping[str, Any]) -> Plan:
         return Plan("now", "set_thinking_level", {"level": level})
     if payload.get("list_models"):
         return Plan("now", "get_available_models", side_effect=False)
-    return _reject(Failure.validation_failed, "reconfigure needs 'model', 'thinking_level' or 'list_models'")
+    return _reject(Failure.validation_failed, "reconfigure needs 'model', 'thinking_level', 'list_models', "
+                   "'auto_retry' or 'auto_compaction'")
 
 
 def model_summary(model: Any) -> dict[str, Any] | None:
@@ -286,6 +288,8 @@ class Transcript:
     def _observe(self, kind: Any, event: Mapping[str, Any], now: float) -> dict[str, Any] | None:
         if kind in ("agent_start", "turn_start", "turn_end"):
             return {"type": kind}
+        if kind == "agent_settled":
+            return {"type": "agent_settled", "aborted": bool(event.get("aborted"))}
         if kind == "agent_end":
             final = last_assistant(event.get("messages"))
             return {"type": "agent_end", "stop_reason": final.get("stopReason") if final else None}
@@ -313,8 +317,9 @@ class Transcript:
                     "summary": bound(str(summary), 1000) if summary else None,
                     "aborted": bool(event.get("aborted")), "error": event.get("errorMessage")}
         if kind == "queue_update":
-            return {"type": "queue", "steering": len(event.get("steering") or []),
-                    "follow_up": len(event.get("followUp") or [])}
+            steering, follow_up = event.get("steering") or [], event.get("followUp") or []
+            return {"type": "queue", "steering": len(steering), "follow_up": len(follow_up),
+                    "texts": [bound(str(t), 200) for t in [*steering, *follow_up][:20]]}
         if kind == "extension_error":
             return {"type": "error", "source": "extension", "text": bound(str(event.get("error", "")), 1000)}
         if kind in ("auto_retry_start", "auto_retry_end"):
@@ -342,7 +347,7 @@ def activity_after(event_type: Any) -> SessionActivityState | None:
     """The SessionActivityState a pi event implies (None: unchanged)."""
     if event_type in ("agent_start", "turn_start"):
         return SessionActivityState.working
-    if event_type == "agent_end":
+    if event_type in ("agent_end", "agent_settled"):
         return SessionActivityState.idle
     return None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import attrs
 import trio
@@ -38,6 +39,8 @@ class Run:
     cancelled_by: str | None = None
     started: bool = False
     done: trio.Event = attrs.field(factory=trio.Event)
+    steers: dict[str, str] = attrs.field(factory=dict)  # steer command id -> its text (clear_queue)
+    ended: dict[str, Any] | None = None  # agent_end seen; pi 1.6 closes the run on agent_settled
 
 
 @attrs.define

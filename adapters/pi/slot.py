@@ -24,7 +24,7 @@ from typing import Any
 
 import trio
 from patchbay_adapters.common.link import AdapterLink
-from patchbay_adapters.pi import commands
+from patchbay_adapters.pi import commands, extras
 from patchbay_adapters.pi.mapping import (
     Transcript,
     activity_after,
@@ -77,6 +77,8 @@ class Slot:
         self.lease_id: str | None = None
         self.executing: str | None = None
         self.unconfirmed: set[str] = set()
+        self.bash: dict[str, extras.BashStream] = {}  # by RPC request id
+        self.bash_cancelled: dict[str, str] = {}  # bash command id -> why it was aborted
         self.changed = trio.Event()
         self._held = trio.Event()
         self.nursery: trio.Nursery | None = None
@@ -262,14 +264,17 @@ class Slot:
         await self.report_session()
         messages = conversation(messages)
         last = next((m for m in reversed(messages) if m.get("role") == "assistant"), None)
+        await extras.refresh_usage(self)
         await self._observe({"type": "resync", "pi_session_id": state.get("sessionId"), "replaced": replaced,
                              "message_count": len(messages),
                              "last_assistant_text": bound(message_text(last), 1000) if last else None},
                             activity=self.activity)
 
     def remember(self, state: dict[str, Any]) -> None:
+        usage = self.metadata.get("usage") if self.metadata.get("pi_session_id") == state.get("sessionId") else None
         self.metadata = {"pi_session_id": state.get("sessionId"), "model": model_summary(state.get("model")),
-                         "thinking_level": state.get("thinkingLevel"), "session_name": state.get("sessionName")}
+                         "thinking_level": state.get("thinkingLevel"), "session_name": state.get("sessionName"),
+                         "auto_compaction": state.get("autoCompactionEnabled"), "usage": usage}
 
     # -- pi events -------------------------------------------------------------------------
 
@@ -294,8 +299,14 @@ class Slot:
             await self._observe(observation, activity=activity if observation["type"] != "assistant_delta" else None)
         if self.transcript.pending:
             self._held.set()
-        if kind == "agent_end":
-            await self._finish_run(event)
+        if kind == "agent_end" and self.run is not None and self.config.has("agent_settled"):
+            self.run.ended = event  # retries, compaction or queued steers may follow: wait for agent_settled
+        elif kind == "agent_end" or (kind == "agent_settled" and self.run is not None):
+            await self._finish_run(event if kind == "agent_end" else (self.run and self.run.ended) or {})
+        elif kind == "bash_execution_update":
+            for command_id, text in extras.feed_bash(self, event, trio.current_time()):
+                await self.link.observe(self.name, self.generation, {"type": "bash_output", "text": text},
+                                        command_id=command_id)
         elif kind == "extension_ui_request":
             await self._dialog(event)
 
@@ -330,6 +341,8 @@ class Slot:
         self.run = Run(waiting) if waiting else None
         run.done.set()
         self.notify()
+        if self.nursery is not None and self.config.has("usage"):
+            self.nursery.start_soon(extras.refresh_usage, self)
 
     async def _dialog(self, request: dict[str, Any]) -> None:
         if request.get("method") == "notify":

@@ -11,6 +11,8 @@ restarted pi (which repeats a request) gets the same answer:
 - a compaction request (pi asks for a summary) → ``SUMMARY``;
 - anything else → ``ok``.
 
+Every answer ends with a usage chunk (``USAGE_PROMPT`` in, ``USAGE_COMPLETION`` out).
+
 Every request is recorded (model, last user text, last role) for assertions. The server runs
 in a daemon thread on 127.0.0.1 port 0 and is shut down by ``stop``.
 """
@@ -22,6 +24,9 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+USAGE_PROMPT = 120  # tokens every answer reports (pi sums them in get_session_stats)
+USAGE_COMPLETION = 30
 
 
 def _text_of(message: dict[str, Any]) -> str:
@@ -106,6 +111,11 @@ class FakeLLM:
                 self._text(handler, "SUMMARY")
             else:
                 self._text(handler, "ok")
+            usage = {"prompt_tokens": USAGE_PROMPT, "completion_tokens": USAGE_COMPLETION,
+                     "total_tokens": USAGE_PROMPT + USAGE_COMPLETION}
+            handler.wfile.write(b"data: " + json.dumps({"id": "c1", "object": "chat.completion.chunk", "created": 0,
+                                                        "model": "fake-model", "choices": [], "usage": usage}).encode()
+                                + b"\n\n")
             handler.wfile.write(b"data: [DONE]\n\n")
             handler.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):

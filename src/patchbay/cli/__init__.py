@@ -700,3 +700,8 @@ def replay(journal: Path, check: bool, until_lsn: int | None, command_id: str | 
     raise SystemExit(run_replay(journal, check=check, until_lsn=until_lsn, command_id=command_id,
                                 target=target, as_json=as_json, echo=click.echo))
 
+
+
+from patchbay.cli._export import export_command  # noqa: E402  (a module of its own)
+
+main.add_command(export_command)

@@ -100,6 +100,7 @@ def session_view(record: SessionRecord, state: CoreState) -> JSON:
         "activity": record.activity.value,
         "label": record.label,
         "metadata": record.metadata,
+        "usage": record.metadata.get("usage"),  # tokens, cost, context use, as the adapter reports them
         "snapshot_tier": record.snapshot_tier.value,
         "updated_ts": record.updated_ts,
         "tombstoned_generations": list(record.tombstoned),
