@@ -263,7 +263,8 @@ async def stop_run(slot: Slot, command: dict[str, Any]) -> None:
             return
     bash = [stream.command_id for stream in slot.bash.values()]
     if slot.rpc is not None and bash and (target in bash or (target is None and slot.run is None)):
-        slot.bash_cancelled[target or bash[0]] = f"{'interrupted' if kind == CommandKind.interrupt else 'cancelled'} by {command_id}"
+        slot.bash_cancelled[target or bash[0]] = (f"interrupted by {command_id}" if kind == CommandKind.interrupt
+                                                  else f"cancelled by {command_id}")
         try:
             await slot.rpc.request("abort_bash", timeout=slot.config.request_timeout)
         except RpcFailure as failure:

@@ -18,7 +18,7 @@ import trio
 from patchbay_adapters.pi.mapping import OUTPUT_LIMIT, bound
 from patchbay_adapters.pi.rpc import RpcFailure
 
-from patchbay.registry import CommandState, Failure
+from patchbay.registry import CommandKind, CommandState, Failure
 
 if TYPE_CHECKING:
     from patchbay_adapters.pi.slot import Slot
@@ -137,7 +137,7 @@ async def export(slot: Slot, command_id: str) -> dict[str, Any] | str:
 async def clear_queue(slot: Slot, command_id: str) -> dict[str, Any]:
     """Drop the queued follow-ups (adapter side) and pi's own queue (steers not yet taken)."""
     cleared: list[str] = []
-    for queued in [c for c in slot.queue if c["kind"] == "instruct"]:
+    for queued in [c for c in slot.queue if c["kind"] == CommandKind.instruct]:
         slot.queue.remove(queued)
         cleared.append(queued["command_id"])
         await slot.link.report(queued["command_id"], CommandState.cancelled.value, failure=Failure.cancelled.value,
@@ -211,10 +211,10 @@ async def bash(slot: Slot, command: dict[str, Any], fields: dict[str, Any], runn
     if rest:
         await slot.link.observe(slot.name, slot.generation, {"type": "bash_output", "text": bound(rest)},
                                 command_id=command_id)
-    code = data.get("exitCode")
-    result = {"exit_code": code, "cancelled": bool(data.get("cancelled")), "truncated": bool(data.get("truncated")),
+    code, aborted = data.get("exitCode"), bool(data.get("cancelled"))
+    result = {"exit_code": code, "aborted": aborted, "truncated": bool(data.get("truncated")),
               "output": bound(str(data.get("output") or ""), OUTPUT_LIMIT)}
-    if data.get("cancelled"):
+    if aborted:
         await slot.link.report(command_id, CommandState.cancelled.value, failure=Failure.cancelled.value,
                                result=result, reason=stream_reason(slot, command_id))
     elif code == 0:

@@ -168,7 +168,7 @@ def test_bash_in_pis_context_streams_its_output_and_can_be_aborted(world: World,
     submit(world, "bash-stop", kind="cancel", payload={"command_id": "bash-long"})
     stopped = done(world, "bash-long")
     assert (stopped["state"], stopped["failure"]) == ("cancelled", "cancelled"), stopped
-    assert stopped["result"]["cancelled"] is True and "bash-stop" in stopped["reason"]
+    assert stopped["result"]["aborted"] is True and "bash-stop" in stopped["reason"]
     assert "line600" not in stopped["result"]["output"]
     assert done(world, "bash-stop")["result"]["effect"] == "aborted"
     pi_build.need("bash_streaming")  # the legacy pi ran and aborted it; only 1.6 streams the output

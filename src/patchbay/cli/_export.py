@@ -25,6 +25,7 @@ from patchbay.cli._client import (
     CliError,
     load_login,
 )
+from patchbay.registry import CommandKind, CommandState, SubmissionOutcome
 
 POLL_SECONDS = 0.2
 
@@ -60,12 +61,12 @@ def export_command(target: str, file: Path, timeout: float) -> None:
     http = Client(load_login())
     command_id = f"cmd-{secrets.token_hex(10)}"
     _, answer = http.post("/api/commands", {"command_id": command_id, "idempotency_key": command_id,
-                                            "kind": "query", "target": target, "payload": {"what": "export"}},
+                                            "kind": CommandKind.query.value, "target": target, "payload": {"what": "export"}},
                           allow=(403, 409, 422))
-    if answer["outcome"] != "accepted":
+    if answer["outcome"] != SubmissionOutcome.accepted:
         raise CliError(f"{answer['outcome']} ({answer['failure']}): {answer['reason']}", EXIT_REJECTED)
     record = wait_terminal(http, command_id, timeout)
-    if record["state"] != "completed":
+    if record["state"] != CommandState.completed:
         raise CliError(f"export {record['state']} ({record['failure']}): {record['reason']}", EXIT_TERMINAL_FAILURE)
     content = decode_export(record["result"])
     file.write_bytes(content)
