@@ -405,6 +405,8 @@ async def clear_command(slot: Slot, command: dict[str, Any]) -> None:
 
 def session_file(slot: Slot, session: str) -> str | None:
     """The slot's own session file for a Pi session id (or a file name of its session directory)."""
+    if not session:
+        return None
     for path in sorted(slot.session_dir.glob("*.jsonl")):
         if path.name == session or path.stem.endswith(f"_{session}"):
             return str(path)

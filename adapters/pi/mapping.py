@@ -74,10 +74,13 @@ def check_pi_args(args: list[str]) -> None:
 
 
 def pi_argv(pi_path: str, pi_args: list[str], *, session_dir: str, extension: str, approve: str,
-            approval_timeout: float) -> list[str]:
-    """``pi --mode rpc`` for one slot, always with ``--continue``: the first start of an empty
-    session directory creates a session, every restart resumes the most recent one."""
-    return [pi_path, "--mode", "rpc", "--session-dir", session_dir, "--continue", "-e", extension,
+            approval_timeout: float, session_file: str | None = None) -> list[str]:
+    """``pi --mode rpc`` for one slot: ``--session FILE`` when the slot's Pi session is known
+    and on disk (after a fork or a switch it need not be the most recent one), else
+    ``--continue``: the first start of an empty session directory creates a session, a restart
+    resumes the most recent one."""
+    resume = ["--session", session_file] if session_file else ["--continue"]
+    return [pi_path, "--mode", "rpc", "--session-dir", session_dir, *resume, "-e", extension,
             "--patchbay-approve", approve, "--patchbay-approval-timeout", f"{approval_timeout:g}", *pi_args]
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import trio
 from patchbay_adapters.common.link import AdapterLink
-from patchbay_adapters.pi import commands, extras
+from patchbay_adapters.pi import commands, extras, repair
 from patchbay_adapters.pi.mapping import (
     Transcript,
     activity_after,
@@ -36,7 +36,7 @@ from patchbay_adapters.pi.mapping import (
     pi_argv,
     run_outcome,
 )
-from patchbay_adapters.pi.process import LaunchFailed, PiProcess
+from patchbay_adapters.pi.process import LaunchFailed, PiProcess, stop_orphan
 from patchbay_adapters.pi.records import Dialog, PiConfig, Run
 from patchbay_adapters.pi.rpc import RpcClient, RpcFailure
 from patchbay_adapters.pi.state import SlotState
@@ -79,6 +79,7 @@ class Slot:
         self.unconfirmed: set[str] = set()
         self.bash: dict[str, extras.BashStream] = {}  # by RPC request id
         self.bash_cancelled: dict[str, str] = {}  # bash command id -> why it was aborted
+        self.entry_lock = trio.Lock()  # one transcript repair at a time
         self.changed = trio.Event()
         self._held = trio.Event()
         self.nursery: trio.Nursery | None = None
@@ -143,9 +144,13 @@ class Slot:
         """One pi process from launch to exit; raises LaunchFailed if it never answered."""
         argv = pi_argv(self.config.pi_path, self.config.pi_args, session_dir=str(self.session_dir),
                        extension=str(self.config.extension), approve=self.config.approve,
-                       approval_timeout=self.config.approval_timeout)
+                       approval_timeout=self.config.approval_timeout,
+                       session_file=commands.session_file(self, self.state.pi_session_id or ""))
+        await trio.to_thread.run_sync(stop_orphan, self.state.pi_pid, str(self.session_dir))
         pi = await PiProcess.launch(argv, cwd=self.directory, env=self.config.env, slot=self.name)
         self.pi = pi
+        self.state.pi_pid = pi.pid
+        self.state.save()
         failed: LaunchFailed | None = None
         try:
             async with trio.open_nursery() as nursery:
@@ -265,6 +270,8 @@ class Slot:
         messages = conversation(messages)
         last = next((m for m in reversed(messages) if m.get("role") == "assistant"), None)
         await extras.refresh_usage(self)
+        if self.nursery is not None:
+            self.nursery.start_soon(repair.sync_entries, self)  # what the core missed, from pi's own record
         await self._observe({"type": "resync", "pi_session_id": state.get("sessionId"), "replaced": replaced,
                              "message_count": len(messages),
                              "last_assistant_text": bound(message_text(last), 1000) if last else None},
@@ -341,8 +348,9 @@ class Slot:
         self.run = Run(waiting) if waiting else None
         run.done.set()
         self.notify()
-        if self.nursery is not None and self.config.has("usage"):
+        if self.nursery is not None:
             self.nursery.start_soon(extras.refresh_usage, self)
+            self.nursery.start_soon(repair.sync_entries, self)
 
     async def _dialog(self, request: dict[str, Any]) -> None:
         if request.get("method") == "notify":

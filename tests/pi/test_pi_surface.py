@@ -10,14 +10,17 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import os
+import signal
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.pi.conftest import PiBuild
 from tests.pi.fake_llm import USAGE_COMPLETION, USAGE_PROMPT, FakeLLM
-from tests.pi.world import TARGET, World, make_world, submit
+from tests.pi.world import TARGET, World, adapter_extra, make_world, submit
 from tests.support.processes import PASSWORD, run_cli, wait_for
 
 pytestmark = pytest.mark.pi
@@ -138,6 +141,14 @@ def test_a_fork_is_a_new_generation_of_the_same_slot(world: World, pi_build: PiB
     assert switched["state"] == "completed", switched
     assert switched["result"]["pi_session_id"] == original["metadata"]["pi_session_id"]
     assert world.session()["generation"] == after["generation"] + 2
+    # pi restarts into the session the slot is on, not the most recent file (the clone)
+    switched_to = world.session()
+    os.kill(switched_to["metadata"]["pi_pid"], signal.SIGKILL)
+    restarted = wait_for(lambda: (s := world.session())["connectivity"] == "live"
+                         and s["metadata"]["pi_pid"] != switched_to["metadata"]["pi_pid"] and s, timeout=90,
+                         what="pi restarted")
+    assert restarted["metadata"]["pi_session_id"] == original["metadata"]["pi_session_id"]
+    assert restarted["generation"] == switched_to["generation"]
     submit(world, "switch-bad", kind="session-management", payload={"action": "switch_session", "session": "nope"})
     assert done(world, "switch-bad")["state"] == "failed"
 
@@ -206,3 +217,49 @@ def test_commands_settings_and_thinking_levels(world: World, pi_build: PiBuild) 
     refused_without(world, pi_build, "thinking_levels", "levels-legacy", "query", {"what": "thinking_levels"})
     submit(world, "levels-1", kind="query", payload={"what": "thinking_levels"})
     assert done(world, "levels-1")["result"]["levels"] == ["off"]  # the fake model does not reason
+
+
+def reported_entries(world: World, generation: int) -> list[str]:
+    return [e["payload"]["observation"]["entry_id"] for e in world.transcript()
+            if e["payload"]["observation"]["type"] == "entry" and e["payload"]["generation"] == generation]
+
+
+def pi_entries(world: World, pi_session_id: str) -> list[str]:
+    """Pi's own record: the entries of its session file (after the header), in append order."""
+    sessions = world.d.home / "adapters" / "pi-1.pi-state" / "sessions" / "main"
+    (path,) = sessions.glob(f"*{pi_session_id}.jsonl")
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r["id"] for r in records if r.get("type") != "session"]
+
+
+def test_transcript_repair_after_the_adapter_is_killed_mid_turn(world: World, pi_build: PiBuild) -> None:
+    pi_build.need("get_entries")
+    submit(world, "repair-new", kind="session-management", payload={"action": "new_session"})
+    assert done(world, "repair-new")["state"] == "completed"
+    session = world.session()
+    generation, pi_session = session["generation"], session["metadata"]["pi_session_id"]
+    say(world, "repair-1", "before the kill")
+    wait_for(lambda: (r := reported_entries(world, generation)) and r == pi_entries(world, pi_session), timeout=30,
+             what="the entries of the first turn")
+
+    submit(world, "repair-slow", "SLOW:" + "r" * 300)
+    wait_for(lambda: world.observations("repair-slow", "assistant_delta"), timeout=60, what="streaming")
+    pid = world.session()["metadata"]["pi_pid"]
+    world.adapter.kill(signal.SIGKILL)
+    seen = reported_entries(world, generation)
+    world.adapter = world.setup.adapter(world.d, extra=adapter_extra(world.tmp))
+    wait_for(lambda: not Path(f"/proc/{pid}").exists() or "State:\tZ" in Path(f"/proc/{pid}/status").read_text(),
+             timeout=30, what="the orphaned pi to be stopped")
+    lost = done(world, "repair-slow", timeout=90)
+    assert (lost["state"], lost["failure"]) == ("failed", "execution_outcome_unknown")
+    wait_for(lambda: reported_entries(world, generation) == pi_entries(world, pi_session), timeout=60,
+             what="the missed entries, filled from pi's own record")
+    say(world, "repair-2", "after the kill")
+    wait_for(lambda: reported_entries(world, generation) == pi_entries(world, pi_session), timeout=30,
+             what="the entries after the restart")
+    reported = reported_entries(world, generation)
+    assert len(reported) == len(set(reported))  # no duplicates; equality with pi's list: no gaps
+    assert len(reported) > len(seen) + 2  # the killed turn's entries came after the restart
+    texts = [e["payload"]["observation"].get("text") for e in world.transcript()
+             if e["payload"]["observation"]["type"] == "entry" and e["payload"]["generation"] == generation]
+    assert "SLOW:" + "r" * 300 in texts and "after the kill" in texts
