@@ -17,6 +17,7 @@ from patchbay_adapters.pi.process import stop_orphan
 from patchbay_adapters.pi.records import PiConfig
 
 from tests.pi.fake_link import FakeLink
+from tests.support.processes import wait_for
 
 
 def config(tmp: Path, pi_path: str) -> PiConfig:
@@ -105,6 +106,9 @@ def test_a_pi_left_running_by_a_dead_adapter_is_stopped_only_if_it_is_that_slots
     orphan = subprocess.Popen([*sleeper, "--session-dir", marker], start_new_session=True)
     stranger = subprocess.Popen([*sleeper, "--session-dir", "elsewhere"], start_new_session=True)
     try:
+        for proc in (orphan, stranger):  # exec'd: its command line is the sleeper's
+            wait_for(lambda proc=proc: b"--session-dir" in Path(f"/proc/{proc.pid}/cmdline").read_bytes(),
+                     timeout=30, what="the sleeper's command line")
         assert stop_orphan(stranger.pid, marker) is False and stranger.poll() is None
         assert stop_orphan(orphan.pid, marker) is True
         assert orphan.wait(timeout=10) == -signal.SIGKILL
