@@ -26,16 +26,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from patchbay_adapters.pi.mapping import message_text
+
 BACKTICKS = re.compile(r"`([^`\n]{1,500})`")
-
-
-def _text(message: dict[str, Any]) -> str:
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return ""
 
 
 def answer_for(body: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
@@ -45,10 +38,10 @@ def answer_for(body: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
     if not body.get("tools"):
         return "The operator tried the Patchbay demo: a prompt, an approved shell command, a reply.", None
     if last.get("role") == "tool":
-        lines = _text(last).strip().splitlines()
+        lines = message_text(last).strip().splitlines()
         quoted = "\n".join(lines[:8]) + ("\n…" if len(lines) > 8 else "")
         return f"Done. The command printed:\n\n```\n{quoted}\n```\n\n(This is Patchbay's scripted demo model.)", None
-    found = BACKTICKS.search(_text(last))
+    found = BACKTICKS.search(message_text(last))
     command = found.group(1) if found else "ls -la"
     return f"I'll run `{command}` to look around.", {"command": command}
 

@@ -314,6 +314,10 @@ class Slot:
             for command_id, text in extras.feed_bash(self, event, trio.current_time()):
                 await self.link.observe(self.name, self.generation, {"type": "bash_output", "text": text},
                                         command_id=command_id)
+        elif kind in ("session_info_changed", "thinking_level_changed"):  # pi 1.6: the header follows at once
+            self.metadata["session_name" if kind == "session_info_changed" else "thinking_level"] = (
+                event.get("name") if kind == "session_info_changed" else event.get("level"))
+            await self.report_session()
         elif kind == "extension_ui_request":
             await self._dialog(event)
 
