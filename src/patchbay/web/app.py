@@ -29,6 +29,7 @@ from patchbay.registry import (
     SubmissionOutcome,
     registry_document,
 )
+from patchbay.web import _render
 from patchbay.web._fast import (
     MAX_BODY,
     NOT_AN_OBJECT,
@@ -271,6 +272,8 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
         limit = min(int(request.args.get("limit", "500") or 500), 2000)
         events = [stream_event(e) for e in core.events_after(after, limit=limit, entity=f"session:{target}")]
         return ok({"target": target, "events": events, "lsn": core.state.last_lsn})
+
+    _render.register(app, guarded, error, ok)
 
     # POST /api/commands is served by FastRoutes, in front of Quart (see _fast.py).
 
