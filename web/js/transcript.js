@@ -78,6 +78,10 @@ class Transcript {
     this.dirty = new Set();
     this.error = null;
     this.caughtUp = 0; // counts completed loads: the view scrolls to the newest entry after each
+    this.events = []; // what was folded, oldest first (folded again when older history arrives)
+    this.hasOlder = false;
+    this.oldest = null;
+    this.loadingOlder = null;
   }
 
   load() {
@@ -90,10 +94,16 @@ class Transcript {
   }
 
   async fetchAll() {
-    const path = this.target.split("/").map(encodeURIComponent).join("/");
     try {
-      for (let page = 0; page < 100; page += 1) {
-        const answer = await get(`/api/sessions/${path}/transcript?after=${this.applied}&limit=${PAGE}`);
+      if (!this.loaded) {
+        // Open from the newest end: one page, older pages on demand (loadOlder).
+        const answer = await get(`/api/sessions/${this.path()}/history?limit=${PAGE}`);
+        this.hasOlder = answer.more;
+        this.oldest = answer.events.length ? answer.events[0].lsn : null;
+        for (const event of answer.events) this.fold(event);
+      }
+      for (let page = 0; page < 100; page += 1) { // what happened since (after a reconnect or a snapshot)
+        const answer = await get(`/api/sessions/${this.path()}/transcript?after=${this.applied}&limit=${PAGE}`);
         for (const event of answer.events) this.fold(event);
         if (answer.events.length < PAGE) break;
       }
@@ -104,8 +114,7 @@ class Transcript {
         ]);
         for (const c of commands.commands) putCommand(c);
         for (const e of elicitations.elicitations) if (e.target === this.target) putElicitation(e);
-        for (const c of state.commands.values()) if (c.target === this.target) this.touchCommand(c);
-        for (const e of state.elicitations.values()) if (e.target === this.target) this.touchElicitation(e);
+        this.touchAll();
       }
       this.loaded = true;
       this.error = null;
@@ -119,6 +128,38 @@ class Transcript {
     changed(`transcript:${this.target}`);
   }
 
+  path() {
+    return this.target.split("/").map(encodeURIComponent).join("/");
+  }
+
+  touchAll() {
+    for (const c of state.commands.values()) if (c.target === this.target) this.touchCommand(c);
+    for (const e of state.elicitations.values()) if (e.target === this.target) this.touchElicitation(e);
+  }
+
+  /** Fetch the page before the oldest loaded event and fold everything again, in order. */
+  loadOlder() {
+    if (!this.hasOlder || this.oldest === null) return Promise.resolve();
+    if (!this.loadingOlder) {
+      this.loadingOlder = get(`/api/sessions/${this.path()}/history?before=${this.oldest}&limit=${PAGE}`).then((answer) => {
+        this.hasOlder = answer.more;
+        if (!answer.events.length) return;
+        this.oldest = answer.events[0].lsn;
+        const events = [...answer.events, ...this.events];
+        for (const key of ["entries", "events"]) this[key] = [];
+        this.byKey = new Map();
+        this.tools = new Map();
+        this.epoch = 0;
+        this.applied = 0;
+        for (const event of events) this.fold(event);
+        this.touchAll();
+        for (const key of this.byKey.keys()) this.dirty.add(key);
+      }).catch((problem) => { this.error = problem.message; })
+        .finally(() => { this.loadingOlder = null; changed(`transcript:${this.target}`); });
+    }
+    return this.loadingOlder;
+  }
+
   add(event) {
     if (!this.loaded || this.loading) {
       if (this.loading) this.queue.push(event);
@@ -130,6 +171,7 @@ class Transcript {
   fold(event) {
     if (event.lsn <= this.applied) return;
     this.applied = event.lsn;
+    this.events.push(event);
     const p = event.payload || {};
     if (event.kind === "session.observation") this.observation(event, p.observation || {}, p.command_id || null);
     else if (event.kind === "reply.recorded") {

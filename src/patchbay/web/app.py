@@ -29,7 +29,7 @@ from patchbay.registry import (
     SubmissionOutcome,
     registry_document,
 )
-from patchbay.web import _render
+from patchbay.web import _history, _render
 from patchbay.web._fast import (
     MAX_BODY,
     NOT_AN_OBJECT,
@@ -274,6 +274,7 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
         return ok({"target": target, "events": events, "lsn": core.state.last_lsn})
 
     _render.register(app, guarded, error, ok)
+    _history.register(app, core, guarded, error, ok)
 
     # POST /api/commands is served by FastRoutes, in front of Quart (see _fast.py).
 

@@ -72,6 +72,7 @@ export function mountSession(main, target) {
   let pinned = true;
   const onScroll = () => {
     pinned = window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 120;
+    if (window.scrollY < 400) timeline.nearTop();
   };
   window.addEventListener("scroll", onScroll, { passive: true });
   const toEnd = () => window.scrollTo(0, document.documentElement.scrollHeight);

@@ -1,5 +1,5 @@
 // The transcript list on screen. Only the newest entries are in the DOM (a window that starts at
-// an anchor entry); "Earlier messages" at the top — also taken when it scrolls into view — moves
+// an anchor entry); "Earlier messages" at the top — also taken when you scroll near it — moves
 // the anchor back a page, and the browser's scroll anchoring keeps what you read in place. A
 // command's output is attached inside its message; growing entries render only what is new.
 
@@ -20,16 +20,20 @@ export function mountTimeline(list, t) {
   const older = h("li", { class: "older" });
   const olderButton = h("button", { type: "button", id: "older" }, "Earlier messages");
   older.append(olderButton);
-  const observer = new IntersectionObserver((seen) => { if (seen.some((e) => e.isIntersecting) && anchor !== null) showOlder(); }, { rootMargin: "300px 0px 0px 0px" });
-  observer.observe(older);
   olderButton.addEventListener("click", showOlder);
-  let onChange = () => {};
 
   function showOlder() {
     const at = indexOf(anchor);
-    if (at <= 0) return;
+    if (at <= 0) {
+      if (t.hasOlder) t.loadOlder().then(() => { if (indexOf(anchor) > 0) showOlder(); });
+      return;
+    }
+    // Keep what is on screen where it is (the browser does not anchor at scroll offset 0).
+    const ref = older.nextSibling;
+    const before = ref ? ref.getBoundingClientRect().top : 0;
     anchor = t.entries[Math.max(0, at - PAGE)].key;
     render();
+    if (ref && ref.isConnected) window.scrollBy(0, ref.getBoundingClientRect().top - before);
   }
 
   function indexOf(key) {
@@ -83,8 +87,8 @@ export function mountTimeline(list, t) {
       start = entries.length - FIRST_WINDOW;
       anchor = entries[start].key;
     }
-    older.hidden = start === 0;
-    olderButton.textContent = `Earlier messages (${start})`;
+    older.hidden = start === 0 && !t.hasOlder;
+    olderButton.textContent = t.loadingOlder ? "Loading earlier messages…" : start ? `Earlier messages (${start})` : "Earlier messages";
     const wanted = new Set();
     let previous = older;
     if (list.firstChild !== older) list.prepend(older);
@@ -121,12 +125,12 @@ export function mountTimeline(list, t) {
       if (empty) empty.textContent = word;
       else list.append(h("li", { class: "empty" }, word));
     } else if (empty) empty.remove();
-    onChange();
   }
 
   return {
     render,
-    set onChange(fn) { onChange = fn; },
-    unmount() { observer.disconnect(); },
+    /** The reader scrolled near the top: bring in the previous page (once per approach). */
+    nearTop() { if (!older.hidden && anchor !== null && !t.loadingOlder) showOlder(); },
+    unmount() {},
   };
 }
