@@ -45,13 +45,17 @@ COMPLETE_IN_VIEW = """() => {
 }"""
 
 
+IDS = """t => [...document.querySelectorAll('.transcript .card.command:not([data-local])')]
+    .filter((el) => el.querySelector('.user-text') && el.querySelector('.user-text').textContent === t).map((el) => el.dataset.commandId)"""
+
+
 def send(page: Any, text: str) -> str:
-    """Send a message from the composer; the id of its command once the core has it."""
+    """Send a message from the composer; the id of its (new) command once the core has it."""
+    before = page.evaluate(IDS, text)
     page.fill("#composer-text", text)
     page.keyboard.press("Enter")
-    page.wait_for_selector(f'.transcript .card.command:not([data-local]) .user-text:text-is("{text}")')
-    return str(page.eval_on_selector_all(f'.transcript .card.command:not([data-local]):has(.user-text:text-is("{text}"))',
-                                         "els => els[els.length - 1].dataset.commandId"))
+    page.wait_for_function(f"([t, n]) => ({IDS})(t).length > n", arg=[text, len(before)])
+    return str(next(i for i in page.evaluate(IDS, text) if i not in before))
 
 
 def completed(page: Any, command_id: str) -> None:

@@ -79,7 +79,8 @@ def render_markdown(text: str) -> str:
 
 
 def render_diff(path: str, old: str, new: str) -> str:
-    """A unified diff of two texts (a new file when ``old`` is empty) with +/- counts."""
+    """A unified diff of two texts (a new file when ``old`` is empty) with +/- counts; one block
+    span per line (the spans are the lines: no newlines between them)."""
     old_lines = old[:MAX_TEXT].splitlines()
     new_lines = new[:MAX_TEXT].splitlines()
     rows: list[str] = []
@@ -96,7 +97,7 @@ def render_diff(path: str, old: str, new: str) -> str:
         rows.append(f'<span class="{kind}">{html.escape(line) or " "}</span>')
     head = (f'<div class="diff-head"><code>{html.escape(path or "file")}</code> '
             f'<span class="diff-stat">+{added} −{removed}</span></div>')
-    body = "\n".join(rows) if rows else '<span class="diff-ctx">(no change)</span>'
+    body = "".join(rows) if rows else '<span class="diff-ctx">(no change)</span>'
     return clean(f'<div class="diff" data-path="{html.escape(path)}">{head}<pre class="diff-body">{body}</pre></div>')
 
 

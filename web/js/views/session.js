@@ -76,6 +76,9 @@ export function mountSession(main, target) {
   };
   window.addEventListener("scroll", onScroll, { passive: true });
   const toEnd = () => window.scrollTo(0, document.documentElement.scrollHeight);
+  // Rendered markdown and images change heights after the render: stay at the end if there.
+  const resized = new ResizeObserver(() => { if (pinned) toEnd(); });
+  resized.observe(list);
 
   function renderTranscript() {
     timeline.render({ following: pinned });
@@ -100,6 +103,7 @@ export function mountSession(main, target) {
     },
     unmount() {
       window.removeEventListener("scroll", onScroll);
+      resized.disconnect();
       timeline.unmount();
       sideList.unmount();
       main.classList.remove("wide");

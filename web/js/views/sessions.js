@@ -116,6 +116,11 @@ function previewOf(session, last) {
   return mine ? mine.text : "";
 }
 
+/** A preview line in plain words: markdown marks and fences dropped, whitespace folded. */
+function plain(text) {
+  return text.replace(/```[\w+-]*/g, " ").replace(/[*_`#>|]+/g, "").replace(/\s+/g, " ").trim();
+}
+
 function card(session, live, current) {
   const label = presentation(session, live);
   const { pending, failed, unread, last } = attentionOf(session);
@@ -133,7 +138,7 @@ function card(session, live, current) {
         h("span", { class: "session-name" }, session.label || session.runtime_session_id),
         h("span", { class: `badge tone-${label.tone}`, dataset: { presentation: label.text } }, label.text),
         h("time", { class: "when", title: clock(ts) }, relative(ts))),
-      preview ? h("div", { class: "preview" }, preview.slice(0, 160)) : null,
+      preview ? h("div", { class: "preview" }, plain(preview).slice(0, 160)) : null,
       pending || failed || unread ? h("div", { class: "row badges" },
         pending ? h("span", { class: "badge tone-attention waiting", dataset: { waiting: String(pending) } }, `${pending} waiting`) : null,
         failed ? h("span", { class: "badge tone-bad" }, `last command ${commandWord(failed.state).toLowerCase()}`) : null,
