@@ -9,6 +9,7 @@ import { mountAttention } from "./views/attention.js";
 import { mountSecurity } from "./views/security.js";
 import { mountSession } from "./views/session.js";
 import { mountSessions } from "./views/sessions.js";
+import { registerWorker } from "./worker.js";
 
 const main = document.getElementById("main");
 let view = null;
@@ -17,6 +18,7 @@ let registryProblem = null;
 
 async function boot() {
   setupTheme();
+  registerWorker();
   onSessionExpired((message) => signedOut(message || "Your session has ended."));
   onStreamExpired((message) => signedOut(message || "Your session has ended."));
   try {
@@ -107,7 +109,10 @@ function renderChrome() {
       state.lockdown.reason ? `Reason: ${state.lockdown.reason}. ` : "",
       "Only the core's host can lift it (patchbay lockdown exit); it cannot be lifted from the web."));
   }
-  if (state.me && state.conn === "reconnecting") {
+  if (state.me && state.offline) {
+    items.push(h("div", { class: "banner warn", role: "status", id: "offline-banner" },
+      h("strong", {}, "Offline — "), `the core cannot be reached. Showing what this device last saw, as of ${clock(state.staleSince / 1000).slice(0, 5)}; nothing here is live.`));
+  } else if (state.me && state.conn === "reconnecting") {
     items.push(h("div", { class: "banner warn", role: "status", id: "reconnect-banner" },
       h("strong", {}, "Reconnecting — "), `showing state as of ${clock(state.staleSince / 1000)}. Live indicators are stale until reconciled.`));
   }

@@ -36,7 +36,10 @@ from patchbay.web._fast import (
     FastRoutes,
 )
 from patchbay.web._guard import Caller, Guard, RateLimiter, Refusal, forwarded_client, is_loopback
+from patchbay.web._push_routes import install_push_routes, push_views
+from patchbay.web._push_service import PushService
 from patchbay.web._stream import EncodedEvents, serve_adapter, serve_stream
+from patchbay.web._worker import CockpitWorker
 from patchbay.wire import api
 
 STATIC_TYPES = {
@@ -55,7 +58,7 @@ def ok(body: Any, status: int = 200) -> Response:
 
 
 def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, trusted_proxy: bool = False,
-               setup: Any = None, limiter: RateLimiter | None = None) -> QuartTrio:
+               setup: Any = None, limiter: RateLimiter | None = None, push: PushService | None = None) -> QuartTrio:
     app = QuartTrio("patchbay", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     guard = Guard(core, server_key, secure_cookies=secure_cookies, limiter=limiter)
@@ -153,6 +156,15 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
     @app.get("/static/<path:name>")
     async def cockpit_file(name: str) -> Response:
         return static_file(name)
+
+    worker = CockpitWorker(cockpit)
+
+    @app.get("/sw.js")
+    async def service_worker() -> Response:
+        response = Response(worker.script, content_type=STATIC_TYPES[".js"])
+        response.headers["Cache-Control"] = "no-cache"
+        response.headers["Service-Worker-Allowed"] = "/"
+        return response
 
     @app.get("/manifest.webmanifest")
     async def manifest() -> Response:
@@ -341,6 +353,7 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
             "endpoints": [api.endpoint_view(e, caller.session.endpoint_id) for e in state.endpoints.values()],
             "grants": [api.grant_view(g) for g in state.grants.values()],
             "lockdown": lockdown_view(),
+            "push_subscriptions": push_views(state),
         })
 
     @app.post("/api/security/sessions/<session_id>/revoke")
@@ -432,6 +445,8 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
     async def adapter_endpoint() -> None:
         await serve_adapter(core, websocket)
 
+    if push is not None:
+        install_push_routes(app, core, push, guarded)
     app.extensions["patchbay_stream_event"] = stream_event
     app.asgi_app = FastRoutes(app.asgi_app, core, guard, trusted_proxy=trusted_proxy)  # type: ignore[method-assign, assignment]
     _ = ProtocolError

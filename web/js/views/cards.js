@@ -7,6 +7,7 @@ import { renderMarkdown } from "../markdown.js";
 import { commandWord, elicitationWord, failureWord, isTerminal, kindWord, localWord, retryAdvice } from "../labels.js";
 import { putElicitation, state } from "../store.js";
 import { discard, reconcile, retry, submit } from "../submit.js";
+import { outboxNote } from "../outbox.js";
 
 const STAGES = ["accepted", "delivered", "running"];
 
@@ -90,6 +91,7 @@ export function localCard(record) {
       h("span", { class: "mono muted clip" }, record.command_id)),
     record.kind === "instruct" ? h("div", { class: "user-text" }, record.payload.text) : null,
     record.error ? h("p", { class: "failure" }, record.error) : null,
+    outboxNote(record),
     record.state !== "submitting" ? h("p", { class: "advice" },
       `A retry resends command ${record.command_id} with the same idempotency key: if the core already has it, it answers with that record and nothing runs twice.`
       + (record.retries ? ` Retried ${record.retries}×.` : "")) : null,

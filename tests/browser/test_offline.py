@@ -1,0 +1,137 @@
+"""The offline shell and the durable outbox, in Debian Chromium against real ``serve`` and shell
+adapter processes: the service worker controls the page; with ``serve`` stopped a reload opens
+the app on the device's copy, marked stale; a message sent during the outage survives reloads
+and, once ``serve`` is back, runs exactly once; a message past its validity window waits for
+the operator.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import Rig, wait_text
+from tests.support.processes import wait_for
+
+pytestmark = pytest.mark.browser
+
+SHELL = "shell-1/demo"
+
+# Reads one IndexedDB store of the cockpit's database (as the page's own code wrote it).
+READ_STORE = """([store, key]) => new Promise((resolve, reject) => {
+  const open = indexedDB.open("patchbay");
+  open.onerror = () => reject(open.error);
+  open.onsuccess = () => {
+    const req = key === null ? open.result.transaction(store).objectStore(store).getAll()
+                             : open.result.transaction(store).objectStore(store).get(key);
+    req.onsuccess = () => { resolve(req.result ?? null); open.result.close(); };
+    req.onerror = () => reject(req.error);
+  };
+})"""
+
+# Moves one outbox record's creation 20 minutes into the past: a message composed before the
+# phone was locked for a while, past its 15-minute window.
+AGE_RECORD = """(commandId) => new Promise((resolve, reject) => {
+  const open = indexedDB.open("patchbay");
+  open.onsuccess = () => {
+    const store = open.result.transaction("outbox", "readwrite").objectStore("outbox");
+    const req = store.get(commandId);
+    req.onsuccess = () => {
+      const record = req.result;
+      record.created_ms -= 20 * 60 * 1000;
+      const put = store.put(record);
+      put.onsuccess = () => { resolve(true); open.result.close(); };
+      put.onerror = () => reject(put.error);
+    };
+  };
+})"""
+
+
+def lines(path: Path) -> int:
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def local_ids(page: Any) -> list[str]:
+    return list(page.eval_on_selector_all(".local-list .card.local", "els => els.map((e) => e.dataset.commandId)"))
+
+
+def test_offline_reload_shows_the_last_known_state_and_the_outbox_sends_once(rig: Rig, cockpit: Any) -> None:
+    workspace = rig.tmp / "ws" / "demo"
+    c = cockpit("phone")
+    c.allowed += ["ERR_CONNECTION_REFUSED", "Failed to load resource", "WebSocket connection"]
+    page = c.page
+    c.login()
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=30_000)
+    assert page.evaluate("navigator.serviceWorker.controller.scriptURL").endswith("/sw.js")
+    c.open_session(SHELL)
+    page.fill("#composer-text", "echo seen-before-the-outage")
+    page.keyboard.press("Enter")
+    page.wait_for_selector('.transcript .card.command[data-state="completed"]')
+    wait_text(page, ".transcript", "seen-before-the-outage")
+    command_id = str(page.get_attribute('.transcript .card.command[data-state="completed"]', "data-command-id"))
+    # The mirror writes in batches: wait until the device holds the finished command.
+    page.wait_for_function(f"""() => ({READ_STORE})(["views", "command:{command_id}"])
+        .then((v) => !!v && v.state === "completed")""", timeout=10_000)
+
+    rig.stop_serve()
+    page.reload()
+    page.wait_for_selector("#offline-banner", timeout=30_000)
+    banner = page.inner_text("#offline-banner")
+    assert "as of" in banner and "nothing here is live" in banner
+    page.wait_for_selector("#session-state")
+    assert page.get_attribute("#session-state", "data-presentation").startswith("Stale")
+    wait_text(page, ".transcript", "seen-before-the-outage")  # the transcript, from the device
+    assert page.get_attribute(f'.card.command[data-command-id="{command_id}"]', "data-state") == "completed"
+    c.no_horizontal_scroll()
+    c.screenshot("offline-session")
+
+    page.fill("#composer-text", "echo once >> outage.txt")
+    page.keyboard.press("Enter")
+    page.wait_for_selector('.local-list .card.local[data-local="unknown"] [data-outbox="waiting"]')
+    page.fill("#composer-text", "echo late >> late.txt")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.querySelectorAll('.local-list [data-outbox=\"waiting\"]').length === 2")
+    first, late = local_ids(page)
+    c.screenshot("outbox-waiting")
+    page.evaluate(AGE_RECORD, late)
+
+    page.reload()  # still offline: both survive, the aged one no longer goes by itself
+    page.wait_for_selector("#offline-banner")
+    page.wait_for_selector(f'.card.local[data-command-id="{first}"] [data-outbox="waiting"]')
+    page.wait_for_selector(f'.card.local[data-command-id="{late}"] [data-outbox="expired"]')
+    assert "window closed at" in page.inner_text(f'.card.local[data-command-id="{late}"]')
+    c.screenshot("outbox-expired")
+
+    rig.start_serve()
+    page.wait_for_selector("#offline-banner", state="detached", timeout=60_000)
+    page.wait_for_selector(f'.card.command[data-command-id="{first}"][data-state="completed"]', timeout=60_000)
+    assert lines(workspace / "outage.txt") == 1
+    page.reload()  # a reload after the send resends nothing
+    page.wait_for_selector('#conn[data-state="live"]')
+    page.wait_for_selector(f'.card.local[data-command-id="{late}"] [data-outbox="expired"]')
+    api = rig.deploy.api()
+    assert api.command(first)["state"] == "completed"
+    assert lines(workspace / "outage.txt") == 1 and not (workspace / "late.txt").exists()
+    stored = page.evaluate(READ_STORE, ["outbox", None])
+    assert [r["command_id"] for r in stored] == [late]
+
+    # The operator sends the late one by hand: same command id, and it runs once.
+    page.click(f'.card.local[data-command-id="{late}"] button:has-text("Retry with the same command id")')
+    page.wait_for_selector(f'.card.command[data-command-id="{late}"][data-state="completed"]', timeout=30_000)
+    wait_for(lambda: lines(workspace / "late.txt") == 1, what="the late message ran")
+    assert page.evaluate(READ_STORE, ["outbox", None]) == []
+
+
+def test_a_new_server_version_replaces_the_cached_files(rig: Rig, cockpit: Any) -> None:
+    c = cockpit("desktop")
+    c.login()
+    page = c.page
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=30_000)
+    script = page.request.get("/sw.js")
+    assert script.ok and script.headers["service-worker-allowed"] == "/"
+    version = script.text().split('"version": "', 1)[1].split('"', 1)[0]
+    page.wait_for_function("v => caches.keys().then((k) => k.includes('patchbay-' + v))", arg=version)
+    cached = page.evaluate("v => caches.open('patchbay-' + v).then((c) => c.keys()).then((r) => r.map((q) => new URL(q.url).pathname))", version)
+    assert "/" in cached and "/static/js/main.js" in cached and "/static/js/idb.js" in cached
