@@ -13,23 +13,12 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import Rig, wait_text
+from tests.browser.device import READ_STORE, wait_async
 from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.browser
 
 SHELL = "shell-1/demo"
-
-# Reads one IndexedDB store of the cockpit's database (as the page's own code wrote it).
-READ_STORE = """([store, key]) => new Promise((resolve, reject) => {
-  const open = indexedDB.open("patchbay");
-  open.onerror = () => reject(open.error);
-  open.onsuccess = () => {
-    const req = key === null ? open.result.transaction(store).objectStore(store).getAll()
-                             : open.result.transaction(store).objectStore(store).get(key);
-    req.onsuccess = () => { resolve(req.result ?? null); open.result.close(); };
-    req.onerror = () => reject(req.error);
-  };
-})"""
 
 # Moves one outbox record's creation 20 minutes into the past: a message composed before the
 # phone was locked for a while, past its 15-minute window.
@@ -72,8 +61,8 @@ def test_offline_reload_shows_the_last_known_state_and_the_outbox_sends_once(rig
     wait_text(page, ".transcript", "seen-before-the-outage")
     command_id = str(page.get_attribute('.transcript .card.command[data-state="completed"]', "data-command-id"))
     # The mirror writes in batches: wait until the device holds the finished command.
-    page.wait_for_function(f"""() => ({READ_STORE})(["views", "command:{command_id}"])
-        .then((v) => !!v && v.state === "completed")""", timeout=10_000)
+    wait_async(page, f"""() => ({READ_STORE})(["views", "command:{command_id}"])
+        .then((v) => !!v && v.state === "completed")""", what="the command kept on the device")
 
     rig.stop_serve()
     page.reload()
@@ -132,6 +121,6 @@ def test_a_new_server_version_replaces_the_cached_files(rig: Rig, cockpit: Any) 
     script = page.request.get("/sw.js")
     assert script.ok and script.headers["service-worker-allowed"] == "/"
     version = script.text().split('"version": "', 1)[1].split('"', 1)[0]
-    page.wait_for_function("v => caches.keys().then((k) => k.includes('patchbay-' + v))", arg=version)
+    wait_async(page, "v => caches.keys().then((k) => k.includes('patchbay-' + v))", version, what="the versioned cache")
     cached = page.evaluate("v => caches.open('patchbay-' + v).then((c) => c.keys()).then((r) => r.map((q) => new URL(q.url).pathname))", version)
     assert "/" in cached and "/static/js/main.js" in cached and "/static/js/idb.js" in cached

@@ -9,6 +9,7 @@ import { mountAttention } from "./views/attention.js";
 import { mountSecurity } from "./views/security.js";
 import { mountSession } from "./views/session.js";
 import { mountSessions } from "./views/sessions.js";
+import { offerPush, renewPush } from "./push.js";
 import { registerWorker } from "./worker.js";
 
 const main = document.getElementById("main");
@@ -56,6 +57,7 @@ function start(me) {
   if (!location.hash || location.hash.startsWith("#/login") || location.hash === "#setup") location.hash = "#/sessions";
   route();
   renderChrome();
+  if (!me.offline) renewPush().then(offerPush);
 }
 
 function signedOut(message) {
@@ -168,6 +170,7 @@ function setupTheme() {
 function showLogin() {
   if (view) view.unmount();
   view = null;
+  document.getElementById("push-offer")?.remove();
   document.getElementById("tabs").hidden = true;
   renderChrome();
   const error = h("p", { class: "form-error", role: "alert", id: "login-error" });

@@ -51,7 +51,8 @@ def install_push_routes(app: QuartTrio, core: Core, push: PushService, guarded: 
     @app.get("/api/push/subscriptions")
     @guarded(False)
     async def subscriptions(caller: Caller) -> Response:
-        return _json({"subscriptions": push_views(core.state)})
+        return _json({"subscriptions": [{**push_view(s), "this_session": s.session_id == caller.session.session_id}
+                                         for s in core.state.push_subscriptions.values()]})
 
     @app.post("/api/push/subscriptions")
     @guarded(True)
