@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Rig, wait_text
+from tests.browser.conftest import DESKTOP, PHONE, Cockpit, Rig, wait_text
 from tests.browser.device import READ_STORE, wait_async
 from tests.support.processes import wait_for
 
@@ -36,6 +36,18 @@ AGE_RECORD = """(commandId) => new Promise((resolve, reject) => {
     };
   };
 })"""
+
+
+def at_both_sizes(c: Cockpit, name: str, selector: str) -> None:
+    """Screenshots at the phone size and, resized, the desktop size, with ``selector`` in view."""
+    for viewport, size in (("phone", PHONE), ("desktop", DESKTOP)):
+        c.page.set_viewport_size(size["viewport"])
+        c.viewport = viewport
+        c.page.locator(selector).last.scroll_into_view_if_needed()
+        c.no_horizontal_scroll()
+        c.screenshot(name)
+    c.page.set_viewport_size(PHONE["viewport"])
+    c.viewport = "phone"
 
 
 def lines(path: Path) -> int:
@@ -73,8 +85,7 @@ def test_offline_reload_shows_the_last_known_state_and_the_outbox_sends_once(rig
     assert page.get_attribute("#session-state", "data-presentation").startswith("Stale")
     wait_text(page, ".transcript", "seen-before-the-outage")  # the transcript, from the device
     assert page.get_attribute(f'.card.command[data-command-id="{command_id}"]', "data-state") == "completed"
-    c.no_horizontal_scroll()
-    c.screenshot("offline-session")
+    at_both_sizes(c, "offline-session", "#offline-banner")
 
     page.fill("#composer-text", "echo once >> outage.txt")
     page.keyboard.press("Enter")
@@ -83,7 +94,7 @@ def test_offline_reload_shows_the_last_known_state_and_the_outbox_sends_once(rig
     page.keyboard.press("Enter")
     page.wait_for_function("() => document.querySelectorAll('.local-list [data-outbox=\"waiting\"]').length === 2")
     first, late = local_ids(page)
-    c.screenshot("outbox-waiting")
+    at_both_sizes(c, "outbox-waiting", ".local-list .card.local")
     page.evaluate(AGE_RECORD, late)
 
     page.reload()  # still offline: both survive, the aged one no longer goes by itself
@@ -91,7 +102,7 @@ def test_offline_reload_shows_the_last_known_state_and_the_outbox_sends_once(rig
     page.wait_for_selector(f'.card.local[data-command-id="{first}"] [data-outbox="waiting"]')
     page.wait_for_selector(f'.card.local[data-command-id="{late}"] [data-outbox="expired"]')
     assert "window closed at" in page.inner_text(f'.card.local[data-command-id="{late}"]')
-    c.screenshot("outbox-expired")
+    at_both_sizes(c, "outbox-expired", f'.card.local[data-command-id="{late}"]')
 
     rig.start_serve()
     page.wait_for_selector("#offline-banner", state="detached", timeout=60_000)
@@ -113,7 +124,7 @@ def test_offline_reload_shows_the_last_known_state_and_the_outbox_sends_once(rig
     assert page.evaluate(READ_STORE, ["outbox", None]) == []
 
 
-def test_a_new_server_version_replaces_the_cached_files(rig: Rig, cockpit: Any) -> None:
+def test_the_worker_caches_by_version_and_chrome_can_install_the_app(rig: Rig, cockpit: Any) -> None:
     c = cockpit("desktop")
     c.login()
     page = c.page
@@ -124,3 +135,7 @@ def test_a_new_server_version_replaces_the_cached_files(rig: Rig, cockpit: Any) 
     wait_async(page, "v => caches.keys().then((k) => k.includes('patchbay-' + v))", version, what="the versioned cache")
     cached = page.evaluate("v => caches.open('patchbay-' + v).then((c) => c.keys()).then((r) => r.map((q) => new URL(q.url).pathname))", version)
     assert "/" in cached and "/static/js/main.js" in cached and "/static/js/idb.js" in cached
+    # Chrome's own install check: manifest, icons, service worker. Playwright's contexts are
+    # incognito profiles, which Chrome never installs from; that is the only objection allowed.
+    installability = c.context.new_cdp_session(page).send("Page.getInstallabilityErrors")
+    assert [e["errorId"] for e in installability["installabilityErrors"]] == ["in-incognito"]
