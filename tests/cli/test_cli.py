@@ -126,13 +126,13 @@ def test_sessions_send_inspect_commands_audit_and_exit_codes(cli: Cli) -> None:
     for field in ("command_id", "idempotency_key", "kind", "target", "generation", "revision", "elicitations"):
         assert field in done
     failed = cli("send", TARGET, "exit 3", "--wait", code=3)
-    assert "failed" in failed.stdout and "execution_failed" in failed.stdout
+    assert "failed (execution_failed) — exit code 3" in failed.stderr and failed.stdout == ""
     unknown_target = cli.json("send", "shell-1/nowhere", "echo x", code=2)
     assert (unknown_target["outcome"], unknown_target["failure"]) == ("rejected", "target_not_found")
 
     first = cli("send", TARGET, "echo once", "--command-id", "cli-once", "--idempotency-key", "key-once", "--wait")
     again = cli("send", TARGET, "echo once", "--command-id", "cli-once", "--idempotency-key", "key-once")
-    assert "completed" in first.stdout and "duplicate of command cli-once" in again.stdout
+    assert first.stdout == "once\n" and "completed" in first.stderr and "duplicate of command cli-once" in again.stdout
     reused = cli.json("send", TARGET, "echo other", "--command-id", "cli-twice", "--idempotency-key", "key-once",
                       code=2)
     assert reused["failure"] == "validation_failed"

@@ -168,10 +168,6 @@ COINCIDENCES: dict[tuple[str, str], int] = {
     # The client stream's ``{"type": "live"}`` frame (the backlog is sent, live events follow).
     ("patchbay/web/_stream.py", "live"): 1,
     ("patchbay/conformance/_steps.py", "live"): 1,
-    # CLI display: the "accepted" (timestamp) column title, and an operator login session that
-    # has not ended, which is "live" (a login, not a runtime session's connectivity).
-    ("patchbay/cli/__init__.py", "accepted"): 1,
-    ("patchbay/cli/__init__.py", "live"): 1,
     # Conformance vectors: the ``attach`` step operation, the ``origin: none`` header option,
     # the ``delivered`` result key of expect_deliveries, "none" for no mutant killed, and the
     # Quint model's own ``answered`` field and ``stale`` action outcome (ok / stale / refused).

@@ -16,25 +16,9 @@ from typing import Any
 import attrs
 import httpx
 
+from patchbay.cli import _errors
+from patchbay.cli._errors import CliError
 from patchbay.core.config import write_private
-
-EXIT_OK = 0
-EXIT_LOCAL = 1
-EXIT_REJECTED = 2
-EXIT_TERMINAL_FAILURE = 3
-EXIT_UNKNOWN = 4
-
-
-class CliError(Exception):
-    def __init__(self, message: str, exit_code: int = EXIT_LOCAL, *, body: Any = None) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-        self.body = body
-
-
-class OutcomeUnknown(CliError):
-    def __init__(self, message: str) -> None:
-        super().__init__(message, EXIT_UNKNOWN)
 
 
 def config_path() -> Path:
@@ -80,33 +64,38 @@ class Client:
         self._http.close()
 
     def request(self, method: str, path: str, *, json_body: Any = None, params: dict[str, Any] | None = None,
-                allow: tuple[int, ...] = ()) -> tuple[int, Any]:
+                allow: tuple[int, ...] = (), about: tuple[str, str] | None = None) -> tuple[int, Any]:
+        """One request; ``about`` (thing, id) names what a 404 means ("no command cmd-…")."""
         try:
             response = self._http.request(method, path, json=json_body, params=params)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol, httpx.InvalidURL) as problem:
-            raise CliError(f"cannot reach {self.login.url}: {problem}") from None
+            raise _errors.unreachable(self.login.url, problem) from None
         except httpx.TransportError as problem:
             if method == "GET":
-                raise CliError(f"lost the connection to {self.login.url}: {problem}") from None
-            raise OutcomeUnknown(f"sent, but no answer from {self.login.url} ({type(problem).__name__})") from None
+                raise _errors.connection_lost(self.login.url, problem) from None
+            raise _errors.no_answer(self.login.url, problem) from None
         try:
             body = response.json()
         except ValueError:
             body = {"error": response.text[:200]}
         if response.status_code == 401:
-            raise CliError(f"the core refused this login ({body.get('error')}); log in again")
+            raise _errors.logged_out(body)
         if response.status_code >= 500 and method != "GET":
-            raise OutcomeUnknown(f"the core answered {response.status_code}: {body.get('error')}")
+            raise _errors.server_failed(response.status_code, body)
         if response.status_code >= 400 and response.status_code not in allow:
-            raise CliError(f"{method} {path}: {response.status_code} {body.get('error', body)}",
-                           EXIT_REJECTED if response.status_code in (403, 404, 409, 422) else EXIT_LOCAL, body=body)
+            raise _errors.api_refusal(response.status_code, body, about)
         return response.status_code, body
 
-    def get(self, path: str, **params: Any) -> Any:
-        return self.request("GET", path, params={k: v for k, v in params.items() if v is not None})[1]
+    def get(self, path: str, *, about: tuple[str, str] | None = None, **params: Any) -> Any:
+        return self.request("GET", path, params={k: v for k, v in params.items() if v is not None}, about=about)[1]
 
-    def post(self, path: str, body: Any = None, *, allow: tuple[int, ...] = ()) -> tuple[int, Any]:
-        return self.request("POST", path, json_body=body if body is not None else {}, allow=allow)
+    def post(self, path: str, body: Any = None, *, allow: tuple[int, ...] = (),
+             about: tuple[str, str] | None = None) -> tuple[int, Any]:
+        return self.request("POST", path, json_body=body if body is not None else {}, allow=allow, about=about)
+
+    @property
+    def stream_headers(self) -> list[tuple[bytes, bytes]]:
+        return [(b"Authorization", f"Bearer {self.login.token}".encode())]
 
     @property
     def stream_url(self) -> str:

@@ -11,7 +11,7 @@ import json
 import socket
 from typing import Any
 
-from patchbay.cli._client import CliError
+from patchbay.cli._errors import CliError
 from patchbay.core._state import recover_state
 from patchbay.core.config import Home
 from patchbay.core.ports import SystemClock
