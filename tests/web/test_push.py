@@ -114,3 +114,18 @@ def test_pushes_are_encrypted_signed_name_no_text_and_stop_with_the_device(rig: 
     assert len(service.to("laptop")) == 3
     removed = [r for r in audit(api.http, "push.unsubscribed") if r["details"]["subscription_id"] == laptop_sub["subscription_id"]]
     assert removed and "410" in removed[0]["details"]["reason"]
+
+
+def test_a_long_command_that_completes_is_pushed_and_a_quick_one_is_not(rig: tuple[Deployment, FakePushService]) -> None:
+    deploy, service = rig
+    public = vapid_key(deploy.url)
+    api = Api.login(deploy.url)
+    keys = BrowserKeys(service.endpoint("long"))
+    subscribe(Browser(deploy.url), keys)
+    for command_id, text in (("quick-1", "echo quick"), ("long-1", "sleep 1.5; echo long")):  # finished_after_s = 1
+        assert api.submit(command_id, text)["outcome"] == "accepted"
+        api.wait_state(command_id, "completed")
+    wait_for(lambda: service.to("long"), what="the long command's push")
+    assert [keys.open(r, public)["command_id"] for r in service.to("long")] == ["long-1"]
+    payload = keys.open(service.to("long")[0], public)
+    assert payload["state"] == "completed" and payload["title"] == "Message finished"

@@ -104,16 +104,18 @@ export async function outboxAll() {
   return result(d.transaction("outbox").objectStore("outbox").getAll());
 }
 
+// Outbox writes are "strict": flushed to disk before they complete, so a record written before
+// its request left survives the browser being killed (the default lets the browser delay it).
 export async function outboxPut(record) {
   const d = await db();
-  const tx = d.transaction("outbox", "readwrite");
+  const tx = d.transaction("outbox", "readwrite", { durability: "strict" });
   tx.objectStore("outbox").put(record);
   return done(tx);
 }
 
 export async function outboxDelete(commandId) {
   const d = await db();
-  const tx = d.transaction("outbox", "readwrite");
+  const tx = d.transaction("outbox", "readwrite", { durability: "strict" });
   tx.objectStore("outbox").delete(commandId);
   return done(tx);
 }

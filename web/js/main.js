@@ -9,7 +9,7 @@ import { mountAttention } from "./views/attention.js";
 import { mountSecurity } from "./views/security.js";
 import { mountSession } from "./views/session.js";
 import { mountSessions } from "./views/sessions.js";
-import { offerPush, renewPush } from "./push.js";
+import { offerPush, renewPush, showNotification } from "./push.js";
 import { registerWorker } from "./worker.js";
 
 const main = document.getElementById("main");
@@ -140,9 +140,7 @@ function attention(kind, view) {
   else if (kind === "resolved") text = `${view.title || view.elicitation_id}: ${view.state}`;
   if (!text) return;
   toast(text, kind === "elicitation" ? "attention" : "info");
-  if (document.hidden && "Notification" in window && Notification.permission === "granted") {
-    new Notification("Patchbay", { body: text, tag: view.elicitation_id || view.command_id });
-  }
+  if (document.hidden) showNotification("Patchbay", { body: text, tag: view.elicitation_id || view.command_id });
 }
 
 // -- theme ---------------------------------------------------------------------------------

@@ -113,6 +113,19 @@ export function pushPanel({ id = "push-panel", title = "Notifications on this de
   return panel;
 }
 
+/** A system notification from the open page: through the service worker where there is one
+ * (Android Chrome has no `new Notification()`), else the constructor; only with permission. */
+export async function showNotification(title, options) {
+  if (!("Notification" in window) || Notification.permission !== "granted") return;
+  try {
+    const registration = await workerRegistration();
+    if (registration && registration.active) await registration.showNotification(title, options);
+    else new Notification(title, options);
+  } catch {
+    // The in-page toast already said it.
+  }
+}
+
 /** After the first login on a device: offer notifications once, until turned on or dismissed. */
 export async function offerPush() {
   if (localStorage.getItem(OFFER_KEY) === "dismissed") return;

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from patchbay.domain import model
+from patchbay.domain import model, push_subscriptions
 from patchbay.domain.events import EventKind
 from patchbay.domain.model import (
     AdapterRecord,
@@ -34,7 +34,6 @@ from patchbay.domain.model import (
     LeaseRecord,
     Lockdown,
     OperatorSessionRecord,
-    PushSubscriptionRecord,
     SessionRecord,
     Transition,
 )
@@ -171,7 +170,7 @@ def _endpoint_revoked(state: CoreState, event: Event) -> None:
             state.operator_sessions[session_id] = evolve(
                 session, revoked=True, ended_reason="endpoint revoked"
             )
-    _drop_push(state, lambda s: s.endpoint_id == endpoint_id)
+    push_subscriptions.drop(state, lambda s: s.endpoint_id == endpoint_id)
 
 
 @_on(EventKind.operator_session_created)
@@ -199,36 +198,11 @@ def _operator_session_ended(state: CoreState, event: Event) -> None:
     if record is not None and not record.revoked:
         reason = event.payload.get("reason") or event.kind
         state.operator_sessions[session_id] = evolve(record, revoked=True, ended_reason=reason)
-    _drop_push(state, lambda s: s.session_id == session_id)
+    push_subscriptions.drop(state, lambda s: s.session_id == session_id)
 
 
-# -- Web Push subscriptions (gone with the session or device that made them) --------------
-
-
-def _drop_push(state: CoreState, gone: Callable[[PushSubscriptionRecord], bool]) -> None:
-    for key in [k for k, s in state.push_subscriptions.items() if gone(s)]:
-        del state.push_subscriptions[key]
-
-
-@_on(EventKind.push_subscribed)
-def _push_subscribed(state: CoreState, event: Event) -> None:
-    p = event.payload
-    _drop_push(state, lambda s: s.push_endpoint == p["push_endpoint"])  # a browser subscribing again
-    state.push_subscriptions[p["subscription_id"]] = PushSubscriptionRecord(
-        subscription_id=p["subscription_id"],
-        endpoint_id=p["endpoint_id"],
-        session_id=p["session_id"],
-        push_endpoint=p["push_endpoint"],
-        p256dh=p["keys"]["p256dh"],
-        auth=p["keys"]["auth"],
-        created_ts=event.ts,
-        expiration_time=p.get("expiration_time"),
-    )
-
-
-@_on(EventKind.push_unsubscribed)
-def _push_unsubscribed(state: CoreState, event: Event) -> None:
-    state.push_subscriptions.pop(event.payload["subscription_id"], None)
+_on(EventKind.push_subscribed)(push_subscriptions.subscribed)
+_on(EventKind.push_unsubscribed)(push_subscriptions.unsubscribed)
 
 
 # -- authority ---------------------------------------------------------------------------

@@ -25,6 +25,8 @@ from patchbay.web._guard import Caller
 from patchbay.web._push import origin_of, parse_subscription
 from patchbay.web._push_service import PushService
 
+__all__ = ["PushService", "install_push_routes", "push_view", "push_views"]
+
 Guarded = Callable[[bool], Callable[[Callable[..., Awaitable[Response]]], Callable[..., Awaitable[Response]]]]
 
 
@@ -43,7 +45,11 @@ def _json(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body), status=status, content_type="application/json")
 
 
-def install_push_routes(app: QuartTrio, core: Core, push: PushService, guarded: Guarded) -> None:
+def install_push_routes(app: QuartTrio, core: Core, push: PushService | None, guarded: Guarded) -> None:
+    """The routes, on an app that has a push service (``serve``'s; test apps may have none)."""
+    if push is None:
+        return
+
     @app.get("/api/push/vapid-public-key")
     async def vapid_public_key() -> Response:
         return _json({"public_key": push.public_key})

@@ -14,6 +14,9 @@ import json
 from importlib import metadata
 from importlib.abc import Traversable
 
+from quart import Response
+from quart_trio import QuartTrio
+
 WORKER = "sw.js"
 CACHED_SUFFIXES = (".html", ".js", ".css", ".svg", ".png", ".webmanifest", ".json")
 
@@ -52,3 +55,15 @@ class CockpitWorker:
                 for name, _node in files if name != "index.html"]
         header = json.dumps({"version": self.version, "files": urls})
         self.script = f"self.PATCHBAY = {header};\n".encode() + source
+
+
+def install_worker_route(app: QuartTrio, cockpit: Traversable) -> None:
+    """``GET /sw.js``: at the root, so its scope can be the whole cockpit."""
+    worker = CockpitWorker(cockpit)
+
+    @app.get("/sw.js")
+    async def service_worker() -> Response:
+        response = Response(worker.script, content_type="text/javascript; charset=utf-8")
+        response.headers["Cache-Control"] = "no-cache"
+        response.headers["Service-Worker-Allowed"] = "/"
+        return response

@@ -36,10 +36,9 @@ from patchbay.web._fast import (
     FastRoutes,
 )
 from patchbay.web._guard import Caller, Guard, RateLimiter, Refusal, forwarded_client, is_loopback
-from patchbay.web._push_routes import install_push_routes, push_views
-from patchbay.web._push_service import PushService
+from patchbay.web._push_routes import PushService, install_push_routes, push_views
 from patchbay.web._stream import EncodedEvents, serve_adapter, serve_stream
-from patchbay.web._worker import CockpitWorker
+from patchbay.web._worker import install_worker_route
 from patchbay.wire import api
 
 STATIC_TYPES = {
@@ -157,14 +156,7 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
     async def cockpit_file(name: str) -> Response:
         return static_file(name)
 
-    worker = CockpitWorker(cockpit)
-
-    @app.get("/sw.js")
-    async def service_worker() -> Response:
-        response = Response(worker.script, content_type=STATIC_TYPES[".js"])
-        response.headers["Cache-Control"] = "no-cache"
-        response.headers["Service-Worker-Allowed"] = "/"
-        return response
+    install_worker_route(app, cockpit)
 
     @app.get("/manifest.webmanifest")
     async def manifest() -> Response:
@@ -445,8 +437,7 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
     async def adapter_endpoint() -> None:
         await serve_adapter(core, websocket)
 
-    if push is not None:
-        install_push_routes(app, core, push, guarded)
+    install_push_routes(app, core, push, guarded)
     app.extensions["patchbay_stream_event"] = stream_event
     app.asgi_app = FastRoutes(app.asgi_app, core, guard, trusted_proxy=trusted_proxy)  # type: ignore[method-assign, assignment]
     _ = ProtocolError
