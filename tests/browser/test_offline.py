@@ -43,7 +43,8 @@ def at_both_sizes(c: Cockpit, name: str, selector: str) -> None:
     for viewport, size in (("phone", PHONE), ("desktop", DESKTOP)):
         c.page.set_viewport_size(size["viewport"])
         c.viewport = viewport
-        c.page.locator(selector).last.scroll_into_view_if_needed()
+        # In one step in the page: the cards are redrawn as their state changes.
+        c.page.evaluate("s => { const all = document.querySelectorAll(s); all[all.length - 1].scrollIntoView(); }", selector)
         c.no_horizontal_scroll()
         c.screenshot(name)
     c.page.set_viewport_size(PHONE["viewport"])
@@ -59,7 +60,6 @@ def local_ids(page: Any) -> list[str]:
 
 
 def test_offline_reload_shows_the_last_known_state_and_the_outbox_sends_once(rig: Rig, cockpit: Any) -> None:
-    workspace = rig.tmp / "ws" / "demo"
     c = cockpit("phone")
     c.allowed += ["ERR_CONNECTION_REFUSED", "Failed to load resource", "WebSocket connection"]
     page = c.page
@@ -77,6 +77,16 @@ def test_offline_reload_shows_the_last_known_state_and_the_outbox_sends_once(rig
         .then((v) => !!v && v.state === "completed")""", what="the command kept on the device")
 
     rig.stop_serve()
+    try:
+        outage(rig, c, command_id)
+    finally:
+        if rig.deploy.serve_proc not in rig.deploy.procs:  # a failure above leaves serve running for the next test
+            rig.start_serve()
+
+
+def outage(rig: Rig, c: Cockpit, command_id: str) -> None:
+    workspace = rig.tmp / "ws" / "demo"
+    page = c.page
     page.reload()
     page.wait_for_selector("#offline-banner", timeout=30_000)
     banner = page.inner_text("#offline-banner")
