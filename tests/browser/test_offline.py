@@ -7,14 +7,20 @@ the operator.
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, Page
 
-from tests.browser.conftest import DESKTOP, PHONE, Cockpit, Rig, wait_text
+from tests.browser.conftest import ARGS, CHROMIUM, DESKTOP, PHONE, Cockpit, Rig, wait_text
 from tests.browser.device import READ_STORE, wait_async
-from tests.support.processes import wait_for
+from tests.support.processes import PASSWORD, Proc, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -149,3 +155,67 @@ def test_the_worker_caches_by_version_and_chrome_can_install_the_app(rig: Rig, c
     # incognito profiles, which Chrome never installs from; that is the only objection allowed.
     installability = c.context.new_cdp_session(page).send("Page.getInstallabilityErrors")
     assert [e["errorId"] for e in installability["installabilityErrors"]] == ["in-incognito"]
+
+
+DEVTOOLS = re.compile(r"DevTools listening on (ws://\S+)")
+
+
+@contextmanager
+def own_chromium(browser: Browser, profile: Path, log: Path) -> Iterator[tuple[Proc, Page]]:
+    """A Chromium of the test's own (a real profile on disk, a PID to kill), driven over CDP."""
+    proc = Proc([CHROMIUM, "--headless=new", f"--user-data-dir={profile}", "--remote-debugging-port=0", *ARGS,
+                 "about:blank"], dict(os.environ), log)
+    try:
+        url = proc.wait_line(DEVTOOLS, timeout=60).group(1)
+        connected = browser.browser_type.connect_over_cdp(url)
+        context = connected.contexts[0]
+        yield proc, context.pages[0] if context.pages else context.new_page()
+    finally:
+        proc.kill(signal.SIGKILL)
+        proc.process.wait(timeout=30)
+
+
+def test_the_outbox_survives_the_browser_being_killed(rig: Rig, browser: Browser, tmp_path: Path) -> None:
+    workspace = rig.tmp / "ws" / "demo"
+    profile = tmp_path / "profile"
+    with own_chromium(browser, profile, tmp_path / "chromium-1.log") as (proc, page):
+        page.set_default_timeout(30_000)
+        page.goto(rig.url + "/")
+        page.fill("#password", PASSWORD)
+        page.click("#login-form button[type=submit]")
+        page.wait_for_selector('#conn[data-state="live"]')
+        page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+        page.goto(rig.url + "/#/session/" + SHELL)
+        page.wait_for_selector("#composer-text")
+        rig.stop_serve()
+        try:
+            page.wait_for_selector("#reconnect-banner")
+            page.fill("#composer-text", "echo killed >> killed.txt")
+            page.keyboard.press("Enter")
+            page.wait_for_selector('.card.local [data-outbox="waiting"]')
+            wait_async(page, f"() => ({READ_STORE})(['outbox', null]).then((r) => r.length === 1)", what="the outbox record")
+            proc.kill(signal.SIGKILL)  # no unload, no goodbye: the process group is gone
+            proc.process.wait(timeout=30)
+        except BaseException:
+            rig.start_serve()
+            raise
+    with own_chromium(browser, profile, tmp_path / "chromium-2.log") as (proc, page):
+        page.set_default_timeout(30_000)
+        try:
+            page.goto(rig.url + "/#/session/" + SHELL)  # the core is still down: the offline shell
+            page.wait_for_selector("#offline-banner")
+            page.wait_for_selector('.card.local [data-outbox="waiting"]')
+            assert "echo killed >> killed.txt" in page.inner_text(".local-list")
+        finally:
+            rig.start_serve()
+        # A killed browser may not have written its session cookie to disk yet: then the core
+        # asks for a login, and the outbox, which was written before the request left, goes after it.
+        page.wait_for_selector('#conn[data-state="live"], #login-form', timeout=60_000)
+        if page.locator("#login-form").count():
+            page.fill("#password", PASSWORD)
+            page.click("#login-form button[type=submit]")
+            page.goto(rig.url + "/#/session/" + SHELL)
+        page.wait_for_selector('.transcript .card.command[data-state="completed"] .user-text:has-text("echo killed")',
+                               timeout=60_000)
+        wait_for(lambda: (workspace / "killed.txt").exists(), what="the resent message ran")
+        assert lines(workspace / "killed.txt") == 1
