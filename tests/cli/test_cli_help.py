@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.text import Text
 
 from patchbay.cli import main
+from patchbay.cli._adapter import run
 from patchbay.cli._follow import Follower
 from patchbay.cli._listing import Listing
 from patchbay.cli._render import result_text
@@ -71,7 +72,8 @@ def test_completing_an_id_without_a_login_offers_nothing_and_never_fails(tmp_pat
 
 def test_adapter_add_accepts_only_kinds_that_adapter_run_knows(tmp_path: Any) -> None:
     refused = CliRunner().invoke(main, ["adapter", "add", "x-1", "--kind", "bogus", "--home", str(tmp_path)])
-    assert refused.exit_code == 2 and "choose one of pi, shell" in refused.output
+    assert refused.exit_code == 2 and f"choose one of {', '.join(sorted(run.commands))}" in refused.output
+    assert {"pi", "shell"} <= set(run.commands)
 
 
 def command(revision: int, state: str, terminal: bool = False, **extra: Any) -> dict[str, Any]:

@@ -176,10 +176,12 @@ def service_serve(home_dir: Path | None, system: bool, install: bool, run_as: st
 
 @service.command("adapter", context_settings={**CONTEXT, "ignore_unknown_options": True})
 @click.argument("kind")
-@click.option("--id", "adapter_id", required=True)
-@click.option("--credential-file", type=click.Path(path_type=Path, exists=True, dir_okay=False), required=True)
+@click.option("--id", "adapter_id", required=True, help="The adapter id given to `patchbay adapter add`.")
+@click.option("--credential-file", type=click.Path(path_type=Path, exists=True, dir_okay=False), required=True,
+              help="The credential file `patchbay adapter add` printed.")
 @click.option("--core", "core_url", default=None, help="The core's URL (default: core_url in the credential file)")
-@click.option("--ca-file", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None)
+@click.option("--ca-file", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="CA certificates for wss:// when the credential file pins no fingerprint.")
 @_options
 @click.argument("extra", nargs=-1, type=click.UNPROCESSED)
 def service_adapter(kind: str, adapter_id: str, credential_file: Path, core_url: str | None, ca_file: Path | None,
