@@ -112,7 +112,7 @@ def test_adapter_add_pins_the_core_certificate_and_names_its_public_url(home: Pa
     cert = self_signed(home / "tls")
     config = Home(home).config_file
     text = config.read_text().replace('cert = ""', f'cert = "{cert.cert}"').replace('key = ""', f'key = "{cert.key}"')
-    config.write_text(text.replace('public_url = ""', 'public_url = "https://core.lan:8765"'))
+    config.write_text(text.replace('public_url = []', 'public_url = ["https://core.lan:8765"]'))
     output = run(home, "adapter", "add", "shell-2", "--kind", "shell").output
     record = read_credential_file(Path(output.splitlines()[-1]))
     assert record.core_fingerprint == cert.fingerprint and record.core_url == "https://core.lan:8765"
