@@ -28,6 +28,17 @@ ensure_node_tools() {  # the pinned pi coding agent, Quint and axe-core (tools/p
   fi
 }
 
+ensure_acp_agents() {  # the pinned ACP agents the suite drives end to end (tools/acp/package-lock.json)
+  local acp="$ROOT/tools/acp"
+  if [ ! -x "$acp/node_modules/.bin/claude-agent-acp" ] || [ ! -x "$acp/node_modules/.bin/codex-acp" ] \
+     || [ ! -x "$acp/node_modules/.bin/gemini" ] || [ ! -x "$acp/node_modules/.bin/opencode" ] \
+     || [ "$acp/package-lock.json" -nt "$acp/node_modules/.package-lock.json" ]; then
+    # Not `npm ci`: the lock lacks opencode's binaries for other platforms (the registry here has
+    # none at that version), which `npm ci` counts as out of sync; this installs the locked tree.
+    (cd "$acp" && npm install --no-save --no-audit --no-fund --loglevel=error)
+  fi
+}
+
 ensure_chromium() {  # Debian's Chromium for the browser tests (Playwright drives it; no download)
   if [ ! -x /usr/bin/chromium ]; then
     local sudo=""

@@ -5,7 +5,8 @@ the production ones) and is driven by the text of ``instruct`` commands:
 
 - ``stream N`` — N ``text_delta`` observations (markdown text), then ``completed``;
 - ``approve TITLE`` — raises an approval elicitation and waits for the operator's answer
-  (an ``approval-response`` delivery), then completes saying what was decided;
+  (an ``approval-response`` delivery), then completes saying what was decided; ``ask TITLE``
+  does the same with a question (an ``elicitation-response``);
 - ``slow`` — a delta every 0.25 s until cancelled (``cancel``/``interrupt``) or 120 s;
 - ``tool`` — the Pi adapter's observation shapes (user echo, tool start/update/end, assistant
   deltas then the final message); anything else — a short markdown echo.
@@ -162,13 +163,13 @@ class ScriptedRuntime:
                 await self._say(f"w{i}" + ("\n" if i % 25 == 0 else " "), command_id)
             await self._say("\n\n```\ndone\n```\n", command_id)
             return {"deltas": count}
-        if word == "approve":
+        if word in ("approve", "ask"):
             eli = f"eli-{command_id}"
             self.answers[eli] = trio.Event()
             await self.link.send("elicitation", runtime_session_id=SESSION, generation=self.generation,
-                                 elicitation_id=eli, kind="approval", command_id=command_id,
-                                 title=rest or "Run the scripted step?", body="`rm -rf build/` in **/srv/scripted**",
-                                 options=[], expires_at=None)
+                                 elicitation_id=eli, kind="approval" if word == "approve" else "question",
+                                 command_id=command_id, title=rest or "Run the scripted step?",
+                                 body="`rm -rf build/` in **/srv/scripted**", options=[], expires_at=None)
             await self.answers[eli].wait()
             decision = self.decisions.get(eli, "?")
             await self._say(f"The operator chose **{decision}**.", command_id)

@@ -10,6 +10,7 @@ a new command module is one import line here.
 
 from __future__ import annotations
 
+import patchbay.cli._acp  # noqa: F401  adapter run acp
 import patchbay.cli._adapter  # noqa: F401  adapter add, adapter run shell|pi
 import patchbay.cli._admin  # noqa: F401  grants, security, revoke, lockdown
 import patchbay.cli._approvals  # noqa: F401  approvals, approve, answer
