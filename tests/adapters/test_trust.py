@@ -179,3 +179,28 @@ async def test_a_silent_core_is_dropped_after_the_bound_and_unanswered_frames_ar
     assert link.silence_bound == interval + stale_after
     assert sum(f["type"] == "heartbeat" for f in core.frames[0]) >= 2  # it kept sending while it waited
     assert [f["seq"] for f in core.frames[1] if f["type"] == "report"] == [1]
+
+
+async def test_a_core_that_answers_heartbeats_is_never_taken_for_silent() -> None:
+    interval, stale_after = 0.25, 1.0
+    heard = trio.Event()
+
+    async def lively(ws: WebSocketConnection, received: list[dict[str, Any]]) -> None:
+        await ws.send_message(json.dumps({**json.loads(welcome(0)), "heartbeat_interval": interval,
+                                          "stale_after": stale_after}))
+        while True:
+            received.append(json.loads(await ws.get_message()))
+            await ws.send_message(json.dumps({"type": "ack", "seq": 0}))
+            if len(received) >= 12:  # 12 heartbeats: more than twice the silence bound went by
+                heard.set()
+
+    core = ScriptedCore([lively, answer_forever])
+    async with trio.open_nursery() as nursery:
+        listener = await nursery.start(serve_websocket, core.handler, "127.0.0.1", 0, None)
+        link = AdapterLink(adapter_id="a1", core_url=f"http://127.0.0.1:{listener.port}", credential="c",
+                           deployment_scope="test", generation=1, runtime=RecordingRuntime(), reconnect_max=0.2)
+        await nursery.start(link.run)
+        with trio.fail_after(20):
+            await heard.wait()
+        nursery.cancel_scope.cancel()
+    assert link.attach_count == 1 and len(core.hellos) == 1

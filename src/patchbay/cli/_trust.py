@@ -45,7 +45,8 @@ def core_trust(home: Home) -> CredentialFile:
             fingerprint = file_fingerprint(Path(config.tls_cert))
         except ValueError as problem:
             raise CliError(f"cannot pin the core's certificate: {problem}") from None
-    return CredentialFile(credential="", core_url=config.public_url[0] if config.public_url else None, core_fingerprint=fingerprint)
+    core_url = config.public_url[0] if config.public_url else None
+    return CredentialFile(credential="", core_url=core_url, core_fingerprint=fingerprint)
 
 
 def write_adapter_credential(trust: CredentialFile, credential: str, path: Path) -> CredentialFile:
