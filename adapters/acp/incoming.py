@@ -31,7 +31,7 @@ from patchbay_adapters.acp.mapping import (
 )
 from patchbay_adapters.acp.records import Asked
 
-from patchbay.registry import ElicitationState, SessionActivityState
+from patchbay.registry import ElicitationState
 
 if TYPE_CHECKING:
     from patchbay_adapters.acp.slot import Slot
@@ -103,9 +103,6 @@ async def _permission(slot: Slot, peer: Peer, message: Incoming) -> None:
         await slot.observe(observation)
     await slot.link.send("elicitation", runtime_session_id=slot.name, generation=slot.generation,
                          elicitation_id=elicitation_id, command_id=slot.current_command, **fields)
-    await slot.observe({"type": "approval_requested", "elicitation_id": elicitation_id,
-                        "tool_call_id": tool_call_id, "options": [o["optionId"] for o in options]},
-                       activity=SessionActivityState.working)
     if slot.process_nursery is not None:
         slot.process_nursery.start_soon(_expire, slot, peer, elicitation_id)
 

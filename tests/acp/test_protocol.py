@@ -197,11 +197,12 @@ async def test_plan_usage_commands_mode_and_diffs_become_observations(tmp_path: 
         assert h.observations("thinking_delta")[0]["text"] == "thinking it over"
         assert [e["content"] for e in h.observations("plan")[0]["entries"]] == ["read", "edit"]
         end = h.observations("tool_end")[0]
-        assert end["diffs"] == [{"path": "/w/a.txt", "old": "old", "new": "new"}]
-        assert h.observations("usage")[0] == {"type": "usage", "scope": "session", "used": 1200, "size": 200000,
+        assert end["content"] == [{"type": "diff", "path": "/w/a.txt", "oldText": "old", "newText": "new"}]
+        assert h.observations("usage_update")[0] == {"type": "usage_update", "scope": "session", "used": 1200,
+                                                     "size": 200000,
                                               "cost": {"amount": 0.01, "currency": "USD"}}
-        assert h.observations("commands")[0]["commands"] == [{"name": "review", "description": "Review the diff"}]
-        assert h.observations("mode")[0]["mode_id"] == "auto"
+        assert h.observations("available_commands_update")[0]["commands"] == [{"name": "review", "description": "Review the diff"}]
+        assert h.observations("current_mode_update")[0]["mode_id"] == "auto"
         metadata = h.link.of("session")[-1]["metadata"]
         assert metadata["commands"] == ["review"] and metadata["mode"] == "auto"
 
