@@ -86,7 +86,8 @@ async def _permission(slot: Slot, peer: Peer, message: Incoming) -> None:
     if turn is None or turn.cancelled_by is not None or params.get("sessionId") != slot.session_id:
         # After a cancel (or outside a turn) nothing may run: the agent is told at once.
         await slot.observe({"type": "notice", "level": "info",
-                            "text": "a permission request after the turn was cancelled was answered 'cancelled'"})
+                            "text": "a permission request outside a running turn (or after its cancel) was answered "
+                                    "'cancelled'; nothing ran"})
         await peer.respond(message.id, CANCELLED_ANSWER)
         return
     asked = permission_elicitation(params, now=time.time(), timeout=slot.config.approval_timeout)
