@@ -11,10 +11,12 @@ import signal
 from pathlib import Path
 
 import trio
+from patchbay_adapters.acp.adapter import AcpRuntime
 from patchbay_adapters.acp.records import SlotState
 from patchbay_adapters.common.child import kill_orphaned_group, started_at
 
-from tests.acp.conftest import agent_log, harness
+from tests.acp.conftest import agent_log, fake_config, harness
+from tests.pi.fake_link import FakeLink
 
 
 async def test_a_prompt_streams_its_reply_and_completes_with_the_final_text(tmp_path: Path) -> None:
@@ -316,3 +318,25 @@ async def test_an_agent_left_running_by_a_killed_adapter_is_reaped_at_the_next_s
         if orphan.returncode is None:
             orphan.kill()
             await orphan.wait()
+
+
+async def test_each_workspace_has_its_own_agent_and_commands_reach_only_their_slot(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    link = FakeLink()
+    runtime = AcpRuntime({"a": a, "b": b}, fake_config(tmp_path))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(runtime.run, link)
+        slots = runtime.slots
+        await link.wait_until(lambda: all(s.live_peer is not None for s in slots.values()))
+        assert slots["a"].child.pid != slots["b"].child.pid
+        for name in ("a", "b"):
+            await runtime.deliver({"command_id": f"say-{name}", "kind": "instruct", "runtime_session_id": name,
+                                   "generation": None, "payload": {"text": f"SAY:from {name}"}})
+        done = await link.wait_until(lambda: (r := {x["command_id"]: x for x in link.of("report")
+                                                    if x["state"] == "completed"}) and len(r) == 2 and r)
+        assert done["say-a"]["result"]["text"] == "from a" and done["say-b"]["result"]["text"] == "from b"
+        prompts = {m["params"]["sessionId"] for m in agent_log(tmp_path) if m.get("method") == "session/prompt"}
+        assert prompts == {slots["a"].session_id, slots["b"].session_id}
+        nursery.cancel_scope.cancel()
