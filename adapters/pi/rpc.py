@@ -95,16 +95,18 @@ class RpcClient:
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
                 raise RpcFailure("pipe", f"cannot write to pi: {error!r}") from None
 
-    async def request(self, command: str, *, timeout: float = 30.0,
-                      on_answer: Callable[[dict[str, Any]], None] | None = None, **fields: Any) -> dict[str, Any]:
+    async def request(self, command: str, /, *, timeout: float = 30.0,
+                      on_answer: Callable[[dict[str, Any]], None] | None = None, request_id: str | None = None,
+                      **fields: Any) -> dict[str, Any]:
         """Send a command and return its response's ``data`` (``{}`` when it has none).
 
         ``on_answer`` runs in the reader, as the response is read and before any later
         record is handled (the caller resumes later, after events that followed it may
-        already have been handled). Raises RpcFailure: ``protocol`` when pi refuses it
+        already have been handled). ``request_id`` names the request (pi repeats it on the
+        events of that request, e.g. ``bash_execution_update``); unique ids otherwise. Raises RpcFailure: ``protocol`` when pi refuses it
         (``success: false``), ``timeout``, ``pipe`` or ``exit``.
         """
-        request_id = next(self._ids)
+        request_id = request_id or next(self._ids)
         pending = self._pending[request_id] = _Pending(command, on_answer)
         try:
             await self.send({"id": request_id, "type": command, **fields})

@@ -21,6 +21,7 @@ from patchbay import faults
 from patchbay.domain.events import EventKind, Fact, entity_for_command, entity_for_elicitation
 from patchbay.domain.model import CommandBrief, CoreState, GrantRecord, Issuer
 from patchbay.registry import (
+    SESSION_ACTIONS,
     CommandKind,
     CommandState,
     ElicitationKind,
@@ -91,8 +92,8 @@ def validate_payload(kind: CommandKind, payload: dict[str, Any]) -> str | None:
     if kind is CommandKind.reconfigure and isinstance(payload.get("mode"), str) and payload["mode"]:
         return None  # an agent's session mode (ACP): the adapter checks it is one the agent offers
     if kind is CommandKind.instruct:
-        if _text(payload, "text") is None:
-            return "instruct needs a non-empty 'text'"
+        if _text(payload, "text") is None and _text(payload, "bash") is None:
+            return "instruct needs a non-empty 'text' (or 'bash': a command line)"
         mode = payload.get("mode", "followUp")
         if mode not in ("followUp", "steer"):
             return "instruct 'mode' must be 'followUp' or 'steer'"
@@ -111,11 +112,11 @@ def validate_payload(kind: CommandKind, payload: dict[str, Any]) -> str | None:
         if "answer" not in payload and not payload.get("decline"):
             return "elicitation-response needs an 'answer' (or 'decline': true)"
     elif kind is CommandKind.reconfigure:
-        if not any(k in payload for k in ("model", "thinking_level", "list_models")):
-            return "reconfigure needs 'model', 'thinking_level' or 'list_models'"
+        if not any(k in payload for k in ("model", "thinking_level", "list_models", "auto_retry", "auto_compaction")):
+            return "reconfigure needs 'model', 'thinking_level', 'list_models', 'auto_retry' or 'auto_compaction'"
     elif kind is CommandKind.session_management:
-        if payload.get("action") not in ("new_session", "compact"):
-            return "session-management 'action' must be 'new_session' or 'compact'"
+        if payload.get("action") not in SESSION_ACTIONS:
+            return f"session-management 'action' must be one of: {', '.join(SESSION_ACTIONS)}"
     elif kind is CommandKind.spawn:
         if _text(payload, "directory") is None:
             return "spawn needs a 'directory'"
