@@ -84,13 +84,14 @@ class Transcript:
     pending_type: str | None = None
     pending_since: float | None = None
     tools: set[str] = attrs.field(factory=set)
-    text: list[str] = attrs.field(factory=list)  # the turn's assistant text, for its result
+    text: list[str] = attrs.field(factory=list)  # the turn's assistant text since its last tool call
 
     def begin_turn(self) -> None:
         self.tools.clear()
         self.text.clear()
 
     def turn_text(self) -> str:
+        """The turn's final assistant text: what it said after its last tool call (or all of it)."""
         return "".join(self.text)
 
     def due(self) -> float | None:
@@ -150,6 +151,8 @@ class Transcript:
         return None
 
     def _tool(self, update: Mapping[str, Any]) -> dict[str, Any]:
+        if update.get("sessionUpdate") == "tool_call" and self.text:
+            self.text.clear()  # text before a tool call is not the turn's final answer
         call = str(update.get("toolCallId") or "")
         status = update.get("status")
         output, diffs, terminals = tool_content(update.get("content"))

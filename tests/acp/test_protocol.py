@@ -60,7 +60,8 @@ async def test_an_allowed_permission_runs_the_tool_and_a_denied_one_does_not(tmp
         assert asked["expires_at"] is not None
         answer = await h.send("approval-response", {"elicitation_id": asked["elicitation_id"], "decision": "approve"})
         assert (await h.outcome(answer))["result"]["sent"] == {"outcome": "selected", "optionId": "allow"}
-        assert (await h.outcome(command))["result"]["text"] == "tool ran (allow)"
+        assert (await h.outcome(command))["result"]["text"] == "tool ran (allow)"  # the text after the tool
+        assert "Let me write it. " in "".join(o["text"] for o in h.observations("assistant_delta"))
         assert allowed.read_text() == "ran\n"
         tools = [o for o in h.observations() if o["type"].startswith("tool_")]
         assert [(t["type"], t["tool_call_id"]) for t in tools] == [("tool_start", "call-1"), ("tool_end", "call-1")]
