@@ -125,7 +125,7 @@ def build_runtime(spaces: dict[str, Path], *, agent: str | None, agent_command: 
     found = shutil.which(argv[0], path=env.get("PATH"))
     if found is None and not Path(argv[0]).is_file():
         raise ConfigurationError(f"the agent command {argv[0]!r} is not found (PATH={env.get('PATH', '')})")
-    argv[0] = found or argv[0]
+    argv[0] = os.path.abspath(found or argv[0])  # the agent runs in its workspace, not here
     if restart_after_cancel is None:
         restart_after_cancel = chosen.restart_after_cancel if chosen else False
     config = AcpConfig(command=argv, env=env, state_dir=state_dir.resolve(), agent_mode=agent_mode,

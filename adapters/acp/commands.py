@@ -124,7 +124,7 @@ async def execute(slot: Slot, command: dict[str, Any], plan: Plan) -> None:
     outcome = turn_outcome(answer.get("stopReason"), final, cancelled_by=turn.cancelled_by)
     usage = answer.get("usage")
     if isinstance(usage, dict):  # the turn's tokens (usage_update observations carry the session's)
-        await slot.observe({"type": "usage", "scope": "turn",
+        await slot.observe({"type": "usage_update", "scope": "turn",
                             "tokens": {k: v for k, v in usage.items() if isinstance(v, (int, float))}})
     await slot.observe({"type": "assistant_message", "text": bound(final, 64 * 1024),
                         "stop_reason": answer.get("stopReason")})

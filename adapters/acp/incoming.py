@@ -31,7 +31,7 @@ from patchbay_adapters.acp.mapping import (
 )
 from patchbay_adapters.acp.records import Asked
 
-from patchbay.registry import ElicitationState, SessionActivityState
+from patchbay.registry import ElicitationState
 
 if TYPE_CHECKING:
     from patchbay_adapters.acp.slot import Slot
@@ -86,7 +86,8 @@ async def _permission(slot: Slot, peer: Peer, message: Incoming) -> None:
     if turn is None or turn.cancelled_by is not None or params.get("sessionId") != slot.session_id:
         # After a cancel (or outside a turn) nothing may run: the agent is told at once.
         await slot.observe({"type": "notice", "level": "info",
-                            "text": "a permission request after the turn was cancelled was answered 'cancelled'"})
+                            "text": "a permission request outside a running turn (or after its cancel) was answered "
+                                    "'cancelled'; nothing ran"})
         await peer.respond(message.id, CANCELLED_ANSWER)
         return
     asked = permission_elicitation(params, now=time.time(), timeout=slot.config.approval_timeout)
@@ -103,9 +104,6 @@ async def _permission(slot: Slot, peer: Peer, message: Incoming) -> None:
         await slot.observe(observation)
     await slot.link.send("elicitation", runtime_session_id=slot.name, generation=slot.generation,
                          elicitation_id=elicitation_id, command_id=slot.current_command, **fields)
-    await slot.observe({"type": "approval_requested", "elicitation_id": elicitation_id,
-                        "tool_call_id": tool_call_id, "options": [o["optionId"] for o in options]},
-                       activity=SessionActivityState.working)
     if slot.process_nursery is not None:
         slot.process_nursery.start_soon(_expire, slot, peer, elicitation_id)
 

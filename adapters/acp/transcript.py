@@ -5,8 +5,10 @@ when they reach ``TEXT_FLUSH_BYTES``, when ``TEXT_FLUSH_SECONDS`` passed since t
 chunk (``due``), or before any other observation, so the transcript order is kept. Tool calls
 are keyed by their tool-call id within the turn (``begin_turn`` forgets the last turn's):
 the first sighting is a ``tool_start``, later ones ``tool_update``, a ``completed`` or
-``failed`` status a ``tool_end``. ``diff`` content is kept as ``{path, old, new}`` for the
-cockpit's diff view; text and terminal content as ``output``.
+``failed`` status a ``tool_end``. ``diff`` content is kept as ACP's own items (path, oldText,
+newText) for the cockpit's diff view; text and terminal content as ``output``. Session-level
+updates keep ACP's names (``usage_update``, ``available_commands_update``,
+``current_mode_update``), which the cockpit shows as state rather than as transcript lines.
 """
 
 from __future__ import annotations
@@ -53,9 +55,9 @@ def tool_content(items: Any) -> tuple[str, list[dict[str, Any]], list[str]]:
         if kind == "content":
             output.append(content_text(item.get("content")))
         elif kind == "diff":
-            diffs.append({"path": str(item.get("path") or ""),
-                          "old": None if item.get("oldText") is None else bound(str(item["oldText"]), DIFF_LIMIT),
-                          "new": bound(str(item.get("newText") or ""), DIFF_LIMIT)})
+            diffs.append({"type": "diff", "path": str(item.get("path") or ""),
+                          "oldText": None if item.get("oldText") is None else bound(str(item["oldText"]), DIFF_LIMIT),
+                          "newText": bound(str(item.get("newText") or ""), DIFF_LIMIT)})
         elif kind == "terminal":
             terminals.append(str(item.get("terminalId") or ""))
     return "".join(output), diffs, terminals
@@ -82,13 +84,14 @@ class Transcript:
     pending_type: str | None = None
     pending_since: float | None = None
     tools: set[str] = attrs.field(factory=set)
-    text: list[str] = attrs.field(factory=list)  # the turn's assistant text, for its result
+    text: list[str] = attrs.field(factory=list)  # the turn's assistant text since its last tool call
 
     def begin_turn(self) -> None:
         self.tools.clear()
         self.text.clear()
 
     def turn_text(self) -> str:
+        """The turn's final assistant text: what it said after its last tool call (or all of it)."""
         return "".join(self.text)
 
     def due(self) -> float | None:
@@ -134,20 +137,22 @@ class Transcript:
                 for e in (entries if isinstance(entries, list) else []) if isinstance(e, Mapping)][:100]}
         if kind == "usage_update":
             cost = update.get("cost")
-            return {"type": "usage", "scope": "session", "used": update.get("used"), "size": update.get("size"),
+            return {"type": "usage_update", "scope": "session", "used": update.get("used"), "size": update.get("size"),
                     "cost": dict(cost) if isinstance(cost, Mapping) else None}
         if kind == "available_commands_update":
             commands = update.get("availableCommands")
-            return {"type": "commands", "commands": [
+            return {"type": "available_commands_update", "commands": [
                 {"name": str(c.get("name")), "description": str(c.get("description") or "")[:300]}
                 for c in (commands if isinstance(commands, list) else []) if isinstance(c, Mapping)][:200]}
         if kind == "current_mode_update":
-            return {"type": "mode", "mode_id": update.get("currentModeId")}
+            return {"type": "current_mode_update", "mode_id": update.get("currentModeId")}
         if isinstance(kind, str):
             return {"type": "agent_update", "update": bound(kind, 100)}
         return None
 
     def _tool(self, update: Mapping[str, Any]) -> dict[str, Any]:
+        if update.get("sessionUpdate") == "tool_call" and self.text:
+            self.text.clear()  # text before a tool call is not the turn's final answer
         call = str(update.get("toolCallId") or "")
         status = update.get("status")
         output, diffs, terminals = tool_content(update.get("content"))
@@ -166,8 +171,8 @@ class Transcript:
                 output = _raw(update.get("rawOutput")) or ""
         if output:
             observation["output"] = bound(output)
-        if diffs:
-            observation["diffs"] = diffs
+        if diffs:  # ACP's own diff items (path, oldText, newText): the cockpit's diff view reads them
+            observation["content"] = diffs
         if terminals:
             observation["terminals"] = terminals
         return observation

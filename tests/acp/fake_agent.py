@@ -188,6 +188,7 @@ class Agent:
     async def tool(self, session: str, target: Path, cancel: trio.Event) -> tuple[str, str]:
         call = {"toolCallId": "call-1", "title": f"Write {target.name}", "kind": "edit", "status": "pending",
                 "rawInput": {"command": f"echo ran > {target}"}}
+        await self.chunk(session, "Let me write it. ")  # not the final answer: a tool call follows
         await self.update(session, {"sessionUpdate": "tool_call", **call})
         answer = await self.ask("session/request_permission", {"sessionId": session, "toolCall": call,
                                                                 "options": OPTIONS})

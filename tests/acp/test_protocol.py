@@ -11,10 +11,12 @@ import signal
 from pathlib import Path
 
 import trio
+from patchbay_adapters.acp.adapter import AcpRuntime
 from patchbay_adapters.acp.records import SlotState
 from patchbay_adapters.common.child import kill_orphaned_group, started_at
 
-from tests.acp.conftest import agent_log, harness
+from tests.acp.conftest import agent_log, fake_config, harness
+from tests.pi.fake_link import FakeLink
 
 
 async def test_a_prompt_streams_its_reply_and_completes_with_the_final_text(tmp_path: Path) -> None:
@@ -58,7 +60,8 @@ async def test_an_allowed_permission_runs_the_tool_and_a_denied_one_does_not(tmp
         assert asked["expires_at"] is not None
         answer = await h.send("approval-response", {"elicitation_id": asked["elicitation_id"], "decision": "approve"})
         assert (await h.outcome(answer))["result"]["sent"] == {"outcome": "selected", "optionId": "allow"}
-        assert (await h.outcome(command))["result"]["text"] == "tool ran (allow)"
+        assert (await h.outcome(command))["result"]["text"] == "tool ran (allow)"  # the text after the tool
+        assert "Let me write it. " in "".join(o["text"] for o in h.observations("assistant_delta"))
         assert allowed.read_text() == "ran\n"
         tools = [o for o in h.observations() if o["type"].startswith("tool_")]
         assert [(t["type"], t["tool_call_id"]) for t in tools] == [("tool_start", "call-1"), ("tool_end", "call-1")]
@@ -95,7 +98,7 @@ async def test_an_unanswered_permission_expires_as_a_rejection(tmp_path: Path) -
         assert (await h.outcome(late))["state"] == "rejected"
 
 
-async def test_cancel_mid_stream_ends_the_turn_cancelled_quickly(tmp_path: Path) -> None:
+async def test_cancel_mid_stream_ends_the_turn_cancelled(tmp_path: Path) -> None:
     async with harness(tmp_path) as h:
         command = await h.say("SLOW:" + "x" * 200)
         await h.link.wait_until(lambda: h.observations("assistant_delta"))
@@ -197,11 +200,12 @@ async def test_plan_usage_commands_mode_and_diffs_become_observations(tmp_path: 
         assert h.observations("thinking_delta")[0]["text"] == "thinking it over"
         assert [e["content"] for e in h.observations("plan")[0]["entries"]] == ["read", "edit"]
         end = h.observations("tool_end")[0]
-        assert end["diffs"] == [{"path": "/w/a.txt", "old": "old", "new": "new"}]
-        assert h.observations("usage")[0] == {"type": "usage", "scope": "session", "used": 1200, "size": 200000,
+        assert end["content"] == [{"type": "diff", "path": "/w/a.txt", "oldText": "old", "newText": "new"}]
+        assert h.observations("usage_update")[0] == {"type": "usage_update", "scope": "session", "used": 1200,
+                                                     "size": 200000,
                                               "cost": {"amount": 0.01, "currency": "USD"}}
-        assert h.observations("commands")[0]["commands"] == [{"name": "review", "description": "Review the diff"}]
-        assert h.observations("mode")[0]["mode_id"] == "auto"
+        assert h.observations("available_commands_update")[0]["commands"] == [{"name": "review", "description": "Review the diff"}]
+        assert h.observations("current_mode_update")[0]["mode_id"] == "auto"
         metadata = h.link.of("session")[-1]["metadata"]
         assert metadata["commands"] == ["review"] and metadata["mode"] == "auto"
 
@@ -315,3 +319,25 @@ async def test_an_agent_left_running_by_a_killed_adapter_is_reaped_at_the_next_s
         if orphan.returncode is None:
             orphan.kill()
             await orphan.wait()
+
+
+async def test_each_workspace_has_its_own_agent_and_commands_reach_only_their_slot(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    link = FakeLink()
+    runtime = AcpRuntime({"a": a, "b": b}, fake_config(tmp_path))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(runtime.run, link)
+        slots = runtime.slots
+        await link.wait_until(lambda: all(s.live_peer is not None for s in slots.values()))
+        assert slots["a"].child.pid != slots["b"].child.pid
+        for name in ("a", "b"):
+            await runtime.deliver({"command_id": f"say-{name}", "kind": "instruct", "runtime_session_id": name,
+                                   "generation": None, "payload": {"text": f"SAY:from {name}"}})
+        done = await link.wait_until(lambda: (r := {x["command_id"]: x for x in link.of("report")
+                                                    if x["state"] == "completed"}) and len(r) == 2 and r)
+        assert done["say-a"]["result"]["text"] == "from a" and done["say-b"]["result"]["text"] == "from b"
+        prompts = {m["params"]["sessionId"] for m in agent_log(tmp_path) if m.get("method") == "session/prompt"}
+        assert prompts == {slots["a"].session_id, slots["b"].session_id}
+        nursery.cancel_scope.cancel()

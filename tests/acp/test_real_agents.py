@@ -38,6 +38,7 @@ class Agent:
     package: str
     version: str
     resumes: bool  # session/load after a restart (else a new generation with a notice)
+    outlives_stdin: bool = False  # keeps running when its stdin closes (a killed adapter leaves it behind)
 
 
 def claude_args(_tmp: Path, fake: FakeServer) -> list[str]:
@@ -94,8 +95,10 @@ def gemini_args(tmp: Path, fake: FakeServer) -> list[str]:
             "--agent-env", "GEMINI_API_KEY=fake-key", "--agent-env", f"GOOGLE_GEMINI_BASE_URL={fake.url}"]
 
 
-CLAUDE = Agent("claude", Anthropic, claude_args, "@zed-industries/claude-agent-acp", "0.23.1", resumes=True)
-CODEX = Agent("codex", Responses, codex_args, "@zed-industries/codex-acp", "0.16.0", resumes=True)
+CLAUDE = Agent("claude", Anthropic, claude_args, "@zed-industries/claude-agent-acp", "0.23.1", resumes=True,
+               outlives_stdin=True)
+CODEX = Agent("codex", Responses, codex_args, "@zed-industries/codex-acp", "0.16.0", resumes=True,
+              outlives_stdin=True)
 GEMINI = Agent("gemini", Gemini, gemini_args, "@google/gemini-cli", "0.61.0", resumes=False)
 OPENCODE = Agent("opencode", ChatCompletions, opencode_args, "opencode-ai", "1.18.33", resumes=True)
 
@@ -221,6 +224,9 @@ def test_cancel_mid_stream_cancels_the_turn(world: World) -> None:
 
 
 def test_a_killed_adapter_leaves_no_agent_behind_and_its_turn_ends_unknown(world: World) -> None:
+    if not world.agent.outlives_stdin:
+        pytest.skip(f"{world.agent.name} exits when its stdin closes: a killed adapter leaves nothing to reap "
+                    "(the in-flight outcome is the core's, proven with claude and codex)")
     world.submit("inflight", "SLOW:" + "w" * 400)
     wait_for(lambda: world.observations("inflight", "assistant_delta"), timeout=90, what="streaming")
     agent_pid = world.session()["metadata"]["agent_pid"]
