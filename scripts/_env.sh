@@ -32,6 +32,17 @@ ensure_node_tools() {  # pinned in tools/package-lock.json: pi 1.6 (primary) and
   fi
 }
 
+ensure_acp_agents() {  # the pinned ACP agents the suite drives end to end (tools/acp/package-lock.json)
+  local acp="$ROOT/tools/acp"
+  if [ ! -x "$acp/node_modules/.bin/claude-agent-acp" ] || [ ! -x "$acp/node_modules/.bin/codex-acp" ] \
+     || [ ! -x "$acp/node_modules/.bin/gemini" ] || [ ! -x "$acp/node_modules/.bin/opencode" ] \
+     || [ "$acp/package-lock.json" -nt "$acp/node_modules/.package-lock.json" ]; then
+    # Not `npm ci`: the lock lacks opencode's binaries for other platforms (the registry here has
+    # none at that version), which `npm ci` counts as out of sync; this installs the locked tree.
+    (cd "$acp" && npm install --no-save --no-audit --no-fund --loglevel=error)
+  fi
+}
+
 ensure_chromium() {  # Debian's Chromium for the browser tests (Playwright drives it; no download)
   if [ ! -x /usr/bin/chromium ]; then
     local sudo=""
@@ -47,5 +58,14 @@ ensure_java() {  # TLC (TLA+) runs on Java 17
     [ "$(id -u)" -ne 0 ] && sudo="sudo"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+  fi
+}
+
+ensure_iproute2() {  # `ip` for the network-namespace partition test (tests/integration/test_partition.py)
+  if ! command -v ip >/dev/null 2>&1; then
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq iproute2 >/dev/null
   fi
 }

@@ -174,7 +174,7 @@ def watch(cursor: int | None, as_json: bool) -> None:
     url = f"{http.stream_url}?cursor={cursor if cursor is not None else -1}"
 
     async def follow() -> None:
-        async with open_websocket_url(url, extra_headers=http.stream_headers,
+        async with open_websocket_url(url, http.ssl_context, extra_headers=http.stream_headers,
                                       max_message_size=64 * 1024 * 1024) as ws:
             while True:
                 message = json.loads(await ws.get_message())

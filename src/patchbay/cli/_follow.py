@@ -142,7 +142,7 @@ def follow(http: Client, record: dict[str, Any], timeout: float, *, live: bool) 
         while not follower.done:
             url = f"{http.stream_url}?cursor={cursor}"
             try:
-                async with open_websocket_url(url, extra_headers=http.stream_headers,
+                async with open_websocket_url(url, http.ssl_context, extra_headers=http.stream_headers,
                                               max_message_size=16 * 1024 * 1024) as ws:
                     while not follower.done:
                         follower.feed(json.loads(await ws.get_message()))

@@ -89,6 +89,8 @@ def _text(payload: dict[str, Any], field: str) -> str | None:
 
 def validate_payload(kind: CommandKind, payload: dict[str, Any]) -> str | None:
     """Kind-specific shape checks; returns the problem in plain words, or None."""
+    if kind is CommandKind.reconfigure and isinstance(payload.get("mode"), str) and payload["mode"]:
+        return None  # an agent's session mode (ACP): the adapter checks it is one the agent offers
     if kind is CommandKind.instruct:
         if _text(payload, "text") is None and _text(payload, "bash") is None:
             return "instruct needs a non-empty 'text' (or 'bash': a command line)"
@@ -278,6 +280,11 @@ def decide_submission(
     if session.connectivity in (SessionConnectivityState.offline, SessionConnectivityState.failed):
         return _refuse(submission, issuer, SubmissionOutcome.rejected, Failure.target_offline,
                        f"session {submission.target} is {session.connectivity.value}")
+    adapter = state.adapters.get(session.adapter_id)
+    if kind is CommandKind.instruct and submission.payload.get("mode") == "steer" and adapter is not None \
+            and adapter.manifest.get("steer") is False:  # the adapter's manifest declares no steering
+        return _refuse(submission, issuer, SubmissionOutcome.rejected, Failure.unsupported_command,
+                       f"adapter {session.adapter_id} takes no steering mid-turn: send it as a follow-up")
 
     # (5) validity window
     if submission.expires_at is not None and submission.expires_at <= now and not faults.active("expiry_off"):
