@@ -263,3 +263,23 @@ def test_transcript_repair_after_the_adapter_is_killed_mid_turn(world: World, pi
     texts = [e["payload"]["observation"].get("text") for e in world.transcript()
              if e["payload"]["observation"]["type"] == "entry" and e["payload"]["generation"] == generation]
     assert "SLOW:" + "r" * 300 in texts and "after the kill" in texts
+
+    # pi restarts (killed alone), then the core restarts: each time the same list, once each
+    pid = world.session()["metadata"]["pi_pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: (s := world.session())["connectivity"] == "live" and s["metadata"]["pi_pid"] != pid,
+             timeout=90, what="pi restarted")
+    say(world, "repair-3", "after the pi restart")
+    assert world.d.serve_proc is not None
+    port = world.d.url.rsplit(":", 1)[1]
+    seen_resyncs = len(world.resyncs())
+    world.d.serve_proc.kill(signal.SIGKILL)
+    world.d.serve(listen=f"127.0.0.1:{port}")
+    world.api = world.d.api()
+    wait_for(lambda: len(world.resyncs()) > seen_resyncs and world.session()["connectivity"] == "live", timeout=90,
+             what="resync after the core restarted")
+    say(world, "repair-4", "after the core restart")
+    wait_for(lambda: reported_entries(world, generation) == pi_entries(world, pi_session), timeout=30,
+             what="the entries after both restarts")
+    reported = reported_entries(world, generation)
+    assert len(reported) == len(set(reported))
