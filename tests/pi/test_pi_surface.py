@@ -270,14 +270,7 @@ def test_transcript_repair_after_the_adapter_is_killed_mid_turn(world: World, pi
     wait_for(lambda: (s := world.session())["connectivity"] == "live" and s["metadata"]["pi_pid"] != pid,
              timeout=90, what="pi restarted")
     say(world, "repair-3", "after the pi restart")
-    assert world.d.serve_proc is not None
-    port = world.d.url.rsplit(":", 1)[1]
-    seen_resyncs = len(world.resyncs())
-    world.d.serve_proc.kill(signal.SIGKILL)
-    world.d.serve(listen=f"127.0.0.1:{port}")
-    world.api = world.d.api()
-    wait_for(lambda: len(world.resyncs()) > seen_resyncs and world.session()["connectivity"] == "live", timeout=90,
-             what="resync after the core restarted")
+    world.restart_core()
     say(world, "repair-4", "after the core restart")
     wait_for(lambda: reported_entries(world, generation) == pi_entries(world, pi_session), timeout=30,
              what="the entries after both restarts")
