@@ -314,14 +314,7 @@ def test_new_session_bumps_the_generation_then_the_adapter_restarts_and_resyncs(
     assert world.api.wait_state("queued", "completed", "failed", timeout=90)["result"]["text"] == "redelivered"
 
     # The core restarts: the same adapter process re-attaches and resynchronizes again.
-    assert world.d.serve_proc is not None
-    port = world.d.url.rsplit(":", 1)[1]
-    seen = len(world.resyncs())
-    world.d.serve_proc.kill(signal.SIGKILL)
-    world.d.serve(listen=f"127.0.0.1:{port}")
-    world.api = world.d.api()
-    wait_for(lambda: len(world.resyncs()) > seen and world.session()["connectivity"] == "live", timeout=90,
-             what="resync after the core restarted")
+    world.restart_core()
     assert world.session()["generation"] == after["generation"]
 
 

@@ -263,3 +263,16 @@ def test_transcript_repair_after_the_adapter_is_killed_mid_turn(world: World, pi
     texts = [e["payload"]["observation"].get("text") for e in world.transcript()
              if e["payload"]["observation"]["type"] == "entry" and e["payload"]["generation"] == generation]
     assert "SLOW:" + "r" * 300 in texts and "after the kill" in texts
+
+    # pi restarts (killed alone), then the core restarts: each time the same list, once each
+    pid = world.session()["metadata"]["pi_pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: (s := world.session())["connectivity"] == "live" and s["metadata"]["pi_pid"] != pid,
+             timeout=90, what="pi restarted")
+    say(world, "repair-3", "after the pi restart")
+    world.restart_core()
+    say(world, "repair-4", "after the core restart")
+    wait_for(lambda: reported_entries(world, generation) == pi_entries(world, pi_session), timeout=30,
+             what="the entries after both restarts")
+    reported = reported_entries(world, generation)
+    assert len(reported) == len(set(reported))

@@ -3,6 +3,7 @@ pi of one line of the support matrix, against the scripted fake model."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,17 @@ class World:
 
     def session(self, target: str = TARGET) -> dict[str, Any]:
         return self.api.sessions()[target]
+
+    def restart_core(self) -> None:
+        """SIGKILL serve, start it again on the same port, wait for the adapter's resync."""
+        assert self.d.serve_proc is not None
+        port = self.d.url.rsplit(":", 1)[1]
+        seen = len(self.resyncs())
+        self.d.serve_proc.kill(signal.SIGKILL)
+        self.d.serve(listen=f"127.0.0.1:{port}")
+        self.api = self.d.api()
+        wait_for(lambda: len(self.resyncs()) > seen and self.session()["connectivity"] == "live", timeout=90,
+                 what="resync after the core restarted")
 
 
 def make_world(tmp_path_factory: pytest.TempPathFactory, fake_llm: FakeLLM, pi_build: PiBuild) -> Iterator[World]:
