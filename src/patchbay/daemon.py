@@ -168,7 +168,7 @@ async def _serve_core(home: Home, config: Config, core: Core, host: str, port: i
                 limits = config.login
                 app = create_app(core, server_key=home.server_key(),
                                  secure_cookies=config.tls or config.trusted_proxy,
-                                 trusted_proxy=config.trusted_proxy, setup=setup,
+                                 trusted_proxy=config.trusted_proxy, setup=setup, public_origins=config.public_url,
                                  limiter=RateLimiter(limits.failures_per_address, limits.failures_per_account,
                                                      limits.failure_window))
                 hyper = HypercornConfig()
