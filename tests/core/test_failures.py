@@ -21,10 +21,7 @@ async def test_a_failed_journal_write_answers_failed_shows_nothing_and_the_core_
         tmp_path: Path) -> None:
     clock = ManualClock()
     async with running_core(tmp_path, clock=clock) as h:
-        await h.login()
-        adapter = await h.adapter()
-        await adapter.attach()
-        await adapter.session()
+        adapter = await h.live_session()
         assert (await h.submit("ok-1", "echo fine")).outcome is SubmissionOutcome.accepted
         before = h.core.state.last_lsn
     # A second run, whose journal refuses one particular submission inside its transaction.
@@ -240,10 +237,7 @@ async def test_a_report_that_times_out_is_neither_success_nor_refusal_and_still_
 async def test_while_the_journal_takes_no_writes_a_deadline_waits_and_no_actor_crashes(tmp_path: Path) -> None:
     clock = ManualClock()
     async with running_core(tmp_path, clock=clock) as h:
-        await h.login()
-        adapter = await h.adapter()
-        await adapter.attach()
-        await adapter.session()
+        await h.live_session()
         result = await h.submit("short", "echo soon", expires_at=clock.now() + 5)
         assert result.outcome is SubmissionOutcome.accepted
         poison(tmp_path / "journal.db")
