@@ -16,6 +16,7 @@ and its journal writer thread commits everything queued before the stop, then en
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -271,9 +272,11 @@ async def _admin_session(stream: trio.SocketStream, core: Core, home: Home) -> N
         try:
             request = json.loads(data or b"{}")
             answer = await admin_action(core, home, request)
-        except (ValueError, KeyError, PatchbayError) as problem:
+        except (ValueError, KeyError, TypeError, AttributeError, PatchbayError) as problem:
             answer = {"ok": False, "error": str(problem)}
-        await stream.send_all(json.dumps(answer).encode() + b"\n")
+        # A local client gone before its answer ends only its own session, never serve.
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await stream.send_all(json.dumps(answer).encode() + b"\n")
 
 
 async def admin_action(core: Core, home: Home, request: dict[str, Any]) -> dict[str, Any]:
@@ -307,7 +310,13 @@ async def _supervise_adapter(home: Home, adapter: LocalAdapter, url: str, announ
             "--core", url, "--credential-file", str(home.credential_file(adapter.adapter_id)), *adapter.args]
     while True:
         started = trio.current_time()
-        process = await trio.lowlevel.open_process(argv, start_new_session=True)
+        try:
+            process = await trio.lowlevel.open_process(argv, start_new_session=True)
+        except OSError as error:  # e.g. out of processes or memory: optional work, tried again
+            announce(f"adapter {adapter.adapter_id} could not start ({error}); retrying in {backoff:.1f} s")
+            await trio.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)
+            continue
         announce(f"adapter {adapter.adapter_id} started (pid {process.pid})")
         try:
             code = await process.wait()

@@ -15,7 +15,10 @@ class CoreStopped(PatchbayError):
 
 class JournalUnavailable(CoreStopped):
     """The journal takes no writes for now (a full disk, an I/O error): nothing of this was
-    recorded. Reads go on; writes are taken again, by themselves, once the journal commits."""
+    recorded. Reads go on; writes are taken again, by themselves, once the journal commits.
+    An entity actor that meets it answers with it and goes on (nothing of it is its fault)."""
+
+    actor_survives = True
 
 
 class NotFound(PatchbayError):

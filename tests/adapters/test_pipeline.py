@@ -209,7 +209,7 @@ async def test_the_frames_of_a_failed_commit_are_not_answered_and_not_applied(tm
                 await trio.sleep_forever()
     except* Exception as group:
         errors.extend(group.exceptions)
-    assert errors, "a failed commit stops the core"
+    assert errors, "a failed commit ends the attachment (its frames are never answered)"
     assert transport.answers == [{"type": "ack", "seq": first}]  # none of the failed batch
     replayed = replay_journal(tmp_path / "journal.db")
     assert replayed.violations == []

@@ -94,6 +94,14 @@ class Harness:
         await self.core.adapters.register(adapter_id, "shell", credential)
         return FakeAdapter(self.core, adapter_id, credential)
 
+    async def live_session(self, adapter_id: str = "shell-1") -> FakeAdapter:
+        """Logged in, with ``adapter_id`` attached and its session ``demo`` reported."""
+        await self.login()
+        adapter = await self.adapter(adapter_id)
+        await adapter.attach()
+        await adapter.session()
+        return adapter
+
     async def submit(self, command_id: str, text: str = "true", *, key: str | None = None, kind: str = "instruct",
                      target: str = "shell-1/demo", payload: dict[str, Any] | None = None, **extra: Any) -> Any:
         assert self.issuer is not None

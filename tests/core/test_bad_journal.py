@@ -32,10 +32,7 @@ BAD_PAYLOADS: dict[str, dict[str, Any]] = {
 
 async def _journal_with_a_normal_command(tmp_path: Path) -> None:
     async with running_core(tmp_path) as h:
-        await h.login()
-        adapter = await h.adapter()
-        await adapter.attach()
-        await adapter.session()
+        await h.live_session()
         assert (await h.submit("c-normal", "echo hi")).outcome is SubmissionOutcome.accepted
 
 
@@ -101,10 +98,7 @@ async def test_a_checkpoint_that_fails_is_counted_and_skipped_and_the_core_keeps
         raise TypeError("Integer exceeds 64-bit range")
 
     async with running_core(tmp_path) as h:
-        await h.login()
-        adapter = await h.adapter()
-        await adapter.attach()
-        await adapter.session()
+        await h.live_session()
         monkeypatch.setattr(core_state_module, "pack_pieces", broken)
         h.core._checkpointing = True
         await h.core._checkpoint(paced=False)

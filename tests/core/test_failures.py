@@ -21,10 +21,7 @@ async def test_a_failed_journal_write_answers_failed_shows_nothing_and_the_core_
         tmp_path: Path) -> None:
     clock = ManualClock()
     async with running_core(tmp_path, clock=clock) as h:
-        await h.login()
-        adapter = await h.adapter()
-        await adapter.attach()
-        await adapter.session()
+        adapter = await h.live_session()
         assert (await h.submit("ok-1", "echo fine")).outcome is SubmissionOutcome.accepted
         before = h.core.state.last_lsn
     # A second run, whose journal refuses one particular submission inside its transaction.
@@ -235,3 +232,25 @@ async def test_a_report_that_times_out_is_neither_success_nor_refusal_and_still_
         resent = await adapter.send("report", seq=answer["seq"], command_id="c1", state="delivered")
         assert resent == {"type": "ack", "seq": answer["seq"], "duplicate": True}
         assert [t.state for t in h.core.command("c1").history] == [CommandState.accepted, CommandState.delivered]
+
+
+async def test_while_the_journal_takes_no_writes_a_deadline_waits_and_no_actor_crashes(tmp_path: Path) -> None:
+    clock = ManualClock()
+    async with running_core(tmp_path, clock=clock) as h:
+        await h.live_session()
+        result = await h.submit("short", "echo soon", expires_at=clock.now() + 5)
+        assert result.outcome is SubmissionOutcome.accepted
+        poison(tmp_path / "journal.db")
+        failed = await h.submit("bad", "echo poison")
+        assert failed.outcome is SubmissionOutcome.failed and not h.core.journal.writable
+        restarts = h.core.supervisor.restarts
+        clock.advance(10)
+        await h.core._fire(("command-expiry", "short"))  # refused: the journal takes no writes
+        assert h.core.supervisor.restarts == restarts, "an unwritable journal is no crash of the actor"
+        assert ("command-expiry", "short") in h.core.timers._deadlines  # armed again, never dropped
+        assert h.core.state.commands["short"].state.value != "expired"
+        with trio.fail_after(10):
+            await h.core.journal.wait_writable()
+        await h.core._fire(("command-expiry", "short"))
+        await h.settle()
+        assert h.core.state.commands["short"].state.value == "expired"

@@ -2,7 +2,7 @@
 
 SQLite cannot always tell that WAL frames were lost (a deleted or truncated ``-wal``), or that
 an older copy of the journal was put back. Patchbay can: the head file it writes beside the
-journal after checkpoints and at an orderly stop, and a client's stream cursor, know LSNs the
+journal while commits come and at an orderly stop, and a client's stream cursor, know LSNs the
 journal no longer has. Either is logged, flagged in ``GET /api/status`` and journaled as a
 ``journal.history_lost`` audit record.
 """
@@ -14,12 +14,13 @@ import re
 import shutil
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
 from trio_websocket import open_websocket_url
 
-from tests.support.processes import Deployment
+from tests.support.processes import Deployment, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -69,3 +70,34 @@ def test_a_journal_older_than_its_head_and_a_cursor_beyond_it_are_reported_loudl
         assert "a client's stream cursor" in sources
     finally:
         d.stop()
+
+
+def test_wal_frames_lost_after_a_kill_are_reported(tmp_path: Path) -> None:
+    d = Deployment(tmp_path)
+    journal = d.home / "journal.db"
+    try:
+        d.serve()
+        api = d.api()
+        for number in range(5):  # committed, acknowledged, in the WAL only
+            answer = api.http.post("/api/grants", json={"scope": {"type": "all"}, "kinds": ["query"],
+                                                        "provenance": f"grant {number}"})
+            assert answer.status_code == 200, answer.text
+        lsn = _last_lsn(api)
+        wait_for(lambda: (json.loads(Path(f"{journal}-head").read_text())["lsn"] >= lsn
+                          if Path(f"{journal}-head").exists() else False), timeout=10, what="the head file")
+        assert d.serve_proc is not None
+        d.serve_proc.kill()  # SIGKILL: the WAL is not merged
+        assert Path(f"{journal}-wal").stat().st_size > 0
+        Path(f"{journal}-wal").unlink()  # the WAL is lost, with acknowledged commits in it
+        Path(f"{journal}-shm").unlink(missing_ok=True)
+        d.serve()
+        assert d.serve_proc is not None
+        d.serve_proc.wait_line(re.compile("DURABLE HISTORY WAS LOST"), timeout=10)
+        status = d.api().http.get("/api/status").json()
+        assert status["history_lost"] is True and status["history_evidence"][0]["claimed"] >= lsn
+    finally:
+        d.stop()
+
+
+def _last_lsn(api: Any) -> int:
+    return int(api.http.get("/api/commands?limit=1").json()["lsn"])

@@ -4,7 +4,8 @@
 the handler's return value. A handler that raises crashes the actor: the asker of that message
 gets ``ActorCrashed``, the message is not redelivered, and the supervisor decides about a
 restart. The mailbox outlives a crash, so messages queued behind the crashing one are handled
-by the restarted instance.
+by the restarted instance. An error with a true ``actor_survives`` attribute is no crash: the
+asker gets it as the answer and the actor goes on (a journal that takes no writes for now).
 """
 
 from __future__ import annotations
@@ -149,6 +150,9 @@ async def run_actor(actor: Actor[Any], mailbox: Mailbox, idle_timeout: float | N
                 envelope.answer(error=ActorStopped(f"actor {actor.name} was cancelled"))
                 raise
             except Exception as error:
+                if getattr(error, "actor_survives", False):  # an answer, not a fault of the actor
+                    envelope.answer(error=error)
+                    continue
                 envelope.answer(error=ActorCrashed(f"actor {actor.name} crashed: {error!r}"))
                 raise
             envelope.answer(result)

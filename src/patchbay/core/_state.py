@@ -62,6 +62,7 @@ _Pending = AppendRequest  # what ``decide`` returns: wait on it with ``wait``
 _T = TypeVar("_T")
 _KEEP = 2  # checkpoints kept (besides the bases they apply to)
 PROBE_FIRST, PROBE_MAX = 0.2, 5.0  # seconds between tries of an unwritable journal (doubling)
+HEAD_EVERY = 1.0  # seconds of commits gathered into one write of the head file
 
 
 @attrs.frozen
@@ -154,6 +155,7 @@ class JournaledState:
         self._broken = trio.Event()
         self._writable = trio.Event()  # set while the journal takes writes
         self._writable.set()
+        self._head_behind = trio.Event()  # committed since the head file was last written
         self._encoded = EncodedRecords()  # what the last checkpoint encoded, reused by the next
         self._base: Base | None = None  # the last checkpoint this process wrote
         # the chains of the latest checkpoints (LSNs, full one first), newest last: pruning
@@ -173,11 +175,24 @@ class JournaledState:
         writes again; returns only by cancellation."""
         async with trio.open_nursery() as nursery:
             await nursery.start(self._writer.run)
+            nursery.start_soon(self._keep_head)
             task_status.started()
             while True:
                 await self._broken.wait()
                 await self._until_writable()
                 self._broken = trio.Event()
+
+    async def _keep_head(self) -> None:
+        """Write the head file (``write_head``: the last committed LSN, outside SQLite) at most
+        every ``HEAD_EVERY`` seconds while commits come, none while idle: the evidence a later
+        start compares the journal with (lost WAL frames)."""
+        while True:
+            await self._head_behind.wait()
+            await trio.sleep(HEAD_EVERY)  # what commits meanwhile shares this write
+            self._head_behind = trio.Event()
+            with contextlib.suppress(OSError):  # evidence, not the truth
+                await trio.to_thread.run_sync(write_head, self.store.path, self.store.domain_id,
+                                              self.committed.last_lsn)
 
     @property
     def writable(self) -> bool:
@@ -301,6 +316,7 @@ class JournaledState:
         for event in stored:
             apply(self.committed, event)
         self.commits += 1
+        self._head_behind.set()
         self._since_checkpoint += len(stored)
         self._on_commit_hook(stored)
 
@@ -372,8 +388,6 @@ class JournaledState:
     def _write_checkpoint(self, lsn: int, data: bytes, pinned: set[int]) -> None:
         self.store.save_checkpoint(lsn, data)
         self.store.prune_checkpoints(keep=_KEEP, pinned=pinned)
-        with contextlib.suppress(OSError):  # evidence of the head, not the truth: see ``write_head``
-            write_head(self.store.path, self.store.domain_id, lsn)
 
     async def aclose(self) -> None:
         await self._writer.aclose()

@@ -1,7 +1,7 @@
 """The journal's head, kept beside it: evidence that durable history was lost.
 
-After a checkpoint commits and when the core stops, the last committed LSN is written (and
-fsynced) to ``<journal>-head``, outside SQLite. A journal found shorter than it at the next
+While commits come (at most once a second) and when the core stops, the last committed LSN
+is written (and fsynced) to ``<journal>-head``, outside SQLite. A journal found shorter than it at the next
 start lost durable events (a deleted or truncated ``-wal``, an older copy put back): SQLite
 cannot always tell, this file can.
 """
@@ -21,7 +21,7 @@ def write_head(journal: Path, domain: str, lsn: int) -> None:
     """Record ``lsn`` (durable in the journal) as the head; a failure to write it is ignored
     by callers' choice (it is evidence, not the truth)."""
     path = head_path(journal)
-    temporary = path.with_name(path.name + ".tmp")
+    temporary = path.with_name(f".{path.name}.tmp")  # hidden: never mistaken for a journal file
     with temporary.open("w") as handle:
         handle.write(json.dumps({"authority_domain_id": domain, "lsn": lsn}))
         handle.flush()

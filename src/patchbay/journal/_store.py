@@ -80,16 +80,24 @@ _LONG_NUMBER = b"0" * 19
 
 
 def _loads(text: str | bytes) -> dict[str, Any]:
-    """``json.loads(text)``, through orjson when that gives the same value."""
+    """``json.loads(text)``, through orjson when that gives the same value; a payload that is
+    not a JSON object raises ``TypeError``."""
     try:
         data = text.encode() if isinstance(text, str) else text
         if _LONG_NUMBER not in data.translate(_DIGITS_TO_ZERO):
-            value: dict[str, Any] = orjson.loads(data)
-            return value
+            value = orjson.loads(data)
+            if type(value) is dict:
+                return value
+            raise TypeError("not a JSON object")
     except (orjson.JSONDecodeError, UnicodeEncodeError):
         pass
-    decoded: dict[str, Any] = json.loads(text)
+    decoded = json.loads(text)
+    if type(decoded) is not dict:
+        raise TypeError("not a JSON object")
     return decoded
+
+
+_UNREADABLE = (ValueError, TypeError, RecursionError, AttributeError)  # what _loads raises on garbage
 
 
 @functools.lru_cache(maxsize=64)
@@ -249,14 +257,18 @@ class JournalStore:
         cursor = after_lsn
         domain = self._domain_id  # every row has it (the query filters on it): one string, not one per row
         new_event = _stored_event
-        payload_of = self._payload
+        loads = _loads
         while True:
             page = READ_BATCH if limit is None else min(READ_BATCH, limit - yielded)
             if page <= 0:
                 return
             rows = self._page(cursor, until_lsn, entity, kinds, page, descending=False)
-            for lsn, generation, kind, entity_, ts, payload in rows:
-                yield new_event(domain, int(lsn), int(generation), kind, entity_, float(ts), payload_of(lsn, payload))
+            lsn = payload = None
+            try:
+                for lsn, generation, kind, entity_, ts, payload in rows:
+                    yield new_event(domain, int(lsn), int(generation), kind, entity_, float(ts), loads(payload))
+            except _UNREADABLE:
+                raise self._unreadable(lsn, payload) from None
             yielded += len(rows)
             if len(rows) < page:
                 return
@@ -305,19 +317,20 @@ class JournalStore:
 
     def _event(self, row: Any) -> StoredEvent:
         lsn, generation, kind, entity, ts, payload = row
-        return _stored_event(self._domain_id, int(lsn), int(generation), kind, entity, float(ts),
-                             self._payload(lsn, payload))
-
-    def _payload(self, lsn: int, payload: Any) -> dict[str, Any]:
-        """An event's payload, or a one-line refusal naming the event when it is not a JSON
-        object (the journal was written to by something else, or damaged)."""
         try:
             value = _loads(payload)
-        except (ValueError, TypeError, RecursionError) as error:
-            raise damaged(self.path, f"the payload of the event at LSN {lsn} is not JSON ({error})") from None
-        if not isinstance(value, dict):
-            raise damaged(self.path, f"the payload of the event at LSN {lsn} is not a JSON object")
-        return value
+        except _UNREADABLE:
+            raise self._unreadable(lsn, payload) from None
+        return _stored_event(self._domain_id, int(lsn), int(generation), kind, entity, float(ts), value)
+
+    def _unreadable(self, lsn: Any, payload: Any) -> JournalError:
+        """The one-line refusal for an event whose payload is not a JSON object (the journal
+        was written to by something else, or damaged), naming the event."""
+        try:
+            _loads(payload)
+        except _UNREADABLE as error:
+            return damaged(self.path, f"the payload of the event at LSN {lsn} is not JSON ({error})")
+        return damaged(self.path, f"the payload of the event at LSN {lsn} cannot be read")
 
     # -- checkpoints and meta ------------------------------------------------------------
 
