@@ -19,6 +19,7 @@ import httpx
 from patchbay.cli import _errors
 from patchbay.cli._errors import CliError
 from patchbay.core.config import write_private
+from patchbay.wire import _admit
 
 
 def config_path() -> Path:
@@ -65,7 +66,11 @@ class Client:
 
     def request(self, method: str, path: str, *, json_body: Any = None, params: dict[str, Any] | None = None,
                 allow: tuple[int, ...] = (), about: tuple[str, str] | None = None) -> tuple[int, Any]:
-        """One request; ``about`` (thing, id) names what a 404 means ("no command cmd-…")."""
+        """One request; ``about`` (thing, id) names what a 404 means ("no command cmd-…").
+        A body the core could not admit (``wire/_admit.py``) is refused here, before sending."""
+        refusal = _admit.problem(json_body)
+        if refusal is not None:
+            raise CliError(f"cannot send this: {refusal} (nothing was sent)", _errors.EXIT_REJECTED)
         try:
             response = self._http.request(method, path, json=json_body, params=params)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol, httpx.InvalidURL) as problem:
