@@ -6,6 +6,7 @@ import { clock, fill, h, toast } from "./dom.js";
 import { checkRegistry } from "./labels.js";
 import { connect, disconnect, onNotify, onStreamExpired, pendingElicitations, state, subscribe } from "./store.js";
 import { mountAttention } from "./views/attention.js";
+import { installShortcuts } from "./views/keys.js";
 import { mountSecurity } from "./views/security.js";
 import { mountSession } from "./views/session.js";
 import { mountSessions } from "./views/sessions.js";
@@ -19,6 +20,7 @@ let registryProblem = null;
 
 async function boot() {
   setupTheme();
+  installShortcuts();
   registerWorker();
   onSessionExpired((message) => signedOut(message || "Your session has ended."));
   onStreamExpired((message) => signedOut(message || "Your session has ended."));
@@ -218,7 +220,7 @@ function showSetup() {
   const password = h("input", { type: "password", id: "setup-password", autocomplete: "new-password", minlength: "12", required: true });
   const form = h("form", { class: "panel narrow", id: "setup-form", "aria-labelledby": "setup-title" },
     h("h1", { id: "setup-title" }, "Set up Patchbay"),
-    h("p", {}, "Enter the one-time setup secret that `patchbay serve` printed on the core's console, and choose the operator password."),
+    h("p", {}, "Enter the one-time setup secret that ", h("code", {}, "patchbay serve"), " printed on the core's console, and choose the operator password."),
     h("label", { for: "setup-secret" }, "Setup secret"), secret,
     h("label", { for: "setup-password" }, "New operator password (12+ characters)"), password,
     h("button", { type: "submit", class: "primary" }, "Create the operator"), error);

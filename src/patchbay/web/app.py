@@ -28,6 +28,7 @@ from patchbay.registry import (
     SubmissionOutcome,
     registry_document,
 )
+from patchbay.web import _history, _render
 from patchbay.web._errors import register_errors
 from patchbay.web._fast import (
     MAX_BODY,
@@ -234,6 +235,9 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
         limit = int_arg(request.args, "limit", 500, low=1, high=2000, cap=True)
         events = [stream_event(e) for e in core.events_after(after, limit=limit, entity=f"session:{target}")]
         return ok({"target": target, "events": events, "lsn": core.state.last_lsn})
+
+    _render.register(app, guarded, error, ok)
+    _history.register(app, core, guarded, error, ok)
 
     # POST /api/commands is served by FastRoutes, in front of Quart (see _fast.py).
 
