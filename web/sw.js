@@ -3,8 +3,8 @@
 // The server prefixes this file with `self.PATCHBAY = {version, files}`: the server's version
 // string and the cockpit's static files. They are cached under that version at install; a new
 // server version is a new worker, which caches the new files and deletes the old caches, so the
-// app is never stale forever. Static files and the page are fetched from the network first and
-// answered from the cache only when the core cannot be reached.
+// app is never stale forever. Static files and the page are fetched from the network first (5 s
+// at most) and answered from the cache only when the core cannot be reached in that time.
 //
 // A few read-only API answers the cockpit needs to draw itself (registry, status, who am I, a
 // session's transcript, its commands, the elicitations) are kept in IndexedDB as they pass, and
@@ -99,7 +99,7 @@ function kept(keep, offline, refused = () => {}) {
   return async (request) => {
     let response;
     try {
-      response = await network(request);
+      response = await fetch(request); // no time limit of ours: a slow core is still the truth
     } catch (problem) {
       const body = await offline().catch(() => null);
       if (body === null || body === undefined) throw problem;

@@ -92,10 +92,10 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
 class Cockpit:
     """A browser context at one viewport, its page, and the problems it logged."""
 
-    def __init__(self, browser: Browser, url: str, viewport: str) -> None:
+    def __init__(self, browser: Browser, url: str, viewport: str, **options: Any) -> None:
         self.url = url
         self.viewport = viewport
-        self.context: BrowserContext = browser.new_context(base_url=url, **VIEWPORTS[viewport])
+        self.context: BrowserContext = browser.new_context(base_url=url, **VIEWPORTS[viewport], **options)
         self.page: Page = self.context.new_page()
         self.page.set_default_timeout(30_000)
         self.errors: list[str] = []
@@ -155,8 +155,8 @@ def cockpit(browser: Browser, rig: Rig) -> Iterator[Any]:
     """Factory: ``cockpit("phone")`` opens a logged-out page; all are closed (and checked) after."""
     opened: list[Cockpit] = []
 
-    def open_(viewport: str = "phone") -> Cockpit:
-        c = Cockpit(browser, rig.url, viewport)
+    def open_(viewport: str = "phone", **options: Any) -> Cockpit:
+        c = Cockpit(browser, rig.url, viewport, **options)
         opened.append(c)
         return c
 

@@ -157,6 +157,33 @@ def test_the_worker_caches_by_version_and_chrome_can_install_the_app(rig: Rig, c
     assert [e["errorId"] for e in installability["installabilityErrors"]] == ["in-incognito"]
 
 
+def test_an_answer_lost_on_its_way_back_settles_by_its_id_and_runs_once(rig: Rig, cockpit: Any) -> None:
+    workspace = rig.tmp / "ws" / "demo"
+    c = cockpit("phone")
+    c.allowed += ["ERR_CONNECTION_RESET", "Failed to load resource"]
+    c.login()
+    c.open_session(SHELL)
+    lost: list[str] = []
+
+    def lose_the_first_answer(route: Any) -> None:
+        if lost:
+            route.continue_()
+            return
+        answer = route.fetch()  # the request reaches the core, which accepts and runs it
+        lost.append(str(answer.json()["outcome"]))
+        route.abort("connectionreset")  # ... and the browser never hears so
+
+    c.page.route("**/api/commands", lose_the_first_answer)
+    c.page.fill("#composer-text", "echo lost >> lost-answer.txt")
+    c.page.keyboard.press("Enter")
+    c.page.wait_for_selector('.transcript .card.command[data-state="completed"] .user-text:has-text("lost-answer")',
+                             timeout=60_000)
+    c.page.wait_for_selector(".local-list .card.local", state="detached")  # the outbox has let go of it
+    assert lost == ["accepted"]
+    assert lines(workspace / "lost-answer.txt") == 1
+    assert c.page.evaluate(READ_STORE, ["outbox", None]) == []
+
+
 DEVTOOLS = re.compile(r"DevTools listening on (ws://\S+)")
 
 

@@ -144,3 +144,16 @@ def test_the_offer_subscribes_and_a_push_becomes_a_notification_until_the_device
     count = len(service.to("cockpit-phone"))
     approval_push(api, service, control, public, "control", "after-the-revoke")
     assert len(service.to("cockpit-phone")) == count
+
+
+IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+          "Version/18.0 Mobile/15E148 Safari/604.1")
+
+
+def test_on_an_iphone_outside_the_home_screen_app_the_offer_says_how_to_add_it(rig: Rig, cockpit: Any) -> None:
+    c = cockpit("phone", user_agent=IPHONE)
+    c.login()
+    c.page.wait_for_selector('#push-offer [data-push="ios-needs-home-screen"]')
+    text = c.page.inner_text("#push-offer")
+    assert "Add to Home Screen" in text and "Turn on notifications" not in text
+    c.screenshot("push-offer-ios")

@@ -42,13 +42,25 @@ function keyBytes(base64url) {
   return Uint8Array.from(text, (c) => c.charCodeAt(0));
 }
 
+function sameKey(subscription, wanted) {
+  const have = subscription.options && subscription.options.applicationServerKey;
+  if (!have) return true; // the browser does not say: keep it
+  const bytes = new Uint8Array(have);
+  return bytes.length === wanted.length && bytes.every((b, i) => b === wanted[i]);
+}
+
 export async function turnOn() {
   const permission = await Notification.requestPermission();
   if (permission !== "granted") throw new Error(permission === "denied" ? "notifications are blocked for this site" : "notifications were not allowed");
   const registration = await navigator.serviceWorker.ready;
   const { public_key: key } = await get("/api/push/vapid-public-key");
-  const subscription = (await registration.pushManager.getSubscription())
-    || await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(key) });
+  const wanted = keyBytes(key);
+  let subscription = await registration.pushManager.getSubscription();
+  if (subscription && !sameKey(subscription, wanted)) { // made for another core key (a new home): start over
+    await subscription.unsubscribe();
+    subscription = null;
+  }
+  subscription = subscription || await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: wanted });
   const { status, data } = await post("/api/push/subscriptions", subscription.toJSON());
   if (status !== 201) throw new Error(data.error || `the core refused the subscription (${status})`);
   return data;

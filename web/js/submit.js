@@ -20,6 +20,7 @@ import { transcriptFor } from "./transcript.js";
 export const DEFAULT_WINDOW_MS = 15 * 60 * 1000;
 const LEGACY_KEY = "pb.local"; // the pre-outbox localStorage list, moved into IndexedDB once
 const MAX_BACKOFF_MS = 60_000;
+const RESEND_AFTER_MS = 2000;
 
 export const local = new Map();
 const inflight = new Set();
@@ -140,6 +141,7 @@ async function send(record) {
   }
   if (local.has(record.command_id)) await persist(record);
   touch(record);
+  if (isWaiting(record)) setTimeout(flush, RESEND_AFTER_MS); // an answer lost while the stream is live
   return { outcome: record.state, record };
 }
 
@@ -204,6 +206,14 @@ export function waitingCount() {
 }
 
 subscribe((tags) => {
+  // The stream already shows a command of ours (its answer was lost, or a resend is under way):
+  // the core has it under this id, so the record is settled.
+  if (tags.has("commands")) {
+    for (const record of [...local.values()]) {
+      const command = state.commands.get(record.command_id);
+      if (command && !inflight.has(record.command_id)) settle(record, command);
+    }
+  }
   if (tags.has("conn") || tags.has("sessions") || tags.has("me")) flush();
 });
 // Windows close and backoffs end without any event: look again now and then.
