@@ -11,6 +11,7 @@ core never sees a job that may have had effects as merely ``delivered``.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import signal
@@ -32,6 +33,8 @@ from patchbay.registry import (
     SessionActivityState,
     SnapshotTier,
 )
+
+log = logging.getLogger(__name__)
 
 OUTPUT_TAIL = 8 * 1024
 CHUNK_FLUSH_BYTES = 4096
@@ -106,6 +109,18 @@ class ShellRuntime:
                                 activity=workspace.activity, snapshot_tier=SnapshotTier.authoritative)
 
     async def deliver(self, command: dict[str, Any]) -> None:
+        """Take one delivered command; one this adapter cannot read is rejected, never fatal."""
+        assert self.link is not None
+        try:
+            await self._take(command)
+        except (KeyError, TypeError, ValueError, AttributeError) as problem:
+            command_id = command.get("command_id") if isinstance(command, dict) else None
+            log.warning("shell adapter: unreadable delivery %s: %s", ascii(command_id), ascii(problem))
+            if isinstance(command_id, str):
+                await self.link.report(command_id, CommandState.rejected, failure=Failure.delivery_rejected,
+                                       reason=f"the shell adapter cannot read this command: {ascii(problem)[:200]}")
+
+    async def _take(self, command: dict[str, Any]) -> None:
         assert self.link is not None
         kind = command["kind"]
         workspace = self.workspaces.get(command["runtime_session_id"])
@@ -159,7 +174,17 @@ class ShellRuntime:
                 workspace.wake = trio.Event()
                 await workspace.wake.wait()
             command = workspace.queue.popleft()
-            await self._run_job(workspace, Job(command))
+            try:
+                await self._run_job(workspace, Job(command))
+            except Exception as problem:  # a bug or an odd command: it fails, the queue goes on
+                log.exception("shell adapter: command %s failed in the adapter", ascii(command.get("command_id")))
+                workspace.current = None
+                await self._fail(command, f"the shell adapter failed running it: {ascii(problem)[:200]}")
+
+    async def _fail(self, command: dict[str, Any], reason: str) -> None:
+        assert self.link is not None
+        await self.link.report(command["command_id"], CommandState.failed, failure=Failure.execution_failed,
+                               reason=reason)
 
     async def _run_job(self, workspace: Workspace, job: Job) -> None:
         link = self.link
@@ -178,9 +203,11 @@ class ShellRuntime:
                 ["/bin/sh", "-c", job.command["payload"]["text"]], cwd=str(workspace.directory),
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 start_new_session=True)
-        except OSError as problem:
+        except (OSError, ValueError, TypeError, KeyError) as problem:
+            # ValueError: text that cannot be a command line (a lone surrogate cannot be encoded,
+            # a NUL cannot be passed); the reason is ASCII so the report itself always passes.
             workspace.current = None
-            await link.report(command_id, CommandState.failed, failure=Failure.execution_failed, reason=f"could not start: {problem}")
+            await self._fail(job.command, f"could not start: {ascii(problem)[:300]}")
             await self._report_session(workspace)
             return
         try:

@@ -41,6 +41,7 @@ from patchbay.domain.events import EventKind, Fact
 from patchbay.errors import PatchbayError
 from patchbay.registry import RevocationPolicy
 from patchbay.web._guard import RateLimiter, is_loopback
+from patchbay.web._push_service import PushService
 
 
 class ServeError(PatchbayError):
@@ -128,8 +129,24 @@ async def serve(home: Home, *, listen: str | None = None, announce: Callable[[st
         core = Core(home.journal_file, expected_domain=config.authority_domain_id,
                     settings=settings_from(config), synchronous=config.synchronous)
         await _serve_core(home, config, core, host, port, announce, ready)
+    except BaseExceptionGroup as group:
+        raise _refusal_in(group) from None
     finally:
         lock.release()
+
+
+def _refusal_in(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one Patchbay error (a start-up refusal: the journal cannot take writes) that ended
+    the task tree, so it reaches the operator as its message; any other group as it is."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        error = pending.pop()
+        if isinstance(error, BaseExceptionGroup):
+            pending.extend(error.exceptions)
+        elif not isinstance(error, trio.Cancelled):
+            leaves.append(error)
+    return leaves[0] if len(leaves) == 1 and isinstance(leaves[0], PatchbayError) else group
 
 
 async def _serve_core(home: Home, config: Config, core: Core, host: str, port: int,
@@ -149,9 +166,11 @@ async def _serve_core(home: Home, config: Config, core: Core, host: str, port: i
                 if not core.state.operators:
                     setup = SetupSecret(secrets.token_urlsafe(18), core.clock.now() + config.timeouts.setup_secret)
                 limits = config.login
-                app = create_app(core, server_key=home.server_key(),
+                push = PushService(home.path, home.config_file, core)
+                await front.start(push.run)
+                app = create_app(core, server_key=home.server_key(), push=push,
                                  secure_cookies=config.tls or config.trusted_proxy,
-                                 trusted_proxy=config.trusted_proxy, setup=setup,
+                                 trusted_proxy=config.trusted_proxy, setup=setup, public_origins=config.public_url,
                                  limiter=RateLimiter(limits.failures_per_address, limits.failures_per_account,
                                                      limits.failure_window))
                 hyper = HypercornConfig()

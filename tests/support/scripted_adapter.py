@@ -5,7 +5,8 @@ the production ones) and is driven by the text of ``instruct`` commands:
 
 - ``stream N`` — N ``text_delta`` observations (markdown text), then ``completed``;
 - ``approve TITLE`` — raises an approval elicitation and waits for the operator's answer
-  (an ``approval-response`` delivery), then completes saying what was decided;
+  (an ``approval-response`` delivery), then completes saying what was decided; ``ask TITLE``
+  does the same with a question (an ``elicitation-response``);
 - ``slow`` — a delta every 0.25 s until cancelled (``cancel``/``interrupt``) or 120 s;
 - ``tool`` — the Pi adapter's observation shapes (user echo, tool start/update/end, assistant
   deltas then the final message);
@@ -172,13 +173,13 @@ class ScriptedRuntime:
                 await self._say(f"w{i}" + ("\n" if i % 25 == 0 else " "), command_id)
             await self._say("\n\n```\ndone\n```\n", command_id)
             return {"deltas": count}
-        if word == "approve":
+        if word in ("approve", "ask"):
             eli = f"eli-{command_id}"
             self.answers[eli] = trio.Event()
             await self.link.send("elicitation", runtime_session_id=SESSION, generation=self.generation,
-                                 elicitation_id=eli, kind="approval", command_id=command_id,
-                                 title=rest or "Run the scripted step?", body="`rm -rf build/` in **/srv/scripted**",
-                                 options=[], expires_at=None)
+                                 elicitation_id=eli, kind="approval" if word == "approve" else "question",
+                                 command_id=command_id, title=rest or "Run the scripted step?",
+                                 body="`rm -rf build/` in **/srv/scripted**", options=[], expires_at=None)
             await self.answers[eli].wait()
             decision = self.decisions.get(eli, "?")
             await self._say(f"The operator chose **{decision}**.", command_id)
@@ -271,9 +272,11 @@ def main() -> None:
     parser.add_argument("--id", required=True)
     parser.add_argument("--core", required=True)
     parser.add_argument("--credential-file", required=True, type=Path)
+    parser.add_argument("--reconnect-max", type=float, default=10.0, help="the longest wait between reconnects")
     args = parser.parse_args()
     trio.run(lambda: run_adapter(ScriptedRuntime(), adapter_id=args.id, core_url=args.core,
-                                 credential_file=args.credential_file, deployment_scope="test-rig"))
+                                 credential_file=args.credential_file, deployment_scope="test-rig",
+                                 reconnect_max=args.reconnect_max))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ import { installShortcuts } from "./views/keys.js";
 import { mountSecurity } from "./views/security.js";
 import { mountSession } from "./views/session.js";
 import { mountSessions } from "./views/sessions.js";
+import { offerPush, renewPush, showNotification } from "./push.js";
+import { registerWorker } from "./worker.js";
 
 const main = document.getElementById("main");
 let view = null;
@@ -19,6 +21,7 @@ let registryProblem = null;
 async function boot() {
   setupTheme();
   installShortcuts();
+  registerWorker();
   onSessionExpired((message) => signedOut(message || "Your session has ended."));
   onStreamExpired((message) => signedOut(message || "Your session has ended."));
   try {
@@ -56,6 +59,7 @@ function start(me) {
   if (!location.hash || location.hash.startsWith("#/login") || location.hash === "#setup") location.hash = "#/sessions";
   route();
   renderChrome();
+  if (!me.offline) renewPush().then(offerPush);
 }
 
 function signedOut(message) {
@@ -109,9 +113,18 @@ function renderChrome() {
       state.lockdown.reason ? `Reason: ${state.lockdown.reason}. ` : "",
       "Only the core's host can lift it (patchbay lockdown exit); it cannot be lifted from the web."));
   }
-  if (state.me && state.conn === "reconnecting") {
+  if (state.me && state.offline) {
+    items.push(h("div", { class: "banner warn", role: "status", id: "offline-banner" },
+      h("strong", {}, "Offline — "), `the core cannot be reached. Showing what this device last saw, as of ${clock(state.staleSince / 1000).slice(0, 5)}; nothing here is live.`));
+  } else if (state.me && state.conn === "reconnecting") {
     items.push(h("div", { class: "banner warn", role: "status", id: "reconnect-banner" },
       h("strong", {}, "Reconnecting — "), `showing state as of ${clock(state.staleSince / 1000)}. Live indicators are stale until reconciled.`));
+  }
+  if (state.status && state.status.history_lost) {
+    items.push(h("div", { class: "banner danger", role: "alert", id: "history-lost-banner" },
+      h("strong", {}, "Journal history was lost. "),
+      "Something knew of events the journal no longer holds: acknowledged work may be missing. ",
+      "See the audit log (journal.history_lost) and the runbook's Recovery section."));
   }
   if (registryProblem) items.push(h("div", { class: "banner warn" }, registryProblem));
   fill(banners, items);
@@ -135,9 +148,7 @@ function attention(kind, view) {
   else if (kind === "resolved") text = `${view.title || view.elicitation_id}: ${view.state}`;
   if (!text) return;
   toast(text, kind === "elicitation" ? "attention" : "info");
-  if (document.hidden && "Notification" in window && Notification.permission === "granted") {
-    new Notification("Patchbay", { body: text, tag: view.elicitation_id || view.command_id });
-  }
+  if (document.hidden) showNotification("Patchbay", { body: text, tag: view.elicitation_id || view.command_id });
 }
 
 // -- theme ---------------------------------------------------------------------------------
@@ -165,6 +176,7 @@ function setupTheme() {
 function showLogin() {
   if (view) view.unmount();
   view = null;
+  document.getElementById("push-offer")?.remove();
   document.getElementById("tabs").hidden = true;
   renderChrome();
   const error = h("p", { class: "form-error", role: "alert", id: "login-error" });

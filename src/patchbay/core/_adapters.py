@@ -38,6 +38,7 @@ from patchbay.core._entities import (
     command_spec,
     lease_spec,
 )
+from patchbay.core._refusals import RefusalBudget, bounded_id
 from patchbay.core._state import _Pending
 from patchbay.core.secrets import token_hash
 from patchbay.core.timers import TimerKey
@@ -91,6 +92,7 @@ class AdapterPlane:
     def __init__(self, core: Core) -> None:
         self.core = core
         self.connections: dict[str, AdapterConnection] = {}
+        self.refusals = RefusalBudget()
 
     # -- attachment ----------------------------------------------------------------------
 
@@ -108,16 +110,13 @@ class AdapterPlane:
         """Verify the credential and generation, record the attachment, queue redelivery."""
         core = self.core
         if hello.protocol != wire.PROTOCOL_VERSION:
-            await core.record(EventKind.protocol_error, f"adapter:{hello.adapter_id}", {
-                "adapter_id": hello.adapter_id, "frame_type": "hello", "code": "attach_refused",
-                "reason": f"protocol version {hello.protocol} is not supported"})
+            await self._refused_hello(hello, f"protocol version {hello.protocol} is not supported")
             raise Refused(f"protocol version {hello.protocol} is not supported (this core speaks "
                           f"{wire.PROTOCOL_VERSION})")
         if not self.verify_credential(hello.adapter_id, hello.credential):
-            await core.record(EventKind.protocol_error, f"adapter:{hello.adapter_id}", {
-                "adapter_id": hello.adapter_id, "reason": "bad credential", "frame_type": "hello",
-                "code": "attach_refused"})
-            raise Refused(f"adapter {hello.adapter_id!r}: unknown adapter or wrong credential")
+            await self._refused_hello(hello, "bad credential")
+            shown = bounded_id(hello.adapter_id)["adapter_id"]
+            raise Refused(f"adapter {shown!r}: unknown adapter or wrong credential")
         record = core.journal.speculative.adapters[hello.adapter_id]
         if hello.adapter_generation < record.adapter_generation:
             await core.record(EventKind.protocol_error, f"adapter:{hello.adapter_id}", {
@@ -158,6 +157,7 @@ class AdapterPlane:
             "welcome", protocol=wire.PROTOCOL_VERSION, adapter_id=hello.adapter_id,
             adapter_generation=hello.adapter_generation, core_generation=core.core_generation,
             authority_domain_id=core.domain_id, heartbeat_interval=core.settings.heartbeat_interval,
+            stale_after=core.settings.stale_after,
             acked_seq=frame_seq if frame_gen == hello.adapter_generation else 0,
             batch_max=wire.BATCH_MAX,
         ))
@@ -167,6 +167,16 @@ class AdapterPlane:
             ):
                 self._deliver(connection, command)
         return connection
+
+    async def _refused_hello(self, hello: wire.Hello, reason: str) -> None:
+        """Audit an unauthenticated refused hello in bounded space (``core/_refusals.py``)."""
+        core = self.core
+        fields = bounded_id(hello.adapter_id)
+        if self.refusals.take(core.clock.now()):
+            await core.record(EventKind.protocol_error, f"adapter:{fields['adapter_id']}", {
+                **fields, "frame_type": "hello", "code": "attach_refused", "reason": reason})
+        elif self.refusals.count(fields["adapter_id"]):
+            core.timers.arm(("hello-refusals",), self.refusals.window_end)
 
     async def detached(self, connection: AdapterConnection, reason: str, *, failed: bool = False) -> None:
         """The transport closed (or heartbeats stopped): sessions go stale now, offline later."""
@@ -218,7 +228,11 @@ class AdapterPlane:
 
     async def fire(self, key: TimerKey, now: float) -> None:
         kind = key[0]
-        if kind == "adapter-stale":
+        if kind == "hello-refusals":
+            summary = self.refusals.summary()
+            if summary is not None:
+                await self.core.record(EventKind.protocol_error, "adapter:", summary)
+        elif kind == "adapter-stale":
             connection = self.connections.get(str(key[1]))
             if connection is None or connection.connection_id != key[2]:
                 return
@@ -539,6 +553,10 @@ class AdapterPlane:
         if frame_type == "lease":
             if frame.op == "acquire":
                 resource, scope = frame.resource, frame.scope
+                owner = access.scope_owner(core.journal.speculative, scope)
+                if owner is not None and owner != connection.adapter_id:
+                    raise ProtocolError(f"lease scope {scope!r} belongs to adapter {owner}, not to "
+                                        f"{connection.adapter_id}")
             else:
                 lease = core.journal.speculative.leases.get(frame.lease_id or "")
                 if lease is None:

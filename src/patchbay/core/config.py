@@ -63,6 +63,9 @@ class Config:
     timeouts: Timeouts = Timeouts()
     adapters: tuple[LocalAdapter, ...] = ()
     login: LoginLimits = LoginLimits()
+    # How browsers, phones and adapters on other hosts reach the core (behind a proxy, a tailnet):
+    # the Origin checks admit these besides the listener's own; adapter add names the first.
+    public_url: tuple[str, ...] = ()
 
     @property
     def tls(self) -> bool:
@@ -154,9 +157,19 @@ def parse_config(raw: dict[str, Any], source: Path) -> Config:
             timeouts=timeouts,
             adapters=adapters,
             login=limits,
+            public_url=_public_urls(raw.get("public_url", ())),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise ConfigError(f"{source}: bad configuration ({error})") from error
+
+
+def _public_urls(value: Any) -> tuple[str, ...]:
+    """``public_url``: one URL or a list of them; each must be ``http(s)://host[:port]``."""
+    urls = [u for u in ([value] if isinstance(value, str) else list(value)) if u != ""]
+    for url in urls:
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")) or "/" in url.split("://", 1)[1].rstrip("/"):
+            raise ValueError(f"public_url {url!r} must be http(s)://host[:port]")
+    return tuple(url.rstrip("/") for url in urls if url)
 
 
 def render_config(config: Config) -> str:
@@ -169,6 +182,9 @@ def render_config(config: Config) -> str:
         "# Patchbay configuration. See docs/RUNBOOK.md.",
         f"authority_domain_id = {quote(config.authority_domain_id)}",
         f"listen = {quote(config.listen)}",
+        "# The URLs browsers and adapters on other hosts use, e.g. https://core.lan:8765",
+        "# (Origin checks admit them; adapter add writes the first into credential files).",
+        "public_url = [" + ", ".join(quote(u) for u in config.public_url) + "]",
         "",
         "[journal]",
         f"synchronous = {quote(config.synchronous)}",

@@ -88,6 +88,14 @@ def decide_lockdown_exit(state: CoreState, by: str) -> Outcome:
 # -- leases ------------------------------------------------------------------------------
 
 
+def scope_owner(state: CoreState, scope: str) -> str | None:
+    """The adapter a lease scope belongs to: a scope that is an adapter's id, or starts with
+    ``ADAPTER_ID/``, is that adapter's alone (its spawn leases live there); other scopes are
+    shared (None)."""
+    head = scope.partition("/")[0]
+    return head if head in state.adapters else None
+
+
 def decide_lease_acquire(state: CoreState, lease_id: str, resource: str, scope: str, holder: str,
                          ttl: float, now: float) -> Outcome:
     """LeaseExclusive: one live holder per (resource, scope); an expired lease holds nothing."""

@@ -13,6 +13,8 @@ from typing import Final
 class EventKind(StrEnum):
     domain_initialized = "domain.initialized"  # {authority_domain_id}
     core_started = "core.started"  # {core_generation}
+    journal_unwritable = "journal.unwritable"  # {error, since, refused}: commits failed from `since` until this one
+    history_lost = "journal.history_lost"  # {source, claimed, head}: `source` knew an LSN beyond the journal's head
     operator_created = "operator.created"  # {operator_id, password_hash}
     operator_password_changed = "operator.password_changed"  # {operator_id, password_hash}
 
@@ -63,11 +65,15 @@ class EventKind(StrEnum):
     lease_expired = "lease.expired"  # {lease_id}
     lease_denied = "lease.denied"  # {resource, scope, holder, current_holder, reason}
 
+    push_subscribed = "push.subscribed"  # {subscription_id, endpoint_id, session_id, push_endpoint, push_origin, keys, expiration_time}
+    push_unsubscribed = "push.unsubscribed"  # {subscription_id, reason}
+
 
 # Kinds shown in the audit log (SPEC §8). Observations and routine activity are transcript,
 # not audit. Payload fields named in AUDIT_REDACTED_FIELDS never appear in audit output.
 AUDIT_KINDS: Final = frozenset(set(EventKind) - {EventKind.session_observation, EventKind.session_activity})
-AUDIT_REDACTED_FIELDS: Final = frozenset({"payload", "password_hash", "token_hash", "credential_hash", "content"})
+AUDIT_REDACTED_FIELDS: Final = frozenset({"payload", "password_hash", "token_hash", "credential_hash", "content",
+                                          "keys", "push_endpoint"})
 
 
 def entity_for_command(command_id: str) -> str:

@@ -26,7 +26,10 @@ from patchbay.domain.acceptance import Submission
 from patchbay.errors import CoreStopped, NotFound, Refused
 from patchbay.registry import Failure, SubmissionOutcome
 from patchbay.web._guard import Guard, Refusal, forwarded_client
+from patchbay.web._input import MAX_BODY, NOT_AN_OBJECT, BodyRefused, InputRefused, body_object
 from patchbay.wire import api
+from patchbay.wire._admit import INT_MAX
+from patchbay.wire.adapter import MAX_TIMESTAMP
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +49,8 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
-MAX_BODY = 256 * 1024
 BODY_TIMEOUT = 60.0  # seconds for the whole body to arrive (Quart's BODY_TIMEOUT, kept)
-NOT_AN_OBJECT = "the request body must be a JSON object"
+__all__ = ["MAX_BODY", "NOT_AN_OBJECT", "SECURITY_HEADERS", "FastRoutes"]
 _API_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"no-store"),
                 *((name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items())]
 
@@ -89,14 +91,22 @@ class LazyCookies:
 
 
 def submission_from(data: dict[str, Any]) -> Submission:
-    """A submission from a request body, fields as sent (acceptance validates them)."""
+    """A submission from an admitted request body, fields as sent (acceptance validates
+    them), except what only the boundary can tell: ``generation``, when present, is an integer
+    of 1 or more, and ``expires_at`` a displayable time; otherwise ``InputRefused``."""
+    generation = data.get("generation")
+    if generation is not None and (type(generation) is not int or not 1 <= generation <= INT_MAX):
+        raise InputRefused("generation", "must be an integer of 1 or more", 422)
+    expires_at = data.get("expires_at")
+    if expires_at is not None and not (type(expires_at) in (int, float) and 0 <= expires_at <= MAX_TIMESTAMP):
+        raise InputRefused("expires_at", "must be seconds since the epoch, before the year 10000", 422)
     return Submission(
         command_id=data.get("command_id"),  # type: ignore[arg-type]
         idempotency_key=data.get("idempotency_key"),  # type: ignore[arg-type]
         kind=data.get("kind"),  # type: ignore[arg-type]
         target=data.get("target"),  # type: ignore[arg-type]
         payload=data.get("payload", {}),
-        generation=data.get("generation") if isinstance(data.get("generation"), int) else None,
+        generation=generation,
         expires_at=data.get("expires_at"),
         supersedes=data.get("supersedes"),
     )
@@ -106,22 +116,11 @@ def submit_answer(core: Core, result: SubmissionResult) -> tuple[int, dict[str, 
     status = 200 if result.outcome is SubmissionOutcome.accepted else 422
     if result.failure is Failure.authorization_denied:
         status = 403
+    elif result.outcome is SubmissionOutcome.failed:  # could not be made durable (e.g. a full disk)
+        status = 503
     return status, {"outcome": result.outcome.value, "failure": result.failure.value if result.failure else None,
                     "reason": result.reason,
                     "command": api.command_view(result.command, core.state) if result.command else None}
-
-
-def parse_object(raw: bytes) -> dict[str, Any] | None:
-    """The body as a JSON object, or None. orjson first; what it refuses but the standard
-    library reads (NaN, integers beyond 64 bits) is read as before."""
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        try:
-            data = json.loads(raw.decode("utf-8"))
-        except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-            return None
-    return data if isinstance(data, dict) else None
 
 
 def encode(body: Any) -> bytes:
@@ -144,8 +143,15 @@ class FastRoutes:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/api/commands" \
                 and not scope.get("root_path"):
             await self.submit(scope, receive, send)
+        elif scope["type"] == "http" and _declared_too_large(RequestHeaders(scope["headers"])):
+            await self.too_large(receive, send)  # for every route: read and dropped, answered 413
         else:
             await self.inner(scope, receive, send)
+
+    async def too_large(self, receive: Receive, send: Send) -> None:
+        with trio.move_on_after(BODY_TIMEOUT):
+            await _drain(receive)
+        await _answer(send, 413, {"error": f"the request body is larger than {MAX_BODY} bytes"})
 
     async def submit(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = RequestHeaders(scope["headers"])
@@ -163,10 +169,7 @@ class FastRoutes:
         except Exception:
             log.exception("POST %s failed", path)
             status, answer = 500, {"error": "internal server error"}
-        body = encode(answer)
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [*_API_HEADERS, (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        await _answer(send, status, answer)
 
     async def _submit(self, scope: Scope, receive: Receive, headers: RequestHeaders, scheme: str,
                       address: str) -> tuple[int, dict[str, Any]]:
@@ -175,7 +178,8 @@ class FastRoutes:
             refusal = guard.transport_refusal(scheme, address)
             if refusal is not None:
                 raise refusal
-            caller = guard.require("POST", headers, LazyCookies(headers), scheme, mutating=True)
+            caller = guard.require("POST", headers, LazyCookies(headers), scheme, mutating=True,
+                                   server=scope.get("server"))
         except Refusal as refusal:
             await guard.audit_refusal(refusal, "POST", path, address)
             with trio.move_on_after(BODY_TIMEOUT):  # read and drop the body, as Quart did
@@ -188,11 +192,16 @@ class FastRoutes:
             return 408, {"error": f"the request body did not arrive within {BODY_TIMEOUT:g} s"}
         if raw is None:
             return 413, {"error": f"the request body is larger than {MAX_BODY} bytes"}
-        data = parse_object(raw)
-        if data is None:
-            return 409, {"error": NOT_AN_OBJECT}
         try:
-            result = await self.core.submit(submission_from(data), caller.issuer)
+            submission = submission_from(body_object(raw))
+        except BodyRefused as refused:
+            return refused.status, {"error": str(refused)}
+        except InputRefused as refused:
+            await self.guard.audit_input(refused, "POST", path, address)
+            return refused.status, {"outcome": SubmissionOutcome.rejected.value, "reason": str(refused),
+                                    "command": None, **refused.answer()}
+        try:
+            result = await self.core.submit(submission, caller.issuer)
         except NotFound as missing:
             return 404, {"error": str(missing)}
         except Refused as refused:
@@ -202,6 +211,18 @@ class FastRoutes:
         return submit_answer(self.core, result)
 
 
+async def _answer(send: Send, status: int, answer: dict[str, Any]) -> None:
+    body = encode(answer)
+    await send({"type": "http.response.start", "status": status,
+                "headers": [*_API_HEADERS, (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _declared_too_large(headers: RequestHeaders) -> bool:
+    declared = headers.get("content-length")
+    return declared is not None and declared.isdigit() and int(declared) > MAX_BODY
+
+
 class ClientGone(Exception):
     """The client disconnected before its request body was complete."""
 
@@ -209,8 +230,7 @@ class ClientGone(Exception):
 async def _read_body(receive: Receive, headers: RequestHeaders) -> bytes | None:
     """The whole body, or None (after draining it) when it is larger than ``MAX_BODY``;
     ``ClientGone`` when the client disconnects first (a partial body is never submitted)."""
-    declared = headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+    if _declared_too_large(headers):
         await _drain(receive)
         return None
     chunks: list[bytes] = []

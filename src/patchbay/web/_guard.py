@@ -13,6 +13,7 @@ import hmac
 import ipaddress
 from collections import deque
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -21,6 +22,8 @@ from patchbay.core import Core
 from patchbay.core.secrets import csrf_token
 from patchbay.domain.events import EventKind
 from patchbay.domain.model import Issuer, OperatorSessionRecord
+from patchbay.errors import CoreStopped
+from patchbay.web._input import InputRefused
 
 COOKIE_PLAIN = "patchbay_session"
 COOKIE_SECURE = "__Host-patchbay_session"
@@ -61,14 +64,47 @@ def forwarded_client(header: str) -> str:
     return header.rsplit(",", 1)[-1].strip()
 
 
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normal_origin(origin: str) -> tuple[str, str, int] | None:
+    """``scheme://host[:port]`` as (scheme, lower-case host, port), or None if it is not one."""
+    try:
+        parts = urlsplit(origin.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname or parts.path not in ("", "/") \
+            or parts.query or parts.username is not None:
+        return None
+    return parts.scheme, parts.hostname.lower(), port or DEFAULT_PORTS[parts.scheme]
+
+
+def origin_allowed(origin: str, scheme: str, server: Any, public: frozenset[Any]) -> bool:
+    """Whether a browser's ``Origin`` is this server's: a configured public origin, or the
+    listener's own address and port (a loopback listener also under ``localhost``)."""
+    parsed = normal_origin(origin)
+    if parsed is None:
+        return False
+    if parsed in public:
+        return True
+    if not server or len(server) < 2:
+        return False
+    host, port = str(server[0]).strip("[]").lower(), int(server[1])
+    names = LOOPBACK_NAMES if is_loopback(host) else {host}
+    return parsed[0] == scheme and parsed[2] == port and parsed[1].strip("[]") in names
+
+
 MAX_TRACKED = 10_000  # keys the login rate limiter remembers at most
 
 
 class RateLimiter:
     """Sliding-window limit on failed logins, per account and per client address.
 
-    Keys are ``account:NAME`` and ``address:ADDR``; each prefix has its own limit. Only
-    failures count, so a correct password never uses up the budget. State lives in memory: a
+    Keys are ``account:NAME`` and ``address:ADDR``; each prefix has its own limit. An attempt
+    is counted before its password is verified (``attempt``) and uncounted when it was right
+    (``succeeded``), so only failures use up the budget and concurrency cannot exceed it. State lives in memory: a
     restart forgets it, which costs an attacker a restart they cannot cause.
     """
 
@@ -99,6 +135,22 @@ class RateLimiter:
                     wait, blocking = until, key
         return wait, blocking
 
+    def attempt(self, keys: list[str], now: float) -> tuple[float, str | None]:
+        """Check and count one attempt at once, before its password is verified, so that
+        concurrent attempts cannot all pass the check: ``(0, None)`` when it may go on (it now
+        counts as a failure until ``succeeded``), else what ``blocked`` says."""
+        wait, blocking = self.blocked(keys, now)
+        if wait <= 0:
+            self.failed(keys, now)
+        return wait, blocking
+
+    def succeeded(self, keys: list[str], now: float) -> None:
+        """A counted attempt (``attempt`` at ``now``) had the right password: uncount it."""
+        for key in keys:
+            entries = self._failures.get(key)
+            if entries is not None and now in entries:
+                entries.remove(now)
+
     def failed(self, keys: list[str], now: float) -> None:
         for key in keys:
             entries = self._recent(key, now)
@@ -124,8 +176,9 @@ class RateLimiter:
 
 class Guard:
     def __init__(self, core: Core, server_key: bytes, *, secure_cookies: bool,
-                 limiter: RateLimiter | None = None) -> None:
+                 limiter: RateLimiter | None = None, public_origins: tuple[str, ...] = ()) -> None:
         self.core = core
+        self.public_origins = frozenset(normal_origin(o) for o in public_origins) - {None}
         self.server_key = server_key
         self.secure_cookies = secure_cookies
         self.cookie_name = COOKIE_SECURE if secure_cookies else COOKIE_PLAIN
@@ -155,23 +208,24 @@ class Guard:
                 return Caller(session, "web")
         return None
 
-    def check_origin(self, headers: Any, scheme: str) -> None:
-        """Same-origin proof for cookie-authenticated browser requests."""
+    def check_origin(self, headers: Any, scheme: str, server: Any = None) -> None:
+        """Same-origin proof for cookie-authenticated browser requests: the ``Origin`` is one
+        of the configured public origins, or this listener's own (``server``: the address the
+        request arrived at, never the client's ``Host`` header, which DNS rebinding controls)."""
         if headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
             raise Refusal(403, "fetch_metadata", "cross-site request refused")
-        origin = headers.get("Origin")
-        host = headers.get("Host", "")
-        if not origin or origin != f"{scheme}://{host}":
+        if not origin_allowed(headers.get("Origin") or "", scheme, server, self.public_origins):
             raise Refusal(403, "origin", "the Origin header must be this server's origin")
 
-    def require(self, method: str, headers: Any, cookies: Any, scheme: str, *, mutating: bool) -> Caller:
+    def require(self, method: str, headers: Any, cookies: Any, scheme: str, *, mutating: bool,
+                server: Any = None) -> Caller:
         caller = self.identify(headers, cookies)
         if caller is None:
             raise Refusal(401, "session", "log in first: no valid session")
         if mutating and caller.transport == "web":
             if method == "GET":
                 raise Refusal(403, "method", "state changes need a non-GET method")
-            self.check_origin(headers, scheme)
+            self.check_origin(headers, scheme, server)
             proof = headers.get("X-Patchbay-CSRF", "")
             if faults.active("csrf_check_off"):
                 return caller
@@ -184,6 +238,13 @@ class Guard:
         if scheme != "https" and not is_loopback(address):
             return Refusal(403, "tls", "non-loopback access needs HTTPS (configure [tls] or a trusted TLS proxy)")
         return None
+
+    async def audit_input(self, refused: InputRefused, method: str, path: str, address: str) -> None:
+        """Audit a refused field (bounded details); a stopping core answers the refusal anyway."""
+        try:
+            await self.core.record(EventKind.request_refused, "security", refused.audit(method, path, address))
+        except CoreStopped:
+            pass
 
     async def audit_refusal(self, refusal: Refusal, method: str, path: str, address: str) -> None:
         await self.core.record(EventKind.request_refused, "security", {

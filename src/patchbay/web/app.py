@@ -7,20 +7,19 @@ breaks). Every response carries the security headers; every state-changing route
 
 from __future__ import annotations
 
+import contextlib
 import json
-import math
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from importlib import resources
 from typing import Any
 
-import trio
 from quart import Response, request, websocket
 from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
 
 from patchbay.core import Core
 from patchbay.domain.acceptance import Submission
-from patchbay.domain.events import EventKind
 from patchbay.errors import CoreStopped, NotFound, ProtocolError, Refused
 from patchbay.registry import (
     CommandKind,
@@ -30,15 +29,20 @@ from patchbay.registry import (
     registry_document,
 )
 from patchbay.web import _history, _render
+from patchbay.web._errors import register_errors
 from patchbay.web._fast import (
     MAX_BODY,
-    NOT_AN_OBJECT,
     SECURITY_HEADERS,
     FastRoutes,
 )
 from patchbay.web._guard import Caller, Guard, RateLimiter, Refusal, forwarded_client, is_loopback
+from patchbay.web._input import body_object, int_arg, text_arg
+from patchbay.web._login import register_login
+from patchbay.web._push_routes import PushService, install_push_routes, push_views
 from patchbay.web._stream import EncodedEvents, serve_adapter, serve_stream
+from patchbay.web._worker import install_worker_route
 from patchbay.wire import api
+from patchbay.wire._admit import INT_MAX
 
 STATIC_TYPES = {
     ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
@@ -56,10 +60,11 @@ def ok(body: Any, status: int = 200) -> Response:
 
 
 def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, trusted_proxy: bool = False,
-               setup: Any = None, limiter: RateLimiter | None = None) -> QuartTrio:
+               setup: Any = None, limiter: RateLimiter | None = None,
+               public_origins: tuple[str, ...] = (), push: PushService | None = None) -> QuartTrio:
     app = QuartTrio("patchbay", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
-    guard = Guard(core, server_key, secure_cookies=secure_cookies, limiter=limiter)
+    guard = Guard(core, server_key, secure_cookies=secure_cookies, limiter=limiter, public_origins=public_origins)
     app.extensions["patchbay_guard"] = guard
     cockpit = resources.files("patchbay_cockpit")
 
@@ -95,13 +100,22 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
     @app.after_request
     async def headers(response: Response) -> Response:
         # Consume an unread body (a refusal answers without reading it): an unread body stalls
-        # the next request on a kept-alive connection.
-        await request.get_data()
+        # the next request on a kept-alive connection. One too large was refused already (413).
+        with contextlib.suppress(HTTPException):
+            await request.get_data()
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         if request.path.startswith("/api/"):
             response.headers["Cache-Control"] = "no-store"
         return response
+
+    @app.errorhandler(CoreStopped)
+    async def journal_unavailable(problem: CoreStopped) -> Response:
+        """Anything that needed a write while the journal takes none (a full disk): nothing
+        was recorded; reads go on."""
+        return error(503, str(problem), outcome=SubmissionOutcome.failed.value)
+
+    register_errors(app, guard, error=error, address=address)
 
     @app.errorhandler(404)
     async def not_found(_problem: Any) -> Response:
@@ -123,7 +137,7 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
             async def inner(*args: Any, **kwargs: Any) -> Response:
                 try:
                     caller = guard.require(request.method, request.headers, request.cookies, scheme(),
-                                           mutating=mutating)
+                                           mutating=mutating, server=request.scope.get("server"))
                 except Refusal as refusal:
                     if refusal.status == 403 or mutating:
                         await guard.audit_refusal(refusal, request.method, request.path, address())
@@ -140,10 +154,7 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
         return wrap
 
     async def body() -> dict[str, Any]:
-        data = await request.get_json(force=True, silent=True)
-        if not isinstance(data, dict):
-            raise Refused(NOT_AN_OBJECT)
-        return data
+        return body_object(await request.get_data())
 
     # -- cockpit -------------------------------------------------------------------------
 
@@ -154,6 +165,8 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
     @app.get("/static/<path:name>")
     async def cockpit_file(name: str) -> Response:
         return static_file(name)
+
+    install_worker_route(app, cockpit)
 
     @app.get("/manifest.webmanifest")
     async def manifest() -> Response:
@@ -182,59 +195,9 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
         signed_in = guard.identify(request.headers, request.cookies) is not None
         return ok({"setup_required": not core.state.operators, "lockdown": core.state.lockdown.active,
                    "authority_domain_id": core.domain_id, "core_generation": core.core_generation,
-                   "signed_in": signed_in})
+                   "signed_in": signed_in, **core.health.view(detail=signed_in)})
 
-    @app.post("/api/setup")
-    async def do_setup() -> Response:
-        if setup is None or core.state.operators:
-            return error(409, "setup is closed: an operator exists")
-        data = await request.get_json(force=True, silent=True) or {}
-        secret, password = data.get("secret"), data.get("password")
-        if not isinstance(secret, str) or not isinstance(password, str):
-            return error(400, "setup needs 'secret' and 'password'")
-        problem = await setup.complete(core, secret, password)
-        if problem:
-            await core.record(EventKind.login_failed, "security", {
-                "account": "setup", "address": address(), "reason": problem})
-            return error(403, problem, check="setup_secret")
-        return ok({"ok": True})
-
-    @app.post("/api/login")
-    async def login() -> Response:
-        data = await request.get_json(force=True, silent=True) or {}
-        password = data.get("password")
-        kind = "cli" if data.get("endpoint_kind") == "cli" else "browser"
-        now = core.clock.now()
-        keys = ["account:operator", f"address:{address()}"]
-        wait, blocking = guard.limiter.blocked(keys, now)
-        if wait > 0:
-            await core.record(EventKind.login_failed, "security", {
-                "account": "operator", "address": address(), "reason": "rate_limited",
-                "limit": (blocking or "").partition(":")[0]})
-            response = error(429, f"too many failed logins; try again in {math.ceil(wait)} s", check="rate_limit")
-            response.headers["Retry-After"] = str(math.ceil(wait))
-            return response
-        if kind == "browser":
-            try:
-                guard.check_origin(request.headers, scheme())
-            except Refusal as refusal:
-                await guard.audit_refusal(refusal, request.method, request.path, address())
-                return error(refusal.status, refusal.message, check=refusal.check)
-        if not isinstance(password, str) or not await trio.to_thread.run_sync(core.operator_password_ok, password):
-            guard.limiter.failed(keys, now)
-            await core.record(EventKind.login_failed, "security", {
-                "account": "operator", "address": address(), "reason": "wrong password"})
-            return error(401, "wrong password", check="password")
-        label = str(data.get("label") or request.headers.get("User-Agent", kind))
-        result = await core.create_operator_session(session_kind=kind, address=address(), label=label)
-        body_out = {"csrf_token": guard.csrf_for(result.session_id), "session_id": result.session_id,
-                    "endpoint_id": result.endpoint_id}
-        if kind == "cli":
-            body_out["token"] = result.token
-            return ok(body_out)
-        response = ok(body_out)
-        response.headers["Set-Cookie"] = guard.cookie_header(result.token, int(core.settings.session_absolute))
-        return response
+    register_login(app, core, guard, setup, error=error, ok=ok, scheme=scheme, address=address)
 
     @app.post("/api/logout")
     @guarded(mutating=True)
@@ -268,8 +231,8 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
     @app.get("/api/sessions/<path:target>/transcript")
     @guarded(mutating=False)
     async def transcript(caller: Caller, target: str) -> Response:
-        after = int(request.args.get("after", "0") or 0)
-        limit = min(int(request.args.get("limit", "500") or 500), 2000)
+        after = int_arg(request.args, "after", 0, low=0, high=INT_MAX)
+        limit = int_arg(request.args, "limit", 500, low=1, high=2000, cap=True)
         events = [stream_event(e) for e in core.events_after(after, limit=limit, entity=f"session:{target}")]
         return ok({"target": target, "events": events, "lsn": core.state.last_lsn})
 
@@ -286,12 +249,12 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
     @app.get("/api/commands")
     @guarded(mutating=False)
     async def commands(caller: Caller) -> Response:
-        key = request.args.get("idempotency_key")
+        key = text_arg(request.args, "idempotency_key")
         if key:
             record = core.command_by_key(key)
             return ok({"commands": [api.command_view(record, core.state)] if record else []})
-        target = request.args.get("target") or None
-        limit = min(int(request.args.get("limit", "200") or 200), 1000)
+        target = text_arg(request.args, "target")
+        limit = int_arg(request.args, "limit", 200, low=1, high=1000, cap=True)
         return ok({"commands": [api.command_view(c, core.state) for c in core.commands(target=target, limit=limit)],
                    "lsn": core.state.last_lsn})
 
@@ -320,7 +283,8 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
         submission = Submission(command_id=command_id, idempotency_key=data.get("idempotency_key") or command_id,
                                 kind=kind.value, target=record.target, payload=payload)
         result = await core.submit(submission, caller.issuer)
-        status_code = 200 if result.outcome is SubmissionOutcome.accepted else 409
+        status_code = 200 if result.outcome is SubmissionOutcome.accepted else (
+            503 if result.outcome is SubmissionOutcome.failed else 409)
         return ok({"outcome": result.outcome.value, "failure": result.failure.value if result.failure else None,
                    "reason": result.reason, "elicitation": api.elicitation_view(core.state.elicitations[elicitation_id]),
                    "command": api.command_view(result.command, core.state) if result.command else None}, status_code)
@@ -330,10 +294,10 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
     @app.get("/api/audit")
     @guarded(mutating=False)
     async def audit(caller: Caller) -> Response:
-        before = request.args.get("before")
-        kinds = [k for k in request.args.get("kind", "").split(",") if k] or None
-        limit = min(int(request.args.get("limit", "100") or 100), 500)
-        return ok({"records": core.audit(before_lsn=int(before) if before else None, limit=limit, kinds=kinds)})
+        before = int_arg(request.args, "before", 0, low=0, high=INT_MAX) or None
+        kinds = [k for k in (text_arg(request.args, "kind", limit=2000) or "").split(",") if k][:64] or None
+        limit = int_arg(request.args, "limit", 100, low=1, high=500, cap=True)
+        return ok({"records": core.audit(before_lsn=before, limit=limit, kinds=kinds)})
 
     @app.get("/api/security")
     @guarded(mutating=False)
@@ -345,6 +309,7 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
             "endpoints": [api.endpoint_view(e, caller.session.endpoint_id) for e in state.endpoints.values()],
             "grants": [api.grant_view(g) for g in state.grants.values()],
             "lockdown": lockdown_view(),
+            "push_subscriptions": push_views(state),
         })
 
     @app.post("/api/security/sessions/<session_id>/revoke")
@@ -417,7 +382,8 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
             return
         if caller.transport == "web":
             try:
-                guard.check_origin(websocket.headers, "https" if scheme_ws() == "wss" else "http")
+                guard.check_origin(websocket.headers, "https" if scheme_ws() == "wss" else "http",
+                                   websocket.scope.get("server"))
             except Refusal as refusal:
                 await guard.audit_refusal(refusal, "WS", "/api/stream", websocket.remote_addr or "")
                 await websocket.accept()
@@ -436,6 +402,7 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
     async def adapter_endpoint() -> None:
         await serve_adapter(core, websocket)
 
+    install_push_routes(app, core, push, guarded)
     app.extensions["patchbay_stream_event"] = stream_event
     app.asgi_app = FastRoutes(app.asgi_app, core, guard, trusted_proxy=trusted_proxy)  # type: ignore[method-assign, assignment]
     _ = ProtocolError

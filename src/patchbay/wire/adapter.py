@@ -26,6 +26,7 @@ from patchbay.registry import (
     SessionConnectivityState,
     SnapshotTier,
 )
+from patchbay.wire import _admit
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 1024 * 1024
@@ -67,6 +68,8 @@ class Manifest:
     failure_modes: list[str] = attrs.field(factory=list)
     steer: bool = False
     spawn: bool = False
+    features: list[str] = attrs.field(factory=list)  # adapter-named extras (e.g. session actions)
+    runtime: dict[str, Any] = attrs.field(factory=dict)  # what the adapter drives (versions)
 
 
 @attrs.frozen
@@ -185,9 +188,9 @@ def parse_message(text: str | bytes) -> dict[str, Any]:
     if len(text) > MAX_FRAME_BYTES:
         raise ProtocolError(f"frame is larger than {MAX_FRAME_BYTES} bytes")
     try:
-        raw = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ProtocolError(f"frame is not JSON: {error}") from None
+        raw = _admit.loads(text)
+    except ValueError as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ProtocolError(f"frame is not JSON: {_admit.printable(str(error))}") from None
     if not isinstance(raw, dict):
         raise ProtocolError("frame must be a JSON object")
     return raw
@@ -213,16 +216,43 @@ def structure_frame(raw: Any, *, in_batch: bool = False) -> tuple[str, Any]:
         raise ProtocolError(f"a {frame_type} frame cannot be part of a batch")
     cls = FRAME_TYPES.get(frame_type) if isinstance(frame_type, str) else None
     if cls is None:
-        raise ProtocolError(f"unknown frame type {frame_type!r}")
+        shown = _admit.printable(frame_type, 40) if isinstance(frame_type, str) else type(frame_type).__name__
+        raise ProtocolError(f"unknown frame type {shown!r}")
+    refusal = _admit.problem(raw)
+    if refusal is not None:
+        raise ProtocolError(f"malformed {frame_type} frame: {refusal}")
     frame: Any
     try:
         frame = _converter.structure(raw, cls)
     except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as error:
-        raise ProtocolError(f"malformed {frame_type} frame: {describe(error)}") from None
+        raise ProtocolError(f"malformed {frame_type} frame: {_admit.printable(describe(error), 300)}") from None
     seq = getattr(frame, "seq", 0)
     if not isinstance(seq, int) or seq < 0:
         raise ProtocolError(f"{frame_type} frame needs a non-negative integer seq")
+    bounds = _out_of_bounds(frame)
+    if bounds is not None:
+        raise ProtocolError(f"malformed {frame_type} frame: {bounds}")
     return str(frame_type), frame
+
+
+MAX_TTL = 7 * 24 * 3600.0  # seconds a lease may be taken or renewed for at once
+MAX_TIMESTAMP = 253_402_300_799.0  # 9999-12-31T23:59:59Z: any later expiry cannot be displayed
+
+
+def _out_of_bounds(frame: Any) -> str | None:
+    """Field bounds the types alone do not say: a generation is 1 or more, a lease ttl and an
+    expiry are finite and displayable (the checks every later stage relies on)."""
+    generation = getattr(frame, "generation", None)
+    if generation is not None and generation < 1:
+        return "generation: must be an integer of 1 or more"
+    if isinstance(frame, Hello) and frame.adapter_generation < 1:
+        return "adapter_generation: must be an integer of 1 or more"
+    if isinstance(frame, LeaseFrame) and not 0 < frame.ttl <= MAX_TTL:
+        return f"ttl: must be more than 0 and at most {MAX_TTL:.0f} seconds"
+    expires_at = getattr(frame, "expires_at", None)
+    if expires_at is not None and not 0 <= expires_at <= MAX_TIMESTAMP:
+        return "expires_at: must be seconds since the epoch, before the year 10000"
+    return None
 
 
 def decode_frame(text: str | bytes) -> tuple[str, Any]:

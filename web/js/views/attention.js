@@ -4,12 +4,13 @@
 import { fill, h } from "../dom.js";
 import { pendingElicitations, state } from "../store.js";
 import { commandCard, elicitationCard, sessionLink } from "./cards.js";
+import { pushPanel } from "../push.js";
 
 export function mountAttention(main) {
   const waiting = h("div", { class: "stack", id: "attention-list" });
   const failed = h("div", { class: "stack", id: "failed-list" });
   fill(main, h("section", { class: "page", "aria-labelledby": "attention-title" },
-    h("h1", { id: "attention-title" }, "Needs your attention"),
+    h("h1", { id: "attention-title" }, "Needs your attention"), pushPanel(),
     h("h2", {}, "Approvals and questions"), waiting,
     h("h2", {}, "Recent commands that did not complete"), failed));
   function render() {

@@ -13,6 +13,7 @@ import {
 import { putElicitation, state } from "../store.js";
 import { discard, reconcile, retry, submit } from "../submit.js";
 import { aimedAt } from "../transcript.js";
+import { outboxNote } from "../outbox.js";
 
 const ICON = {
   accepted: "◌", delivered: "◐", running: "▶", completed: "✓", failed: "✕", rejected: "✕", expired: "✕",
@@ -157,6 +158,7 @@ export function localCard(record) {
     h("div", { class: "bubble" }, record.kind === "instruct" ? h("div", { class: "user-text" }, record.payload.text) : h("span", { class: "kind" }, kindWord(record.kind)),
       h("span", { class: `status tone-${record.state === "submitting" ? "busy" : "warn"}`, role: "status" }, localWord(record.state))),
     record.error ? h("p", { class: "failure" }, record.error) : null,
+    outboxNote(record),
     record.state !== "submitting" ? h("p", { class: "advice" },
       `A retry resends command ${record.command_id} with the same idempotency key: if the core already has it, it answers with that record and nothing runs twice.`
       + (record.retries ? ` Retried ${record.retries}×.` : "")) : null,
