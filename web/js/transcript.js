@@ -96,11 +96,16 @@ class Transcript {
   async fetchAll() {
     try {
       if (!this.loaded) {
-        // Open from the newest end: one page, older pages on demand (loadOlder).
-        const answer = await get(`/api/sessions/${this.path()}/history?limit=${PAGE}`);
-        this.hasOlder = answer.more;
-        this.oldest = answer.events.length ? answer.events[0].lsn : null;
-        for (const event of answer.events) this.fold(event);
+        // Open from the newest end: one page, older pages on demand (loadOlder). Without an
+        // answer (offline: the service worker mirrors only the forward reads) walk forward.
+        try {
+          const answer = await get(`/api/sessions/${this.path()}/history?limit=${PAGE}`);
+          this.hasOlder = answer.more;
+          this.oldest = answer.events.length ? answer.events[0].lsn : null;
+          for (const event of answer.events) this.fold(event);
+        } catch (problem) {
+          if (problem.status !== 0) throw problem;
+        }
       }
       for (let page = 0; page < 100; page += 1) { // what happened since (after a reconnect or a snapshot)
         const answer = await get(`/api/sessions/${this.path()}/transcript?after=${this.applied}&limit=${PAGE}`);
