@@ -132,6 +132,17 @@ def test_a_repeated_tool_call_id_lands_in_each_own_turn(rig: Rig, cockpit: Any) 
         return [at(`.card.command[data-command-id="${a}"]`), at(`.entry.tool[data-command-id="${a}"]`),
                 at(`.card.command[data-command-id="${b}"]`), at(`.entry.tool[data-command-id="${b}"]`)]; }""", [first, second])
     assert order == sorted(order) and len(set(order)) == 4, order  # each call under its own message
+    # Keyboard: Esc leaves the message box, ? lists the shortcuts, / comes back to the box.
+    c.page.focus("#composer-text")
+    c.page.keyboard.press("Escape")
+    assert c.page.evaluate("document.activeElement.id") != "composer-text"
+    c.page.keyboard.press("?")
+    c.page.wait_for_selector("dialog.shortcuts[open]")
+    assert "Next / previous session" in c.page.inner_text("dialog.shortcuts")
+    c.page.keyboard.press("Escape")
+    c.page.wait_for_selector("dialog.shortcuts[open]", state="detached")
+    c.page.keyboard.press("/")
+    assert c.page.evaluate("document.activeElement.id") == "composer-text"
 
 
 def test_diff_highlighted_code_plan_and_image_render(rig: Rig, cockpit: Any) -> None:
@@ -146,6 +157,9 @@ def test_diff_highlighted_code_plan_and_image_render(rig: Rig, cockpit: Any) -> 
         assert c.page.inner_text(".diff .diff-del") == "-x = 1"
         assert c.page.inner_text(".diff .diff-add") == "+x = 2"
         assert "src/app.py" in c.page.inner_text(".diff-head")
+        acp = c.page.locator('.entry.tool[data-call-id="edit-2"]').last  # ACP diff content: a new file
+        acp.locator(".diff .diff-add").wait_for()
+        assert acp.locator(".diff .diff-add").inner_text() == "+# Notes" and "Write notes.md" in acp.inner_text()
         c.page.wait_for_selector('.entry.assistant .code-block pre[data-lang="python"] code.hl .k')
         keyword = c.page.locator(".code-block code.hl .k").first
         assert keyword.inner_text() == "def"

@@ -226,6 +226,8 @@ class ScriptedRuntime:
             args = json.dumps({"path": "src/app.py", "oldText": "x = 1\nprint(x)\n", "newText": "x = 2\nprint(x)\n"})
             await observe({"type": "tool_start", "tool_call_id": "edit-1", "tool": "edit", "args": args})
             await observe({"type": "tool_end", "tool_call_id": "edit-1", "tool": "edit", "output": "Edited src/app.py", "is_error": False})
+            await observe({"type": "tool_call_update", "tool_call_id": "edit-2", "title": "Write notes.md", "status": "completed",
+                           "content": [{"type": "diff", "path": "notes.md", "oldText": None, "newText": "# Notes\n"}]})  # ACP
             return {"edit": 1}
         if word == "plan":
             await observe({"type": "plan", "entries": [{"content": "Read the code", "status": "completed"},
