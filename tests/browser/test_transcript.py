@@ -234,6 +234,18 @@ def test_every_interactive_element_is_at_least_44_px_at_phone_size(rig: Rig, coc
     assert {k: v for k, v in small.items() if v} == {}
 
 
+OPEN_CHAT = """() => new Promise((resolve) => {
+    const start = performance.now();
+    location.hash = '#/session/scripted-1/chat';
+    const check = () => {
+      const last = [...document.querySelectorAll('#transcript .entry.assistant')].pop();
+      if (last && last.textContent.includes('History complete.')) resolve(performance.now() - start);
+      else requestAnimationFrame(check);
+    };
+    check();
+})"""
+
+
 def test_a_10000_event_session_opens_within_budget_and_scrolls_without_long_tasks(rig: Rig, cockpit: Any) -> None:
     api = Api.login(rig.url)
     assert api.submit("history-10k", target=CHAT, text="history 10000")["outcome"] == "accepted"
@@ -244,16 +256,7 @@ def test_a_10000_event_session_opens_within_budget_and_scrolls_without_long_task
     page.evaluate("""() => { window.longTasks = [];
         new PerformanceObserver((l) => { for (const e of l.getEntries()) window.longTasks.push(Math.round(e.duration)); })
           .observe({type: 'longtask'}); }""")
-    opened_ms = page.evaluate("""() => new Promise((resolve) => {
-        const start = performance.now();
-        location.hash = '#/session/scripted-1/chat';
-        const check = () => {
-          const last = [...document.querySelectorAll('#transcript .entry.assistant')].pop();
-          if (last && last.textContent.includes('History complete.')) resolve(performance.now() - start);
-          else requestAnimationFrame(check);
-        };
-        check();
-    })""")
+    opened_ms = page.evaluate(OPEN_CHAT)
     on_open = page.evaluate("window.longTasks.splice(0)")
     rows = page.locator("#transcript > li").count()
     assert rows < 400, rows  # only what is in view (and a little more) is in the DOM
@@ -275,6 +278,12 @@ def test_a_10000_event_session_opens_within_budget_and_scrolls_without_long_task
     page.wait_for_function("[...document.querySelectorAll('#transcript .entry.assistant .md')].every((m) => m.dataset.rendered)")
     c.screenshot("transcript-10k")
     assert opened_ms < 3_000  # the product budget is 1 s on the phone profile; generous on a loaded CI box
+    slow = cockpit("phone")  # the same with the CPU slowed 4× (a mid-range phone), reported
+    slow.login()
+    slow.context.new_cdp_session(slow.page).send("Emulation.setCPUThrottlingRate", {"rate": 4})
+    throttled_ms = slow.page.evaluate(OPEN_CHAT)
+    print(f"10,000-event session with the CPU slowed 4×: open {throttled_ms:.0f} ms")
+    assert throttled_ms < 8_000
     # The product target is no task over 100 ms; generous here for a loaded 2-core CI box.
     assert max(scrolling, default=0) < 400, scrolling
 
