@@ -211,6 +211,13 @@ def test_approval_badge_appears_on_the_list_within_2_s_and_attention_names_the_s
     page.wait_for_selector(f'.session-card[data-target="{CHAT}"]')
     wait_for(lambda: page.locator(f'.session-card[data-target="{CHAT}"] .waiting').count() == 0, timeout=10,
              what="the badge gone once answered")
+    # The agent's reply after the answer arrived while this device was not looking: "1 new".
+    page.wait_for_selector(f'.session-card[data-target="{CHAT}"] .unread')
+    assert "The operator chose approve" in page.inner_text(f'.session-card[data-target="{CHAT}"] .preview')
+    c.open_session(CHAT)
+    page.goto("/#/sessions")
+    page.wait_for_selector(f'.session-card[data-target="{CHAT}"]')
+    assert page.locator(f'.session-card[data-target="{CHAT}"] .unread').count() == 0  # seen
 
 
 def test_every_interactive_element_is_at_least_44_px_at_phone_size(rig: Rig, cockpit: Any) -> None:
