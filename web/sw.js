@@ -138,6 +138,11 @@ function apiAnswer(url) {
     return kept((doc) => putMirror([], doc.events.map((e) => ({ ...e, target }))),
       async () => ({ target, events: await eventsFor(target, after, limit) }));
   }
+  const history = path.match(/^\/api\/sessions\/(.+)\/history$/); // kept, answered offline as transcript
+  if (history) {
+    const target = history[1].split("/").map(decodeURIComponent).join("/");
+    return kept((doc) => putMirror([], doc.events.map((e) => ({ ...e, target }))), async () => null);
+  }
   if (path === "/api/commands" && q.get("target") && !q.get("idempotency_key")) {
     const target = q.get("target");
     return kept((doc) => putMirror(doc.commands.map((c) => [`command:${c.command_id}`, c]), []),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.browser.conftest import VIEWPORTS, Cockpit, Rig, wait_text
@@ -94,6 +95,26 @@ def test_six_short_commands_show_four_complete_with_output_in_one_phone_viewport
     assert shots(c, "transcript-shell") == []
 
 
+def test_only_an_unknown_outcome_says_it_may_have_run_and_offers_the_safe_retry(rig: Rig, cockpit: Any) -> None:
+    c = cockpit("phone")
+    c.login()
+    c.open_session(SHELL)
+    failed = send(c.page, "exit 3")
+    card = c.page.locator(f'.card.command[data-command-id="{failed}"]')
+    c.page.wait_for_selector(f'.card.command[data-command-id="{failed}"][data-state="failed"]')
+    assert card.locator(".failure").inner_text() == "It ran and failed with exit code 3."
+    assert "may have run" not in card.inner_text() and card.locator(".advice").count() == 0
+    c.open_session(CHAT)
+    lost = send(c.page, "lost")
+    c.page.wait_for_selector(f'.card.command[data-command-id="{lost}"][data-state="failed"]')
+    card = c.page.locator(f'.card.command[data-command-id="{lost}"]')
+    assert card.locator(".failure").inner_text() == "The outcome is unknown: it may have run."
+    assert "Retrying is safe" in card.locator(".advice").inner_text()  # the scripted adapter deduplicates end to end
+    assert card.inner_text().count("may have run") == 1
+    card.locator("button", has_text="Retry").click()
+    wait_for(lambda: len(c.page.evaluate(IDS, "lost")) == 2, timeout=10, what="the retry as a new command")
+
+
 def test_a_repeated_tool_call_id_lands_in_each_own_turn(rig: Rig, cockpit: Any) -> None:
     c = cockpit("desktop")
     c.login()
@@ -111,6 +132,17 @@ def test_a_repeated_tool_call_id_lands_in_each_own_turn(rig: Rig, cockpit: Any) 
         return [at(`.card.command[data-command-id="${a}"]`), at(`.entry.tool[data-command-id="${a}"]`),
                 at(`.card.command[data-command-id="${b}"]`), at(`.entry.tool[data-command-id="${b}"]`)]; }""", [first, second])
     assert order == sorted(order) and len(set(order)) == 4, order  # each call under its own message
+    # Keyboard: Esc leaves the message box, ? lists the shortcuts, / comes back to the box.
+    c.page.focus("#composer-text")
+    c.page.keyboard.press("Escape")
+    assert c.page.evaluate("document.activeElement.id") != "composer-text"
+    c.page.keyboard.press("?")
+    c.page.wait_for_selector("dialog.shortcuts[open]")
+    assert "Next / previous session" in c.page.inner_text("dialog.shortcuts")
+    c.page.keyboard.press("Escape")
+    c.page.wait_for_selector("dialog.shortcuts[open]", state="detached")
+    c.page.keyboard.press("/")
+    assert c.page.evaluate("document.activeElement.id") == "composer-text"
 
 
 def test_diff_highlighted_code_plan_and_image_render(rig: Rig, cockpit: Any) -> None:
@@ -125,6 +157,9 @@ def test_diff_highlighted_code_plan_and_image_render(rig: Rig, cockpit: Any) -> 
         assert c.page.inner_text(".diff .diff-del") == "-x = 1"
         assert c.page.inner_text(".diff .diff-add") == "+x = 2"
         assert "src/app.py" in c.page.inner_text(".diff-head")
+        acp = c.page.locator('.entry.tool[data-call-id="edit-2"]').last  # ACP diff content: a new file
+        acp.locator(".diff .diff-add").wait_for()
+        assert acp.locator(".diff .diff-add").inner_text() == "+# Notes" and "Write notes.md" in acp.inner_text()
         c.page.wait_for_selector('.entry.assistant .code-block pre[data-lang="python"] code.hl .k')
         keyword = c.page.locator(".code-block code.hl .k").first
         assert keyword.inner_text() == "def"
@@ -163,12 +198,26 @@ def test_approval_badge_appears_on_the_list_within_2_s_and_attention_names_the_s
     assert deny and approve and approve["x"] - (deny["x"] + deny["width"]) >= 24  # room between them
     assert page.evaluate(SMALL_TARGETS) == []
     assert shots(c, "attention-waiting") == []
+    desk = cockpit("desktop")  # the same two screens at desktop size
+    desk.login()
+    desk.page.wait_for_selector(f'.session-card[data-target="{CHAT}"] .waiting')
+    assert shots(desk, "sessions-waiting") == []
+    desk.page.click('#tabs a[data-tab="attention"]')
+    desk.page.wait_for_selector('#attention-list .card.elicitation[data-state="pending"]')
+    assert shots(desk, "attention-waiting") == []
     page.click("#attention-list .decide button.primary")
     api.wait_state("badge-check", "completed")
     page.click('#tabs a[data-tab="sessions"]')
     page.wait_for_selector(f'.session-card[data-target="{CHAT}"]')
     wait_for(lambda: page.locator(f'.session-card[data-target="{CHAT}"] .waiting').count() == 0, timeout=10,
              what="the badge gone once answered")
+    # The agent's reply after the answer arrived while this device was not looking: "1 new".
+    page.wait_for_selector(f'.session-card[data-target="{CHAT}"] .unread')
+    assert "The operator chose approve" in page.inner_text(f'.session-card[data-target="{CHAT}"] .preview')
+    c.open_session(CHAT)
+    page.goto("/#/sessions")
+    page.wait_for_selector(f'.session-card[data-target="{CHAT}"]')
+    assert page.locator(f'.session-card[data-target="{CHAT}"] .unread').count() == 0  # seen
 
 
 def test_every_interactive_element_is_at_least_44_px_at_phone_size(rig: Rig, cockpit: Any) -> None:
@@ -192,6 +241,18 @@ def test_every_interactive_element_is_at_least_44_px_at_phone_size(rig: Rig, coc
     assert {k: v for k, v in small.items() if v} == {}
 
 
+OPEN_CHAT = """() => new Promise((resolve) => {
+    const start = performance.now();
+    location.hash = '#/session/scripted-1/chat';
+    const check = () => {
+      const last = [...document.querySelectorAll('#transcript .entry.assistant')].pop();
+      if (last && last.textContent.includes('History complete.')) resolve(performance.now() - start);
+      else requestAnimationFrame(check);
+    };
+    check();
+})"""
+
+
 def test_a_10000_event_session_opens_within_budget_and_scrolls_without_long_tasks(rig: Rig, cockpit: Any) -> None:
     api = Api.login(rig.url)
     assert api.submit("history-10k", target=CHAT, text="history 10000")["outcome"] == "accepted"
@@ -202,26 +263,52 @@ def test_a_10000_event_session_opens_within_budget_and_scrolls_without_long_task
     page.evaluate("""() => { window.longTasks = [];
         new PerformanceObserver((l) => { for (const e of l.getEntries()) window.longTasks.push(Math.round(e.duration)); })
           .observe({type: 'longtask'}); }""")
-    opened_ms = page.evaluate("""() => new Promise((resolve) => {
-        const start = performance.now();
-        location.hash = '#/session/scripted-1/chat';
-        const check = () => {
-          const last = [...document.querySelectorAll('#transcript .entry.assistant')].pop();
-          if (last && last.textContent.includes('History complete.')) resolve(performance.now() - start);
-          else requestAnimationFrame(check);
-        };
-        check();
-    })""")
+    opened_ms = page.evaluate(OPEN_CHAT)
     on_open = page.evaluate("window.longTasks.splice(0)")
     rows = page.locator("#transcript > li").count()
     assert rows < 400, rows  # only what is in view (and a little more) is in the DOM
-    for _ in range(6):  # scroll up through older history, a page at a time
+    oldest = ("Math.min(...[...document.querySelectorAll('#transcript .entry.system')]"
+              ".filter((e) => /^note \\d+$/.test(e.textContent)).map((e) => Number(e.textContent.slice(5))))")
+    seen = [page.evaluate(oldest)]
+    for _ in range(60):  # scroll up through older history, past the first page the core sent
         page.evaluate("window.scrollTo(0, 0)")
-        page.wait_for_function("n => document.querySelectorAll('#transcript > li').length > n", arg=rows)
-        rows = page.locator("#transcript > li").count()
+        page.wait_for_function(f"n => ({oldest}) < n", arg=seen[-1])
+        seen.append(page.evaluate(oldest))
+        if seen[-1] < 1900:
+            break
+    rows = page.locator("#transcript > li").count()
+    assert seen[-1] < 1900, seen  # the first page held steps 2000-2499: older history came on demand
+    assert rows <= 260, rows  # the window stays bounded while scrolling back
     scrolling = page.evaluate("window.longTasks")
     print(f"10,000-event session: open {opened_ms:.0f} ms (long tasks {on_open}); "
-          f"scrolling back {rows} rows: long tasks {scrolling}")
+          f"scrolling back to step {seen[-1]} ({len(seen) - 1} pages, {rows} rows in the DOM): long tasks {scrolling}")
+    page.wait_for_function("[...document.querySelectorAll('#transcript .entry.assistant .md')].every((m) => m.dataset.rendered)")
     c.screenshot("transcript-10k")
     assert opened_ms < 3_000  # the product budget is 1 s on the phone profile; generous on a loaded CI box
-    assert max(scrolling, default=0) < 200, scrolling
+    slow = cockpit("phone")  # the same with the CPU slowed 4× (a mid-range phone), reported
+    slow.login()
+    slow.context.new_cdp_session(slow.page).send("Emulation.setCPUThrottlingRate", {"rate": 4})
+    throttled_ms = slow.page.evaluate(OPEN_CHAT)
+    print(f"10,000-event session with the CPU slowed 4×: open {throttled_ms:.0f} ms")
+    assert throttled_ms < 8_000
+    # The product target is no task over 100 ms; generous here for a loaded 2-core CI box.
+    assert max(scrolling, default=0) < 400, scrolling
+
+
+def test_history_pages_back_from_the_newest_end_and_render_needs_a_session(rig: Rig) -> None:
+    api = Api.login(rig.url)
+    newest = api.http.get(f"/api/sessions/{CHAT}/history", params={"limit": 2000}).json()
+    lsns = [e["lsn"] for e in newest["events"]]
+    assert len(lsns) == 2000 and lsns == sorted(lsns) and newest["more"] is True
+    older = api.http.get(f"/api/sessions/{CHAT}/history", params={"before": lsns[0], "limit": 2000}).json()
+    assert older["events"] and max(e["lsn"] for e in older["events"]) < lsns[0]
+    assert all(e["entity"] == f"session:{CHAT}" for e in newest["events"] + older["events"])
+    assert api.http.get(f"/api/sessions/{CHAT}/history", params={"before": "x"}).status_code == 400
+    rendered = api.http.post("/api/render", json={"items": [{"markdown": "**b** <script>x</script>"},
+                                                            {"diff": {"path": "a", "old": "1\n", "new": "2\n"}}]}).json()
+    assert rendered["html"][0] == "<p><strong>b</strong> &lt;script&gt;x&lt;/script&gt;</p>\n"
+    assert '<span class="diff-add">+2</span>' in rendered["html"][1]
+    assert api.http.post("/api/render", json={"items": "no"}).status_code == 400
+    anonymous = httpx.post(rig.url + "/api/render", json={"items": []})
+    assert anonymous.status_code == 401
+    assert httpx.get(rig.url + f"/api/sessions/{CHAT}/history").status_code == 401

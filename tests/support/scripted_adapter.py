@@ -12,7 +12,7 @@ the production ones) and is driven by the text of ``instruct`` commands:
   deltas then the final message);
 - ``code``, ``edit``, ``plan``, ``image``, ``repeat PATH``, ``history N`` — rich content (a
   highlighted code block, an edit's diff, a plan, an image, a tool-call id reused in every turn,
-  N events at once); anything else — a short markdown echo.
+  N events at once); ``lost`` — fails with an unknown outcome; anything else — a short markdown echo.
 
 ``mode: "steer"`` while a turn runs is applied to that turn at once. ``reconfigure`` and
 ``session-management`` (``new_session`` bumps the session generation, ``compact`` notes it)
@@ -156,6 +156,9 @@ class ScriptedRuntime:
         self.current, self.current_scope = None, None
         if scope.cancelled_caught:
             await link.report(command_id, "cancelled", failure="cancelled", reason=f"cancelled by {self.stopped_by}")
+        elif result.get("lost"):
+            await link.report(command_id, "failed", failure="execution_outcome_unknown",
+                              reason="scripted: the runtime lost track of it")
         else:
             await link.report(command_id, "completed", result=result)
         await self._report_session()
@@ -223,6 +226,8 @@ class ScriptedRuntime:
             args = json.dumps({"path": "src/app.py", "oldText": "x = 1\nprint(x)\n", "newText": "x = 2\nprint(x)\n"})
             await observe({"type": "tool_start", "tool_call_id": "edit-1", "tool": "edit", "args": args})
             await observe({"type": "tool_end", "tool_call_id": "edit-1", "tool": "edit", "output": "Edited src/app.py", "is_error": False})
+            await observe({"type": "tool_call_update", "tool_call_id": "edit-2", "title": "Write notes.md", "status": "completed",
+                           "content": [{"type": "diff", "path": "notes.md", "oldText": None, "newText": "# Notes\n"}]})  # ACP
             return {"edit": 1}
         if word == "plan":
             await observe({"type": "plan", "entries": [{"content": "Read the code", "status": "completed"},
@@ -237,6 +242,8 @@ class ScriptedRuntime:
             await observe({"type": "tool_start", "tool_call_id": "call-1", "tool": "read", "args": {"path": rest or "a.txt"}})
             await observe({"type": "tool_end", "tool_call_id": "call-1", "tool": "read", "output": f"contents of {rest}"})
             return {"repeat": 1}
+        if word == "lost":  # the outcome is unknown: it may have run
+            return {"lost": True}
         if word == "history":  # many events at once: tool calls, complete messages and output
             for i in range(int(rest or "1000") // 4):
                 await observe({"type": "tool_start", "tool_call_id": f"h{i}", "tool": "bash", "args": {"command": f"step {i}"}})

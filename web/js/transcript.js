@@ -96,11 +96,16 @@ class Transcript {
   async fetchAll() {
     try {
       if (!this.loaded) {
-        // Open from the newest end: one page, older pages on demand (loadOlder).
-        const answer = await get(`/api/sessions/${this.path()}/history?limit=${PAGE}`);
-        this.hasOlder = answer.more;
-        this.oldest = answer.events.length ? answer.events[0].lsn : null;
-        for (const event of answer.events) this.fold(event);
+        // Open from the newest end: one page, older pages on demand (loadOlder). Without an
+        // answer (offline: the service worker mirrors only the forward reads) walk forward.
+        try {
+          const answer = await get(`/api/sessions/${this.path()}/history?limit=${PAGE}`);
+          this.hasOlder = answer.more;
+          this.oldest = answer.events.length ? answer.events[0].lsn : null;
+          for (const event of answer.events) this.fold(event);
+        } catch (problem) {
+          if (problem.status !== 0) throw problem;
+        }
       }
       for (let page = 0; page < 100; page += 1) { // what happened since (after a reconnect or a snapshot)
         const answer = await get(`/api/sessions/${this.path()}/transcript?after=${this.applied}&limit=${PAGE}`);
@@ -137,27 +142,39 @@ class Transcript {
     for (const e of state.elicitations.values()) if (e.target === this.target) this.touchElicitation(e);
   }
 
-  /** Fetch the page before the oldest loaded event and fold everything again, in order. */
+  /**
+   * Fetch the page before the oldest loaded event and fold everything again, in order, into a
+   * fresh transcript — in slices, so no task runs long — then take its entries over.
+   */
   loadOlder() {
     if (!this.hasOlder || this.oldest === null) return Promise.resolve();
     if (!this.loadingOlder) {
-      this.loadingOlder = get(`/api/sessions/${this.path()}/history?before=${this.oldest}&limit=${PAGE}`).then((answer) => {
-        this.hasOlder = answer.more;
-        if (!answer.events.length) return;
-        this.oldest = answer.events[0].lsn;
-        const events = [...answer.events, ...this.events];
-        for (const key of ["entries", "events"]) this[key] = [];
-        this.byKey = new Map();
-        this.tools = new Map();
-        this.epoch = 0;
-        this.applied = 0;
-        for (const event of events) this.fold(event);
-        this.touchAll();
-        for (const key of this.byKey.keys()) this.dirty.add(key);
-      }).catch((problem) => { this.error = problem.message; })
+      this.loadingOlder = this.refold().catch((problem) => { this.error = problem.message; })
         .finally(() => { this.loadingOlder = null; changed(`transcript:${this.target}`); });
     }
     return this.loadingOlder;
+  }
+
+  async refold() {
+    const answer = await get(`/api/sessions/${this.path()}/history?before=${this.oldest}&limit=${PAGE}`);
+    this.hasOlder = answer.more;
+    if (!answer.events.length) return;
+    const next = new Transcript(this.target);
+    const events = [...answer.events, ...this.events];
+    for (let i = 0; i < events.length; i += 1000) {
+      for (const event of events.slice(i, i + 1000)) next.fold(event);
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    for (const event of this.events) next.fold(event); // what arrived meanwhile (older ones are skipped)
+    next.touchAll();
+    // Only an entry that now starts earlier (older events joined it) is drawn again.
+    for (const [key, entry] of next.byKey) {
+      const old = this.byKey.get(key);
+      if (!old || old.sort !== entry.sort) this.dirty.add(key);
+      else if (old.open) entry.open = old.open;
+    }
+    for (const key of ["entries", "byKey", "tools", "epoch", "applied", "events"]) this[key] = next[key];
+    this.oldest = answer.events[0].lsn;
   }
 
   add(event) {

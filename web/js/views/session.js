@@ -73,21 +73,22 @@ export function mountSession(main, target) {
   const onScroll = () => {
     pinned = window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 120;
     if (window.scrollY < 400) timeline.nearTop();
+    else if (window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 400) timeline.nearEnd();
   };
   window.addEventListener("scroll", onScroll, { passive: true });
   const toEnd = () => window.scrollTo(0, document.documentElement.scrollHeight);
   // Rendered markdown and images change heights after the render: stay at the end if there.
-  const resized = new ResizeObserver(() => { if (pinned) toEnd(); });
+  const resized = new ResizeObserver(() => { if (pinned && timeline.atTail()) toEnd(); });
   resized.observe(list);
 
   function renderTranscript() {
-    timeline.render({ following: pinned });
-    fill(pendingList, localFor(target).map(localCard));
     if (t.caughtUp !== seenLoads) { // opened, or the history was fetched again after a reconnect
       seenLoads = t.caughtUp;
-      pinned = true;
+      if (pinned) timeline.toTail(); // unless the reader has scrolled away meanwhile
     }
-    if (pinned) toEnd();
+    timeline.render({ following: pinned });
+    fill(pendingList, localFor(target).map(localCard));
+    if (pinned && timeline.atTail()) toEnd();
     markSeen(target);
   }
 

@@ -1,7 +1,9 @@
-// The transcript list on screen. Only the newest entries are in the DOM (a window that starts at
-// an anchor entry); "Earlier messages" at the top — also taken when you scroll near it — moves
-// the anchor back a page, and the browser's scroll anchoring keeps what you read in place. A
-// command's output is attached inside its message; growing entries render only what is new.
+// The transcript list on screen. Only a window of entries is in the DOM: at first the newest
+// ones; "Earlier messages" at the top — also taken when you scroll near it — moves the window
+// back a page (fetching the previous page from the core when the loaded events run out), and
+// once it holds MAX_ROWS rows the newest ones leave it, to come back with "Newer messages" (or
+// scrolling near the end). What you read stays in place while rows come and go. A command's
+// output is attached inside its message; growing entries render only what is new.
 
 import { h } from "../dom.js";
 import { state } from "../store.js";
@@ -9,31 +11,84 @@ import { commandCard, elicitationCard } from "./cards.js";
 import { entryNode } from "./entries.js";
 
 const FIRST_WINDOW = 60;
-const PAGE = 100;
+const PAGE = 40;
 const MAX_WHILE_FOLLOWING = 300;
+const MAX_ROWS = 240;
 
 export function mountTimeline(list, t) {
   const nodes = new Map(); // entry key -> node on screen (li, or a pre attached in a message)
   const growing = new Map(); // entry key -> incremental renderer of a growing entry
   const wrappers = new Map(); // entry key -> the row an output gets when its command is not on screen
   let anchor = null; // key of the first entry in the window (null: not chosen yet)
+  let tail = true; // the window runs to the newest entry; else it holds `span` entries
+  let span = 0;
   const older = h("li", { class: "older" });
   const olderButton = h("button", { type: "button", id: "older" }, "Earlier messages");
   older.append(olderButton);
   olderButton.addEventListener("click", showOlder);
+  const newer = h("li", { class: "older newer" });
+  const newerButton = h("button", { type: "button", id: "newer" }, "Newer messages");
+  newer.append(newerButton);
+  newerButton.addEventListener("click", showNewer);
+
+  const endOf = (start) => (tail ? t.entries.length : Math.min(t.entries.length, start + span));
+
+  /** Make the window [start, end): at most MAX_ROWS rows, dropping the newest when over. */
+  function setWindow(start, end) {
+    anchor = t.entries[start].key;
+    if (tail && end >= t.entries.length && end - start <= MAX_ROWS) return;
+    tail = false;
+    span = Math.min(MAX_ROWS, end - start);
+  }
+
+  function keepInPlace(ref) {
+    const before = ref ? ref.getBoundingClientRect().top : 0;
+    return () => { if (ref && ref.isConnected) window.scrollBy(0, ref.getBoundingClientRect().top - before); };
+  }
+
+  function showNewer() {
+    if (tail) return;
+    const start = indexOf(anchor);
+    const end = Math.min(t.entries.length, start + span + PAGE);
+    const keep = keepInPlace(newer.previousSibling);
+    anchor = t.entries[Math.max(start, end - MAX_ROWS)].key;
+    span = end - indexOf(anchor);
+    if (end >= t.entries.length) tail = true;
+    render();
+    keep();
+  }
+
+  /** The first entry of the loaded events: commands older than all of them sort before it. */
+  function floor() {
+    if (!t.hasOlder) return 0;
+    const i = t.entries.findIndex((e) => e.sort >= t.oldest);
+    return i < 0 ? 0 : i;
+  }
 
   function showOlder() {
     const at = indexOf(anchor);
-    if (at <= 0) {
-      if (t.hasOlder) t.loadOlder().then(() => { if (indexOf(anchor) > 0) showOlder(); });
+    const low = floor();
+    const end = endOf(at);
+    // The reference row is the first after where older rows go in; what is on screen stays put.
+    let ref = older.nextSibling;
+    if (at <= low) while (ref && !(ref.entrySort >= t.oldest)) ref = ref.nextSibling;
+    const keep = keepInPlace(ref);
+    if (at > low) {
+      setWindow(Math.max(low, at - PAGE), end);
+      render();
+      keep();
       return;
     }
-    // Keep what is on screen where it is (the browser does not anchor at scroll offset 0).
-    const ref = older.nextSibling;
-    const before = ref ? ref.getBoundingClientRect().top : 0;
-    anchor = t.entries[Math.max(0, at - PAGE)].key;
-    render();
-    if (ref && ref.isConnected) window.scrollBy(0, ref.getBoundingClientRect().top - before);
+    if (!t.hasOlder) return;
+    const first = t.entries[low];
+    const last = t.entries[end - 1];
+    t.loadOlder().then(() => {
+      const from = first && t.byKey.has(first.key) ? indexOf(first.key) : 0;
+      const to = tail || !last ? t.entries.length : indexOf(last.key) + 1;
+      setWindow(Math.max(floor(), from - PAGE), to);
+      render();
+      keep();
+    });
   }
 
   function indexOf(key) {
@@ -83,16 +138,17 @@ export function mountTimeline(list, t) {
     const entries = t.entries;
     if (anchor === null && entries.length) anchor = entries[Math.max(0, entries.length - FIRST_WINDOW)].key;
     let start = indexOf(anchor);
-    if (following && entries.length - start > MAX_WHILE_FOLLOWING) { // reading the end: drop what scrolled far away
+    if (following && tail && entries.length - start > MAX_WHILE_FOLLOWING) { // reading the end: drop what scrolled far away
       start = entries.length - FIRST_WINDOW;
       anchor = entries[start].key;
     }
+    const end = endOf(start);
     older.hidden = start === 0 && !t.hasOlder;
     olderButton.textContent = t.loadingOlder ? "Loading earlier messages…" : start ? `Earlier messages (${start})` : "Earlier messages";
     const wanted = new Set();
     let previous = older;
     if (list.firstChild !== older) list.prepend(older);
-    for (let i = start; i < entries.length; i += 1) {
+    for (let i = start; i < end; i += 1) {
       const entry = entries[i];
       wanted.add(entry.key);
       let node = nodes.get(entry.key);
@@ -108,6 +164,7 @@ export function mountTimeline(list, t) {
         if (node.parentNode !== li) li.append(node);
         node = li;
       }
+      node.entrySort = entry.sort;
       const expected = previous.nextSibling;
       if (node !== expected) list.insertBefore(node, expected);
       previous = node;
@@ -118,6 +175,9 @@ export function mountTimeline(list, t) {
     for (const [key, li] of wrappers) {
       if (!wanted.has(key) || li.firstChild !== nodes.get(key)) { li.remove(); wrappers.delete(key); }
     }
+    newer.hidden = end >= entries.length;
+    if (previous.nextSibling !== newer) list.insertBefore(newer, previous.nextSibling);
+    previous = newer;
     while (previous.nextSibling && !previous.nextSibling.classList.contains("empty")) previous.nextSibling.remove();
     const empty = list.querySelector(".empty");
     if (!entries.length) {
@@ -131,6 +191,14 @@ export function mountTimeline(list, t) {
     render,
     /** The reader scrolled near the top: bring in the previous page (once per approach). */
     nearTop() { if (!older.hidden && anchor !== null && !t.loadingOlder) showOlder(); },
+    /** The reader scrolled near the end of a window that stops short of the newest entry. */
+    nearEnd() { if (!tail) showNewer(); },
+    atTail: () => tail,
+    /** Back to the newest entries (on opening and after a reconnect). */
+    toTail() {
+      tail = true;
+      if (t.entries.length) anchor = t.entries[Math.max(0, t.entries.length - FIRST_WINDOW)].key;
+    },
     unmount() {},
   };
 }
