@@ -110,6 +110,20 @@ def test_bodies_that_are_no_json_object_answer_409_and_oversized_ones_413_json(d
             assert_security_headers(answer)
 
 
+
+def test_a_grant_body_of_the_wrong_shape_is_validation_failed_naming_the_field(admin: httpx.Client) -> None:
+    for body, field in [({"scope": 1, "kinds": ["instruct"]}, "scope"), ({"kinds": 5}, "kinds"),
+                        ({"kinds": [1]}, "kinds[0]"), ({"kinds": ["instruct"], "expires_at": "x"}, "expires_at"),
+                        ({"kinds": ["instruct"], "expires_at": 1e300}, "expires_at"),
+                        ({"kinds": ["instruct"], "endpoint_id": []}, "endpoint_id"),
+                        ({"kinds": ["instruct"], "scope": {"type": "adapter", "adapter_id": []}}, "scope.adapter_id")]:
+        answer = admin.post("/api/grants", json=body)
+        assert answer.status_code == 422, (body, answer.text)
+        assert (answer.json()["failure"], answer.json()["field"]) == ("validation_failed", field)
+        assert_security_headers(answer)
+    fine = admin.post("/api/grants", json={"kinds": ["query"], "scope": {"type": "all", "extra": [[1]]}})
+    assert fine.status_code == 200 and fine.json()["scope"] == {"type": "all"}
+
 def test_query_parameters_are_validated_and_capped(admin: httpx.Client) -> None:
     for path, params, field in [
         ("/api/audit", {"limit": "-1"}, "limit"), ("/api/audit", {"limit": "abc"}, "limit"),

@@ -12,12 +12,14 @@ documented); an inadmissible value or a bad query parameter is ``InputRefused``,
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from patchbay.registry import Failure
-from patchbay.wire import _admit
+from patchbay.wire import _admit, requests
+
+T = TypeVar("T")
 
 MAX_BODY = 256 * 1024
 NOT_AN_OBJECT = "the request body must be a JSON object"
@@ -77,6 +79,15 @@ def body_object(raw: bytes | str) -> dict[str, Any]:
         raise BodyRefused(NOT_AN_OBJECT)
     admitted(data)
     return data
+
+
+def typed(data: dict[str, Any], cls: type[T]) -> T:
+    """An admitted body as its wire type (``wire/requests.py``); ``InputRefused`` (422) naming
+    the field that does not fit."""
+    try:
+        return requests.structure(data, cls)
+    except _admit.Inadmissible as refusal:
+        raise InputRefused(refusal.path, refusal.problem, 422) from None
 
 
 def int_arg(args: Mapping[str, str], name: str, default: int, *, low: int, high: int, cap: bool = False) -> int:

@@ -69,10 +69,10 @@ def register_login(app: QuartTrio, core: Core, guard: Guard, setup: Any, *, erro
         now = core.clock.now()
         keys = ["account:operator", f"address:{address()}"]
         wait, blocking = guard.limiter.attempt(keys, now)  # counted now, before verifying
-        if wait > 0:
-            await core.record(EventKind.login_failed, "security", {
-                "account": "operator", "address": address(), "reason": "rate_limited",
-                "limit": (blocking or "").partition(":")[0]})
+        if wait > 0:  # a flood of these is aggregated (core/_refusals.py)
+            await core.adapters.refusals.refused("login", EventKind.login_failed, "security", {
+                "account": "operator", "address": printable(address(), 100), "reason": "rate_limited",
+                "limit": (blocking or "").partition(":")[0]}, address())
             response = error(429, f"too many failed logins; try again in {math.ceil(wait)} s", check="rate_limit")
             response.headers["Retry-After"] = str(math.ceil(wait))
             return response
