@@ -27,11 +27,11 @@ class RunnableRuntime(Runtime, Protocol):
 
 
 async def run_adapter(runtime: RunnableRuntime, *, adapter_id: str, core_url: str, credential_file: Path,
-                      deployment_scope: str | None = None) -> None:
+                      deployment_scope: str | None = None, reconnect_max: float = 10.0) -> None:
     """Start the runtime, then keep the link to the core; runs until cancelled or signalled."""
     link = AdapterLink(adapter_id=adapter_id, core_url=core_url, credential=read_credential(credential_file),
                        deployment_scope=deployment_scope or socket.gethostname(),
-                       generation=next_generation(credential_file), runtime=runtime)
+                       generation=next_generation(credential_file), runtime=runtime, reconnect_max=reconnect_max)
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_cancel_on_signals, nursery.cancel_scope)

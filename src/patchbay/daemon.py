@@ -128,8 +128,24 @@ async def serve(home: Home, *, listen: str | None = None, announce: Callable[[st
         core = Core(home.journal_file, expected_domain=config.authority_domain_id,
                     settings=settings_from(config), synchronous=config.synchronous)
         await _serve_core(home, config, core, host, port, announce, ready)
+    except BaseExceptionGroup as group:
+        raise _refusal_in(group) from None
     finally:
         lock.release()
+
+
+def _refusal_in(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one Patchbay error (a start-up refusal: the journal cannot take writes) that ended
+    the task tree, so it reaches the operator as its message; any other group as it is."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        error = pending.pop()
+        if isinstance(error, BaseExceptionGroup):
+            pending.extend(error.exceptions)
+        elif not isinstance(error, trio.Cancelled):
+            leaves.append(error)
+    return leaves[0] if len(leaves) == 1 and isinstance(leaves[0], PatchbayError) else group
 
 
 async def _serve_core(home: Home, config: Config, core: Core, host: str, port: int,

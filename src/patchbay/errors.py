@@ -13,6 +13,11 @@ class CoreStopped(PatchbayError):
     reconcile by idempotency key; nothing is known about operations that were in flight."""
 
 
+class JournalUnavailable(CoreStopped):
+    """The journal takes no writes for now (a full disk, an I/O error): nothing of this was
+    recorded. Reads go on; writes are taken again, by themselves, once the journal commits."""
+
+
 class NotFound(PatchbayError):
     """The named record does not exist."""
 

@@ -10,15 +10,16 @@ import trio
 from patchbay.core import Core, CoreSettings
 from patchbay.core.ports import ManualClock
 from patchbay.domain.events import EventKind
+from patchbay.journal import JournalStore
 from patchbay.registry import SessionActivityState, SubmissionOutcome
 from patchbay.replay import replay_journal
 from tests.core.harness import DOMAIN, Harness, running_core
 from tests.journal.test_store import poison
 
 
-async def test_a_failed_journal_write_answers_failed_shows_nothing_and_stops_the_core(tmp_path: Path) -> None:
+async def test_a_failed_journal_write_answers_failed_shows_nothing_and_the_core_takes_writes_again(
+        tmp_path: Path) -> None:
     clock = ManualClock()
-    core_error: list[BaseException] = []
     async with running_core(tmp_path, clock=clock) as h:
         await h.login()
         adapter = await h.adapter()
@@ -31,34 +32,40 @@ async def test_a_failed_journal_write_answers_failed_shows_nothing_and_stops_the
     core = Core(tmp_path / "journal.db", expected_domain=DOMAIN, clock=clock,
                 settings=CoreSettings(stale_after=1e6, offline_after=1e6))
     harness = Harness(core, clock, tmp_path / "journal.db")
-    try:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(core.run)
-            await harness.login()
-            adapter.core = core
-            await adapter.attach()
-            await adapter.session()
-            results = {}
+    async with trio.open_nursery() as nursery:
+        await nursery.start(core.run)
+        await harness.login()
+        adapter.core = core
+        await adapter.attach()
+        await adapter.session()
+        results = {}
 
-            async def submit(command_id: str, text: str) -> None:
-                results[command_id] = await harness.submit(command_id, text)
+        async def submit(command_id: str, text: str) -> None:
+            results[command_id] = await harness.submit(command_id, text)
 
-            async with trio.open_nursery() as submitters:  # decided together: one group commit
-                submitters.start_soon(submit, "ok-2", "echo fine")
-                submitters.start_soon(submit, "bad", "echo poison")
-                submitters.start_soon(submit, "ok-3", "echo fine")
-            await trio.sleep_forever()
-    except* Exception as group:
-        core_error.extend(group.exceptions)
-    assert core_error, "the core must stop rather than carry on with a state the journal lacks"
-    for command_id in ("ok-2", "bad", "ok-3"):
-        result = results[command_id]
-        assert (result.outcome, result.command) == (SubmissionOutcome.failed, None), command_id
-        assert "nothing was accepted" in result.reason
+        async with trio.open_nursery() as submitters:  # decided together: one group commit
+            submitters.start_soon(submit, "ok-2", "echo fine")
+            submitters.start_soon(submit, "bad", "echo poison")
+            submitters.start_soon(submit, "ok-3", "echo fine")
+        for command_id in ("ok-2", "bad", "ok-3"):
+            result = results[command_id]
+            assert (result.outcome, result.command) == (SubmissionOutcome.failed, None), command_id
+            assert "nothing was accepted" in result.reason
+        assert not {"ok-2", "bad", "ok-3"} & set(core.journal.speculative.commands)  # nothing half-visible
+        assert core.health.view()["journal_writable"] is False and core.health.journal_write_failures == 1
+        refused = await harness.submit("ok-4", "echo fine")  # refused at once while unwritable
+        assert refused.outcome is SubmissionOutcome.failed and "takes no writes" in refused.reason
+        with trio.fail_after(10):  # the probe commits (the poison only hits these payloads)
+            await core.journal.wait_writable()
+        assert core.health.view()["journal_writable"] is True
+        assert (await harness.submit("ok-5", "echo fine")).outcome is SubmissionOutcome.accepted
+        nursery.cancel_scope.cancel()
     replayed = replay_journal(tmp_path / "journal.db")
     assert replayed.violations == []
-    assert not {"ok-2", "bad", "ok-3"} & set(replayed.state.commands)  # nothing half-visible
-    assert "ok-1" in replayed.state.commands and replayed.state.last_lsn > before
+    assert not {"ok-2", "bad", "ok-3", "ok-4"} & set(replayed.state.commands)
+    assert {"ok-1", "ok-5"} <= set(replayed.state.commands) and replayed.state.last_lsn > before
+    outage = [e for e in JournalStore.open(tmp_path / "journal.db", read_only=True).read(kinds=["journal.unwritable"])]
+    assert len(outage) == 1 and outage[0].payload["refused"] >= 1 and "injected write failure" in outage[0].payload["error"]
 
 
 async def test_an_observation_with_an_unknown_activity_is_refused_and_changes_nothing(tmp_path: Path) -> None:

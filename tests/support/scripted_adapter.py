@@ -205,9 +205,11 @@ def main() -> None:
     parser.add_argument("--id", required=True)
     parser.add_argument("--core", required=True)
     parser.add_argument("--credential-file", required=True, type=Path)
+    parser.add_argument("--reconnect-max", type=float, default=10.0, help="the longest wait between reconnects")
     args = parser.parse_args()
     trio.run(lambda: run_adapter(ScriptedRuntime(), adapter_id=args.id, core_url=args.core,
-                                 credential_file=args.credential_file, deployment_scope="test-rig"))
+                                 credential_file=args.credential_file, deployment_scope="test-rig",
+                                 reconnect_max=args.reconnect_max))
 
 
 if __name__ == "__main__":

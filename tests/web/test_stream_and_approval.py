@@ -125,7 +125,7 @@ async def test_stream_resumes_with_ok_or_snapshot_and_approvals_resolve_once(dep
         second = await trio.to_thread.run_sync(lambda: run_cli(deploy.env, "approve", "eli-1", "--deny"))
         assert second.returncode == 2 and "answered" in second.stdout + second.stderr
         neither = await trio.to_thread.run_sync(lambda: run_cli(deploy.env, "approve", "eli-1"))
-        assert neither.returncode == 1 and "--allow or --deny" in neither.stderr
+        assert neither.returncode == 2 and "--allow or --deny" in neither.stderr
         unknown = await trio.to_thread.run_sync(lambda: run_cli(deploy.env, "approve", "eli-nope", "--allow"))
         assert unknown.returncode == 2
     admin.close()

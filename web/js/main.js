@@ -111,6 +111,12 @@ function renderChrome() {
     items.push(h("div", { class: "banner warn", role: "status", id: "reconnect-banner" },
       h("strong", {}, "Reconnecting — "), `showing state as of ${clock(state.staleSince / 1000)}. Live indicators are stale until reconciled.`));
   }
+  if (state.status && state.status.history_lost) {
+    items.push(h("div", { class: "banner danger", role: "alert", id: "history-lost-banner" },
+      h("strong", {}, "Journal history was lost. "),
+      "Something knew of events the journal no longer holds: acknowledged work may be missing. ",
+      "See the audit log (journal.history_lost) and the runbook's Recovery section."));
+  }
   if (registryProblem) items.push(h("div", { class: "banner warn" }, registryProblem));
   fill(banners, items);
   const count = pendingElicitations().length;

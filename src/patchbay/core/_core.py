@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import bisect
+import contextlib
 import heapq
 import itertools
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ import trio
 from patchbay import faults
 from patchbay.actors import ActorError, ActorRef, ActorSystem, Intensity, Supervisor
 from patchbay.core._entities import Expire, command_spec, lease_spec
+from patchbay.core._health import Health
 from patchbay.core._state import JournaledState
 from patchbay.core.bus import EventBus
 from patchbay.core.ports import Clock, IdSource, RandomIds, SystemClock
@@ -37,7 +39,14 @@ from patchbay.domain.model import (
     OperatorSessionRecord,
 )
 from patchbay.errors import CoreStopped, NotFound, Refused
-from patchbay.journal import JournalStore, NewEvent, StoredEvent
+from patchbay.journal import (
+    JournalStore,
+    JournalWriteFailed,
+    NewEvent,
+    StoredEvent,
+    read_head,
+    write_head,
+)
 from patchbay.registry import (
     CommandKind,
     CommandState,
@@ -114,11 +123,22 @@ class Core:
         self.ids = ids or RandomIds()
         self.settings = settings or CoreSettings()
         self.journal_path = journal_path
-        self._store = JournalStore.open(journal_path, expected_domain=expected_domain, synchronous=synchronous)
+        # Recovery reads the journal before this run's generation is written: a journal found
+        # damaged on the way is refused with nothing written to it.
+        self.health = Health()  # failed checkpoints, journal write failures: GET /api/status
+        self._store = JournalStore.open(journal_path, expected_domain=expected_domain, synchronous=synchronous,
+                                        start_generation=False)
         self._reader = JournalStore.open(journal_path, expected_domain=expected_domain, read_only=True)
+        try:
+            self.journal = JournaledState(self._store, self.clock, checkpoint_every=self.settings.checkpoint_every,
+                                          on_commit=self._after_commit, health=self.health)
+            self._store.start_generation()
+            self._head_claim = read_head(journal_path, self._store.domain_id)
+        except BaseException:
+            self._reader.close()
+            self._store.close()
+            raise
         self.bus: EventBus[StoredEvent] = EventBus()
-        self.journal = JournaledState(self._store, self.clock, checkpoint_every=self.settings.checkpoint_every,
-                                      on_commit=self._after_commit)
         self.timers = Timers(self.clock, self._fire)
         self.supervisor = Supervisor("core", Intensity(max_restarts=20, within=10.0))
         self.actors = ActorSystem(self.supervisor)
@@ -163,13 +183,23 @@ class Core:
                 await nursery.start(self.journal.run)
                 await nursery.start(self.timers.run)
                 await nursery.start(self.supervisor.run)
-                await self.journal.persist([Fact(EventKind.core_started, "core",
-                                                 {"core_generation": self.core_generation})])
+                try:
+                    await self.journal.persist([Fact(EventKind.core_started, "core",
+                                                     {"core_generation": self.core_generation})])
+                except CoreStopped as stopped:  # e.g. a full disk: refuse to start, clearly
+                    raise JournalWriteFailed(f"{self.journal_path} cannot take writes, so the core cannot start: "
+                                             f"{stopped}. If the disk is full, free space on it and start again "
+                                             "(docs/RUNBOOK.md, \"Recovery\")") from None
+                if self._head_claim is not None:
+                    self.history_beyond_head("the journal's head file (journal.db-head)", self._head_claim)
                 await self._recover()
                 nursery.start_soon(self._checkpoint_when_quiet)
                 self._running = True
                 task_status.started(self)
         finally:
+            if self._running:  # an orderly stop: what is committed is the head
+                with contextlib.suppress(OSError):
+                    write_head(self.journal_path, self.domain_id, self.state.last_lsn)
             self._running = False
             # The reader first: the last connection to close merges the WAL into the file, and
             # only the writing one can.
@@ -192,6 +222,20 @@ class Core:
         for session in self.state.operator_sessions.values():
             if not session.revoked:
                 self._arm_session_expiry(session)
+
+    def history_beyond_head(self, source: str, claimed: int) -> None:
+        """``source`` knows of LSN ``claimed`` (an adapter's acknowledged frame, a client's
+        cursor, the head file): beyond the journal's head, that is evidence durable history
+        was lost. Never silent: logged, shown in ``GET /api/status`` and journaled as an audit
+        record (once per source and claim)."""
+        head = self.state.last_lsn
+        if claimed > head and self.health.history_lost(source, claimed, head) and self._nursery is not None:
+            self._nursery.start_soon(self._record_history_lost, source, claimed, head)
+
+    async def _record_history_lost(self, source: str, claimed: int, head: int) -> None:
+        with contextlib.suppress(CoreStopped):  # the journal takes no writes: the status shows it
+            await self.record(EventKind.history_lost, "journal", {"source": source, "claimed": claimed,
+                                                                  "head": head})
 
     def stop(self) -> None:
         if self._nursery is not None:
@@ -234,9 +278,15 @@ class Core:
             await self._checkpoint(paced=False)
 
     async def _checkpoint(self, *, paced: bool = True) -> None:
-        """One checkpoint; ``_checkpointing`` is set by the caller (at most one at a time)."""
+        """One checkpoint; ``_checkpointing`` is set by the caller (at most one at a time).
+
+        A checkpoint is only an optimisation (the journal is the truth): one that fails is
+        logged and counted (``GET /api/status``), and the next is tried after the next
+        interval; it never stops the core."""
         try:
             await self.journal.checkpoint(paced=paced)
+        except Exception as error:  # noqa: BLE001 - counted and logged; Cancelled passes
+            self.health.checkpoint_failed(error)
         finally:
             self._checkpointing = False
         if self.journal.checkpoint_due():  # the state moved on by a whole interval meanwhile
@@ -252,7 +302,14 @@ class Core:
             self.timers.arm(key, self.clock.now() + TIMER_RETRY)
 
     async def _fire(self, key: TimerKey) -> None:
-        """A deadline passed: decide what it means against the current state."""
+        """A deadline passed: decide what it means. While the journal takes no writes, the
+        deadline is armed again a little later (never dropped)."""
+        try:
+            await self._fire_now(key)
+        except CoreStopped:
+            self.timers.arm(key, self.clock.now() + TIMER_RETRY)
+
+    async def _fire_now(self, key: TimerKey) -> None:
         now = self.clock.now()
         kind = key[0]
         if kind == "command-expiry":
@@ -553,8 +610,7 @@ def _not_recorded(stopped: CoreStopped) -> SubmissionResult:
     """The journal failed under this submission: its transaction rolled back, so nothing of it
     exists and the client must not assume acceptance (SubmissionOutcome ``failed``)."""
     return SubmissionResult(SubmissionOutcome.failed, None,
-                            f"not recorded: the journal could not commit ({stopped.__cause__ or stopped}); "
-                            "nothing was accepted, and the core is stopping", None)
+                            f"not recorded: {stopped}; nothing was accepted, submit it again later", None)
 
 
 def audit_view(event: StoredEvent) -> dict[str, Any]:

@@ -14,13 +14,17 @@ of decisions, and every decision was taken against the prefix that precedes it. 
 then handed to the journal writer's thread in that order (group commit: what is queued while a
 commit is in flight shares the next one), and ``wait`` returns once they are durable.
 
-If a commit fails, the waiters of that batch get ``CoreStopped`` and the core stops: the
-speculative state may now be ahead of the journal, and a core that cannot be sure of its state
-stops rather than lies. Restarting recovers from the journal.
+If a commit fails (a full disk, an I/O error), the waiters of that batch and of every batch
+queued behind it get ``CoreStopped``: none of it is in the journal. The speculative state goes
+back to the committed one, and every new decision is refused (``JournalUnavailable``) while
+reads go on, until a probe commit succeeds (tried with backoff, ``_until_writable``): it
+journals a ``journal.unwritable`` record of the outage, and writes are taken again by
+themselves. Nothing acknowledged is lost: only durable events were ever answered.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any, TypeVar
@@ -30,6 +34,7 @@ import trio
 
 from patchbay import faults
 from patchbay._collector import collector_paused
+from patchbay.core._health import Health, describe
 from patchbay.core.checkpoint import (
     Base,
     EncodedRecords,
@@ -40,15 +45,23 @@ from patchbay.core.checkpoint import (
     pause_after,
 )
 from patchbay.core.ports import Clock
-from patchbay.domain.events import Fact
+from patchbay.domain.events import EventKind, Fact
 from patchbay.domain.model import CoreState
 from patchbay.domain.reducer import apply
-from patchbay.errors import CoreStopped
-from patchbay.journal import AppendRequest, JournalStore, JournalWriter, NewEvent, StoredEvent
+from patchbay.errors import CoreStopped, JournalUnavailable
+from patchbay.journal import (
+    AppendRequest,
+    JournalStore,
+    JournalWriter,
+    NewEvent,
+    StoredEvent,
+    write_head,
+)
 
 _Pending = AppendRequest  # what ``decide`` returns: wait on it with ``wait``
 _T = TypeVar("_T")
 _KEEP = 2  # checkpoints kept (besides the bases they apply to)
+PROBE_FIRST, PROBE_MAX = 0.2, 5.0  # seconds between tries of an unwritable journal (doubling)
 
 
 @attrs.frozen
@@ -124,7 +137,7 @@ class _Pace:
 
 class JournaledState:
     def __init__(self, store: JournalStore, clock: Clock, *, checkpoint_every: int,
-                 on_commit: Callable[[list[StoredEvent]], None]) -> None:
+                 on_commit: Callable[[list[StoredEvent]], None], health: Health | None = None) -> None:
         self.store = store
         self.clock = clock
         self.committed, self.replayed_at_open, used = _recover(store)
@@ -134,8 +147,13 @@ class JournaledState:
         self._on_commit_hook = on_commit
         self._writer = JournalWriter(store, on_commit=self._on_commit, on_failure=self._on_failure)
         self._uncommitted: deque[_Pending] = deque()  # handed to the writer, in decision order
-        self._stopped: BaseException | None = None
-        self._failed = trio.Event()
+        self.health = health or Health()
+        self._unwritable: BaseException | None = None  # the failed commit, while writes are refused
+        self._unwritable_since = 0.0
+        self._refused = 0  # decisions refused meanwhile
+        self._broken = trio.Event()
+        self._writable = trio.Event()  # set while the journal takes writes
+        self._writable.set()
         self._encoded = EncodedRecords()  # what the last checkpoint encoded, reused by the next
         self._base: Base | None = None  # the last checkpoint this process wrote
         # the chains of the latest checkpoints (LSNs, full one first), newest last: pruning
@@ -151,16 +169,40 @@ class JournaledState:
         return self.store.core_generation
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Run the journal writer; returns only by cancellation, or raises ``CoreStopped`` once
-        a commit failed."""
+        """Run the journal writer, and after a failed commit try the journal until it takes
+        writes again; returns only by cancellation."""
         async with trio.open_nursery() as nursery:
             await nursery.start(self._writer.run)
             task_status.started()
-            await self._failed.wait()
-            # Waiters of the batches committed just before the failed one were woken in the
-            # same step: let them take theirs (e.g. send an adapter its ack) before the stop.
-            await trio.lowlevel.cancel_shielded_checkpoint()
-            raise CoreStopped("journal write failed; stopping the core") from self._stopped
+            while True:
+                await self._broken.wait()
+                await self._until_writable()
+                self._broken = trio.Event()
+
+    @property
+    def writable(self) -> bool:
+        return self._unwritable is None
+
+    async def wait_writable(self) -> None:
+        """Until the journal takes writes (at once when it does)."""
+        await self._writable.wait()
+
+    async def _until_writable(self) -> None:
+        """Commit a ``journal.unwritable`` record of the outage, with backoff, until one
+        commits: then the journal takes decisions again."""
+        delay = PROBE_FIRST
+        while self._unwritable is not None:
+            await trio.sleep(delay)
+            delay = min(delay * 2, PROBE_MAX)
+            fact = Fact(EventKind.journal_unwritable, "journal", {
+                "error": describe(self._unwritable), "since": self._unwritable_since, "refused": self._refused})
+            try:
+                await self.wait(self._queue([fact], now=None, frame=None))
+            except CoreStopped:
+                continue  # still failing (``_on_failure`` ran again)
+            self._unwritable, self._refused = None, 0
+            self.health.journal_writable_again()
+            self._writable.set()
 
     def decide(self, facts: Sequence[Fact], *, now: float | None = None,
                frame: tuple[str, int, int] | None = None) -> _Pending | None:
@@ -168,12 +210,18 @@ class JournaledState:
 
         Must be called in the same synchronous step as the decision that produced ``facts``.
         """
-        if self._stopped is not None:
-            raise CoreStopped("the core stopped after a journal failure") from self._stopped
         if not facts:
             return None
+        if self._unwritable is not None:
+            self._refused += 1
+            raise JournalUnavailable(f"the journal takes no writes ({describe(self._unwritable)}); nothing was "
+                                     "recorded; it is tried again by itself") from self._unwritable
         if self._writer.closed:
             raise CoreStopped("the core is stopping: the journal takes no more decisions")
+        return self._queue(facts, now=now, frame=frame)
+
+    def _queue(self, facts: Sequence[Fact], *, now: float | None,
+               frame: tuple[str, int, int] | None) -> _Pending:
         ts = self.clock.now() if now is None else now
         events = []
         lsn = self.speculative.last_lsn
@@ -217,7 +265,8 @@ class JournaledState:
             return []
         await pending.done.wait()
         if pending.error is not None:
-            raise CoreStopped("the journal could not commit; the core is stopping") from pending.error
+            raise JournalUnavailable(f"the journal could not commit ({describe(pending.error)}); nothing of it "
+                                     "was recorded") from pending.error
         stored: list[StoredEvent] = pending.stored
         return stored
 
@@ -256,12 +305,20 @@ class JournaledState:
         self._on_commit_hook(stored)
 
     def _on_failure(self, error: BaseException) -> None:
-        """A commit failed: the speculative state may now be ahead of the journal, so nothing
-        more is decided; every decision still queued fails with it (the writer sees to that)
-        and ``run`` stops the core."""
-        if self._stopped is None:
-            self._stopped = error
-            self._failed.set()
+        """A commit failed: it and every decision queued behind it fail (the writer sees to
+        that; nothing more is queued from now on), so none of them will ever commit. The
+        speculative state goes back to the committed one, and ``run`` tries the journal until
+        it takes writes again."""
+        if self._unwritable is None:
+            self._unwritable = error
+            self._unwritable_since = self.clock.now()
+            self.health.journal_failed(error)
+            self._writable = trio.Event()
+        failed = len(self._uncommitted)
+        self._uncommitted.clear()
+        self._work_finished(failed)
+        self.speculative = self.committed.clone()
+        self._broken.set()
 
     def checkpoint_due(self) -> bool:
         return self._since_checkpoint >= self._checkpoint_every
@@ -315,6 +372,8 @@ class JournaledState:
     def _write_checkpoint(self, lsn: int, data: bytes, pinned: set[int]) -> None:
         self.store.save_checkpoint(lsn, data)
         self.store.prune_checkpoints(keep=_KEEP, pinned=pinned)
+        with contextlib.suppress(OSError):  # evidence of the head, not the truth: see ``write_head``
+            write_head(self.store.path, self.store.domain_id, lsn)
 
     async def aclose(self) -> None:
         await self._writer.aclose()

@@ -8,9 +8,9 @@ sessions, grants, ...) go through cattrs; the archived commands, which grow with
 stored by column (one JSON list per field; targets, adapters, states and failures as indexes
 into small tables; the rare elicitation lists sparse) and rebuilt with no per-record
 converter: about a microsecond per archived command instead of the 50-70 us a full record
-costs, and no small temporary object per command (they would fragment the heap for good). A
-format-1 checkpoint is ignored (recovery then replays from LSN 0 and the next checkpoint is
-written in format 2).
+costs, and no small temporary object per command (they would fragment the heap for good).
+A checkpoint of another format, or one that does not read or build, is ignored: recovery
+replays from LSN 0 (the journal is the truth). JSON as in ``_codec``: exact for anything.
 
 The document is stored zlib-compressed (``pack``; level 1: ~11x smaller, ~2 ms per MB in a
 worker thread, which zlib runs without the GIL). A checkpoint is written in the journal
@@ -37,9 +37,9 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import orjson
 from cattrs.preconf.json import make_converter
 
+from patchbay.core._codec import EXACT_KEY, Encoder, decode
 from patchbay.domain.model import ArchivedCommand, CoreState
 from patchbay.registry import CommandState, Failure
 
@@ -58,19 +58,20 @@ _RECORDS_PER_STEP = 16  # full records through cattrs and orjson
 _OWN_FIELDS = ("archived", "settled")
 
 
-def _dump_list(values: Sequence[Any], out: list[bytes], field: Callable[[Any], Any] | None = None) -> Iterator[None]:
+def _dump_list(values: Sequence[Any], out: list[bytes], dumps: Encoder,
+               field: Callable[[Any], Any] | None = None) -> Iterator[None]:
     """A JSON list of ``values`` (or of ``field`` of each) into ``out``, a chunk at a time."""
     out.append(b"[")
     for start in range(0, len(values), _ITEMS_PER_CHUNK):
         if start:
             out.append(b",")
         chunk = values[start:start + _ITEMS_PER_CHUNK]
-        out.append(orjson.dumps(chunk if field is None else list(map(field, chunk)))[1:-1])
+        out.append(dumps(chunk if field is None else list(map(field, chunk)))[1:-1])
         yield
     out.append(b"]")
 
 
-def _archive_columns(archived: dict[str, ArchivedCommand], out: list[bytes],
+def _archive_columns(archived: dict[str, ArchivedCommand], out: list[bytes], dumps: Encoder,
                      head: bytes = b'"archived":{') -> Iterator[None]:
     entries = list(archived.values())
     tables: tuple[dict[Any, int], ...] = ({}, {}, {}, {})  # targets, adapters, states, failures
@@ -88,13 +89,13 @@ def _archive_columns(archived: dict[str, ArchivedCommand], out: list[bytes],
     fields = attrgetter("command_id"), attrgetter("idempotency_key"), attrgetter("payload_digest")
     for index, (name, field) in enumerate(zip(("ids", "keys", "digests"), fields, strict=True)):
         out.append(b'%s"%s":' % (b"," if index else b"", name.encode()))
-        yield from _dump_list(entries, out, field)
+        yield from _dump_list(entries, out, dumps, field)
     for name, table, column in zip(("target", "adapter", "state", "failure"), tables, indexes, strict=True):
-        out += [b',"%s_table":' % name.encode(), orjson.dumps(list(table)), b',"%ss":' % name.encode()]
-        yield from _dump_list(column, out)
+        out += [b',"%s_table":' % name.encode(), dumps(list(table)), b',"%ss":' % name.encode()]
+        yield from _dump_list(column, out, dumps)
     out.append(b',"accepted_lsns":')
-    yield from _dump_list(entries, out, attrgetter("accepted_lsn"))
-    out += [b',"elicitations":', orjson.dumps(elicitations), b"}"]
+    yield from _dump_list(entries, out, dumps, attrgetter("accepted_lsn"))
+    out += [b',"elicitations":', dumps(elicitations), b"}"]
 
 
 def _archive_from_columns(columns: dict[str, Any]) -> dict[str, ArchivedCommand]:
@@ -131,9 +132,10 @@ class EncodedRecords:
 
 
 def _encode_entries(items: Sequence[tuple[str, Any]], out: list[bytes], previous: dict[int, Any],
-                    current: dict[int, Any], cached_ok: bool) -> Iterator[None]:
+                    current: dict[int, Any], cached_ok: bool, dumps: Encoder) -> Iterator[None]:
     """``"key":value`` pieces of a dict's ``items``, comma-separated, into ``out``; a record
-    encoded by the previous run and still the same object is reused (see ``EncodedRecords``)."""
+    encoded by the previous run and still the same object is reused (see ``EncodedRecords``).
+    A record orjson could not encode is never cached: the document holding it must say so."""
     encoded = reused = 0  # since the last yield
     for count, (key, record) in enumerate(items):
         cached = cached_ok and type(record).__weakrefoffset__ != 0
@@ -143,8 +145,9 @@ def _encode_entries(items: Sequence[tuple[str, Any]], out: list[bytes], previous
             current[id(record)] = hit
             reused += 1
         else:
-            piece = orjson.dumps({key: _converter.unstructure(record)})[1:-1]
-            if cached:
+            fallbacks = dumps.fallbacks
+            piece = dumps({key: _converter.unstructure(record)})[1:-1]
+            if cached and dumps.fallbacks == fallbacks:
                 current[id(record)] = (weakref.ref(record), key, piece)
             encoded += 1
         out.append(b"," + piece if count else piece)
@@ -170,6 +173,7 @@ def encode_state_steps(state: CoreState, out: list[bytes], cache: EncodedRecords
     """
     previous = cache.entries if cache is not None else {}
     current: dict[int, tuple[weakref.ref[Any], str, bytes]] = {}
+    dumps = Encoder()
     if changes is None:
         out.append(b'{"format":%d,"state":{' % FORMAT_VERSION)
     else:
@@ -185,22 +189,22 @@ def encode_state_steps(state: CoreState, out: list[bytes], cache: EncodedRecords
                 out.append(b"{")
             else:
                 items = [(key, value[key]) for key in changes.changed[field.name]]
-                out += [b'{"del":', orjson.dumps(changes.removed[field.name]), b',"set":{']
-            yield from _encode_entries(items, out, previous, current, cache is not None)
+                out += [b'{"del":', dumps(changes.removed[field.name]), b',"set":{']
+            yield from _encode_entries(items, out, previous, current, cache is not None, dumps)
             out.append(b"}," if changes is None else b"}},")
             if items:
                 yield
         else:
-            out += [orjson.dumps(_converter.unstructure(value)), b","]
+            out += [dumps(_converter.unstructure(value)), b","]
     yield
     if changes is None:
-        yield from _archive_columns(state.archived, out)
+        yield from _archive_columns(state.archived, out, dumps)
     else:
-        out += [b'"archived":{"del":', orjson.dumps(changes.removed["archived"]), b',"set":']
+        out += [b'"archived":{"del":', dumps(changes.removed["archived"]), b',"set":']
         archived = {key: state.archived[key] for key in changes.changed["archived"]}
-        yield from _archive_columns(archived, out, b"{")
+        yield from _archive_columns(archived, out, dumps, b"{")
         out.append(b"}")
-    out += [b',"settled":', orjson.dumps(list(state.settled)), b"}}"]
+    out += [b',"settled":', dumps(list(state.settled)), b'},"%s":true}' % EXACT_KEY.encode() if dumps.fallbacks else b"}}"]
     if cache is not None:
         if changes is None:
             cache.entries = current  # what this full run encoded: entries of dead records go
@@ -346,8 +350,7 @@ def pack_pieces(pieces: Sequence[bytes], share: float = 1.0) -> bytes:
             group, size = [], 0
             if share < 1:
                 time.sleep(pause_after(time.perf_counter() - started, share))
-    out.append(compressor.compress(b"".join(group)))
-    out.append(compressor.flush())
+    out += [compressor.compress(b"".join(group)), compressor.flush()]
     return b"".join(out)
 
 
@@ -357,9 +360,13 @@ def unpack(data: bytes) -> bytes:
 
 
 def read_document(data: bytes) -> dict[str, Any] | None:
-    """The parsed document of a stored checkpoint, or None when its format is not this code's."""
-    document: dict[str, Any] = orjson.loads(unpack(data))
-    return document if document.get("format") == FORMAT_VERSION else None
+    """The parsed document of a stored checkpoint, or None when its format is not this code's
+    or it cannot be read (recovery then replays the journal: it is the truth)."""
+    try:
+        document = decode(unpack(data))
+    except (ValueError, RecursionError, zlib.error):
+        return None
+    return document if isinstance(document, dict) and document.get("format") == FORMAT_VERSION else None
 
 
 def base_of(document: dict[str, Any]) -> int | None:
@@ -407,14 +414,17 @@ def decode_state(data: bytes, *bases: bytes) -> CoreState | None:
 
 def _fold_chain(documents: list[dict[str, Any] | None]) -> CoreState | None:
     """A chain's state: the full checkpoint first, then each delta applied in order; None if
-    a document is unreadable, the first is a delta, or a later one is not."""
+    a document is unreadable or does not build, the first is a delta, or a later one is not."""
     if any(d is None for d in documents) or base_of(documents[0] or {}) is not None:
         return None
     if any(base_of(d or {}) is None for d in documents[1:]):
         return None
     state = None
-    for document in documents:
-        state = state_of(document or {}, state)
+    try:
+        for document in documents:
+            state = state_of(document or {}, state)
+    except Exception:  # noqa: BLE001 - a cache that does not build: replay the journal instead
+        return None
     return state
 
 

@@ -13,6 +13,8 @@ from typing import Final
 class EventKind(StrEnum):
     domain_initialized = "domain.initialized"  # {authority_domain_id}
     core_started = "core.started"  # {core_generation}
+    journal_unwritable = "journal.unwritable"  # {error, since, refused}: commits failed from `since` until this one
+    history_lost = "journal.history_lost"  # {source, claimed, head}: `source` knew an LSN beyond the journal's head
     operator_created = "operator.created"  # {operator_id, password_hash}
     operator_password_changed = "operator.password_changed"  # {operator_id, password_hash}
 

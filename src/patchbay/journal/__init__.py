@@ -13,6 +13,7 @@ from patchbay.journal._errors import (
     NotAJournal,
     UnsupportedSchema,
 )
+from patchbay.journal._head import read_head, write_head
 from patchbay.journal._migrations import SCHEMA_VERSION
 from patchbay.journal._store import Checkpoint, JournalStore, NewEvent, StoredEvent
 from patchbay.journal._writer import AppendRequest, JournalWriter
@@ -31,4 +32,6 @@ __all__ = [
     "NotAJournal",
     "StoredEvent",
     "UnsupportedSchema",
+    "read_head",
+    "write_head",
 ]

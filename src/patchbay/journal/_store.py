@@ -1,8 +1,8 @@
 """The apsw journal file: one append-only, gap-free event log per authority domain.
 
-Opening is careful: a file is checked (SQLite header, our meta table, schema version,
-authority domain) through a read-only connection *before* anything may write to it, so a
-foreign, damaged or newer file is reported and left byte-for-byte untouched.
+Opening is careful (``_open``): a file is checked through a read-only connection *before*
+anything may write to it, so a foreign, damaged or newer file is reported and left
+byte-for-byte untouched, while one SQLite can recover (an interrupted WAL write-back) opens.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import json
 import time
-import urllib.parse
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,17 +19,10 @@ import attrs
 import orjson
 
 from patchbay.domain.records import constructor
-from patchbay.journal._errors import (
-    ForeignDomain,
-    JournalClosed,
-    JournalError,
-    NotAJournal,
-    UnsupportedSchema,
-)
+from patchbay.journal._errors import JournalClosed, JournalError, JournalWriteFailed, NotAJournal
 from patchbay.journal._migrations import MIGRATIONS, SCHEMA_VERSION
+from patchbay.journal._open import RECOVERY, damaged, inspect, read_only_connection
 
-SQLITE_HEADER = b"SQLite format 3\x00"
-SQLITE_HEADER_SIZE = 100
 READ_BATCH = 2000
 _ROWS_PER_INSERT = 4000  # 7 parameters a row, within SQLite's 32,766
 
@@ -100,74 +92,6 @@ def _loads(text: str | bytes) -> dict[str, Any]:
     return decoded
 
 
-def _read_only_connection(path: Path) -> apsw.Connection:
-    """A connection that cannot change the file or leave anything beside it.
-
-    With a ``-wal`` beside the file a writer is live (or was killed): read through its WAL,
-    where the newest commits are. Without one the journal is closed: open it as immutable, so
-    SQLite takes no locks and creates no ``-wal``/``-shm`` files next to it.
-    """
-    if Path(f"{path}-wal").exists():
-        connection = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-        connection.set_busy_timeout(5000)
-        return connection
-    uri = f"file:{urllib.parse.quote(str(path.resolve()))}?immutable=1"
-    return apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
-
-
-def _check_size(path: Path, header: bytes, size: int) -> None:
-    """A file shorter than its own header says is truncated (e.g. a partial copy): refuse it
-    before SQLite is allowed to "fix" anything in it."""
-    truncated = (f"{path} is truncated ({size} bytes, less than its SQLite header declares); "
-                 "restore it from a backup or a complete copy")
-    if len(header) < SQLITE_HEADER_SIZE:
-        raise NotAJournal(truncated)
-    page_size = int.from_bytes(header[16:18], "big")
-    page_size = 65536 if page_size == 1 else page_size
-    declared_pages = int.from_bytes(header[28:32], "big")
-    declared_valid = header[24:28] == header[92:96]  # the in-header size is current
-    if page_size < 512 or size % page_size or (declared_valid and size < declared_pages * page_size):
-        raise NotAJournal(truncated)
-
-
-def _inspect(path: Path, expected_domain: str | None) -> tuple[int, str]:
-    """Validate an existing file read-only; returns (schema version, domain id)."""
-    try:
-        with path.open("rb") as handle:
-            header = handle.read(SQLITE_HEADER_SIZE)
-        size = path.stat().st_size
-    except OSError as error:
-        raise NotAJournal(f"{path}: cannot read ({error})") from None
-    if header[:len(SQLITE_HEADER)] != SQLITE_HEADER:
-        raise NotAJournal(f"{path} is not a SQLite file, so not a Patchbay journal; check the path")
-    _check_size(path, header, size)
-    try:
-        connection = _read_only_connection(path)
-    except apsw.Error as error:
-        raise NotAJournal(f"{path}: SQLite cannot open it ({error})") from None
-    try:
-        version = int(connection.execute("PRAGMA user_version").fetchone()[0])  # type: ignore[index]
-        has_meta = connection.execute(
-            "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()[0]  # type: ignore[index]
-        if not has_meta:
-            raise NotAJournal(f"{path} is a SQLite database but not a Patchbay journal (no meta table)")
-        if version > SCHEMA_VERSION:
-            raise UnsupportedSchema(f"{path} has journal schema {version}; this Patchbay knows up to "
-                                    f"{SCHEMA_VERSION}: upgrade Patchbay to open it")
-        row = connection.execute("SELECT value FROM meta WHERE key='authority_domain_id'").fetchone()
-        if row is None:
-            raise NotAJournal(f"{path} has no authority domain: not a Patchbay journal")
-        domain = str(row[0])
-    except apsw.Error as error:
-        raise NotAJournal(f"{path}: damaged or not a Patchbay journal ({error})") from None
-    finally:
-        connection.close()
-    if expected_domain is not None and domain != expected_domain:
-        raise ForeignDomain(f"{path} belongs to authority domain {domain!r}, not {expected_domain!r}: "
-                            "this journal is from another Patchbay home")
-    return version, domain
-
-
 @functools.lru_cache(maxsize=64)
 def _insert_sql(rows: int) -> str:
     return ("INSERT INTO events(domain, lsn, core_generation, kind, entity, ts, payload) VALUES "
@@ -210,26 +134,45 @@ class JournalStore:
 
     @classmethod
     def open(cls, path: Path, *, expected_domain: str | None = None, read_only: bool = False,
-             synchronous: str = "FULL") -> JournalStore:
+             synchronous: str = "FULL", start_generation: bool = True) -> JournalStore:
+        """Open a journal checked by ``_open.inspect``. For writing, a new core generation is
+        started (journaled in meta) unless ``start_generation`` is False: the core first reads
+        what it recovers from, so a journal found damaged there is refused unwritten, and then
+        calls ``start_generation``."""
         if not path.exists():
             raise NotAJournal(f"{path} does not exist; create a home with `patchbay init`")
-        version, domain = _inspect(path, expected_domain)
-        if read_only:
-            connection = _read_only_connection(path)
+        version, domain = inspect(path, expected_domain)
+        connection = read_only_connection(path) if read_only else apsw.Connection(str(path))
+        try:
+            if not read_only:
+                cls._configure(connection, synchronous)
+                with connection:
+                    for number in range(version, SCHEMA_VERSION):
+                        MIGRATIONS[number](connection)
+                    if version != SCHEMA_VERSION:
+                        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                version = SCHEMA_VERSION
             generation = int(connection.execute(
                 "SELECT value FROM meta WHERE key='core_generation'").fetchone()[0])  # type: ignore[index]
-            return cls(connection, path, domain, generation, version, read_only=True)
-        connection = apsw.Connection(str(path))
-        cls._configure(connection, synchronous)
-        with connection:
-            for number in range(version, SCHEMA_VERSION):
-                MIGRATIONS[number](connection)
-            if version != SCHEMA_VERSION:
-                connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            generation = int(connection.execute(
-                "SELECT value FROM meta WHERE key='core_generation'").fetchone()[0]) + 1  # type: ignore[index]
-            connection.execute("UPDATE meta SET value=? WHERE key='core_generation'", (str(generation),))
-        return cls(connection, path, domain, generation, SCHEMA_VERSION, read_only=False)
+            store = cls(connection, path, domain, generation, version, read_only=read_only)
+        except (apsw.CorruptError, apsw.NotADBError, UnicodeDecodeError) as error:
+            connection.close()
+            raise damaged(path, f"SQLite cannot read it ({error})") from None
+        if start_generation and not read_only:
+            store.start_generation()
+        return store
+
+    def start_generation(self) -> int:
+        """Journal a new core generation (one per open for writing) and return it."""
+        generation = self._core_generation + 1
+        try:
+            self.set_meta("core_generation", str(generation))
+        except apsw.Error as error:
+            raise JournalWriteFailed(
+                f"{self.path} cannot take writes ({error}); nothing was changed. If the disk is full, free space "
+                f"on it and start again ({RECOVERY})") from None
+        self._core_generation = generation
+        return generation
 
     @staticmethod
     def _configure(connection: apsw.Connection, synchronous: str) -> None:
@@ -261,8 +204,8 @@ class JournalStore:
         return self._connection
 
     def _query_last_lsn(self) -> int:
-        row = self._db.execute("SELECT max(lsn) FROM events WHERE domain=?", (self._domain_id,)).fetchone()
-        return int(row[0]) if row and row[0] is not None else 0
+        ((last,),) = self._rows("SELECT max(lsn) FROM events WHERE domain=?", (self._domain_id,))
+        return int(last) if last is not None else 0
 
     # -- writing -------------------------------------------------------------------------
 
@@ -305,15 +248,15 @@ class JournalStore:
         yielded = 0
         cursor = after_lsn
         domain = self._domain_id  # every row has it (the query filters on it): one string, not one per row
-        loads = _loads
         new_event = _stored_event
+        payload_of = self._payload
         while True:
             page = READ_BATCH if limit is None else min(READ_BATCH, limit - yielded)
             if page <= 0:
                 return
             rows = self._page(cursor, until_lsn, entity, kinds, page, descending=False)
             for lsn, generation, kind, entity_, ts, payload in rows:
-                yield new_event(domain, int(lsn), int(generation), kind, entity_, float(ts), loads(payload))
+                yield new_event(domain, int(lsn), int(generation), kind, entity_, float(ts), payload_of(lsn, payload))
             yielded += len(rows)
             if len(rows) < page:
                 return
@@ -351,14 +294,30 @@ class JournalStore:
         sql = (f"SELECT lsn, core_generation, kind, entity, ts, payload FROM events "
                f"WHERE {' AND '.join(clauses)} ORDER BY lsn {order} LIMIT ?")
         args.append(limit)
+        return self._rows(sql, args)
+
+    def _rows(self, sql: str, args: Sequence[Any]) -> list[Any]:
+        """A query's rows; SQLite finding the file damaged is a refusal that says so."""
         try:
             return list(self._db.execute(sql, args))
-        except (apsw.CorruptError, apsw.NotADBError) as error:
-            raise NotAJournal(f"{self.path} is damaged ({error}); restore it from a backup") from None
+        except (apsw.CorruptError, apsw.NotADBError, UnicodeDecodeError) as error:
+            raise damaged(self.path, f"SQLite cannot read it ({error})") from None
 
     def _event(self, row: Any) -> StoredEvent:
         lsn, generation, kind, entity, ts, payload = row
-        return _stored_event(self._domain_id, int(lsn), int(generation), kind, entity, float(ts), _loads(payload))
+        return _stored_event(self._domain_id, int(lsn), int(generation), kind, entity, float(ts),
+                             self._payload(lsn, payload))
+
+    def _payload(self, lsn: int, payload: Any) -> dict[str, Any]:
+        """An event's payload, or a one-line refusal naming the event when it is not a JSON
+        object (the journal was written to by something else, or damaged)."""
+        try:
+            value = _loads(payload)
+        except (ValueError, TypeError, RecursionError) as error:
+            raise damaged(self.path, f"the payload of the event at LSN {lsn} is not JSON ({error})") from None
+        if not isinstance(value, dict):
+            raise damaged(self.path, f"the payload of the event at LSN {lsn} is not a JSON object")
+        return value
 
     # -- checkpoints and meta ------------------------------------------------------------
 
@@ -374,11 +333,11 @@ class JournalStore:
         if max_lsn is not None:
             sql += " AND lsn <= ?"
             args.append(max_lsn)
-        return _checkpoint(self._db.execute(sql + " ORDER BY lsn DESC LIMIT 1", args).fetchone())
+        return _checkpoint(next(iter(self._rows(sql + " ORDER BY lsn DESC LIMIT 1", args)), None))
 
     def checkpoint_at(self, lsn: int) -> Checkpoint | None:
-        return _checkpoint(self._db.execute("SELECT domain, lsn, core_generation, state FROM checkpoints "
-                                            "WHERE domain = ? AND lsn = ?", (self._domain_id, lsn)).fetchone())
+        return _checkpoint(next(iter(self._rows("SELECT domain, lsn, core_generation, state FROM checkpoints "
+                                                "WHERE domain = ? AND lsn = ?", (self._domain_id, lsn))), None))
 
     def prune_checkpoints(self, keep: int = 2, pinned: Collection[int] = ()) -> None:
         """Delete all but the latest ``keep`` checkpoints and those at the ``pinned`` LSNs

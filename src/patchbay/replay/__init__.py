@@ -10,6 +10,7 @@ or an unreadable journal.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +27,32 @@ from patchbay.domain.reducer import apply
 from patchbay.journal import JournalError, JournalStore, StoredEvent
 from patchbay.registry import LeaseState
 from patchbay.wire import api
+
+# The latest time a journal may name (the end of year 9999): what the platform can show.
+MAX_TIME = 253402300799.0
+_TIMED_KINDS = frozenset({EventKind.lease_acquired.value, EventKind.lease_renewed.value,
+                          EventKind.command_accepted.value, EventKind.elicitation_opened.value})
+
+
+def time_problem(event: StoredEvent) -> Violation | None:
+    """An event whose time or deadline is not a time (NaN, infinite, past year 9999, not a
+    number): journaled by an older core that took it from an adapter or a client."""
+    values = [("ts", event.ts)]
+    if event.kind in _TIMED_KINDS and event.payload.get("expires_at") is not None:
+        values.append(("expires_at", event.payload["expires_at"]))
+    for name, value in values:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or abs(value) > MAX_TIME:
+            return Violation("FiniteTimes", event.lsn, f"{event.kind} on {event.entity}: {name} {value!r} is not a time")
+    return None
+
+
+def clock_time(value: float) -> str:
+    """HH:MM:SS of a timestamp, or the value itself when it is not a time."""
+    try:
+        return time.strftime("%H:%M:%S", time.localtime(value))
+    except (OverflowError, ValueError, OSError, TypeError):
+        return repr(value)
 
 
 @attrs.define
@@ -47,14 +74,17 @@ def replay_journal(path: Path, *, until_lsn: int | None = None, check: bool = Tr
             checker = JournalChecker()
             count = 0
             check_event = checker.check if check else None
+            times: list[Violation] = []
             for event in store.read(until_lsn=until_lsn):
                 apply(state, event)
                 if check_event is not None:
                     check_event(event)
+                    if (problem := time_problem(event)) is not None:
+                        times.append(problem)
                 if on_event is not None:
                     on_event(event)
                 count += 1
-        violations = list(checker.violations)
+        violations = [*checker.violations, *times] if check else []
         if check:
             for command_id, checked_state in checker.command_states().items():
                 record = state.command_brief(command_id)  # live or archived
@@ -116,9 +146,9 @@ def run_replay(path: Path, *, check: bool, until_lsn: int | None, command_id: st
              f"({rate:,.0f} events/s); {state.command_count()} commands, {len(state.sessions)} sessions")
         for lease in summary["held_leases"]:
             echo(f"  lease {lease['lease_id']} held: {lease['resource']} ({lease['scope']}) by {lease['holder']} "
-                 f"until {time.strftime('%H:%M:%S', time.localtime(lease['expires_at']))}")
+                 f"until {clock_time(lease['expires_at'])}")
         for entry in timeline:
-            echo(f"  {entry['lsn']:>8} {time.strftime('%H:%M:%S', time.localtime(entry['ts']))} "
+            echo(f"  {entry['lsn']:>8} {clock_time(entry['ts'])} "
                  f"{entry['kind']:<28} {json.dumps(entry['payload'])[:120]}")
         if check:
             if result.violations:

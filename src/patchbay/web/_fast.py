@@ -116,6 +116,8 @@ def submit_answer(core: Core, result: SubmissionResult) -> tuple[int, dict[str, 
     status = 200 if result.outcome is SubmissionOutcome.accepted else 422
     if result.failure is Failure.authorization_denied:
         status = 403
+    elif result.outcome is SubmissionOutcome.failed:  # could not be made durable (e.g. a full disk)
+        status = 503
     return status, {"outcome": result.outcome.value, "failure": result.failure.value if result.failure else None,
                     "reason": result.reason,
                     "command": api.command_view(result.command, core.state) if result.command else None}

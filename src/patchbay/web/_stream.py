@@ -131,6 +131,8 @@ async def _stream_events(core: Core, ws: Any, caller: Caller, encoded: EncodedEv
     domain = ws.args.get("domain")
     with core.bus.subscribe(capacity=8192) as subscription:
         head = core.state.last_lsn
+        if domain == core.domain_id and cursor > head:  # the client saw events the journal lacks
+            core.history_beyond_head("a client's stream cursor", cursor)
         same_domain = domain in (None, "", core.domain_id) or faults.active("stale_cursor_ok")
         fresh = (0 <= cursor <= head or (cursor > head and faults.active("stale_snapshot_ok"))) \
             and head - cursor <= MAX_BACKLOG and same_domain

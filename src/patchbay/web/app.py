@@ -106,6 +106,12 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
             response.headers["Cache-Control"] = "no-store"
         return response
 
+    @app.errorhandler(CoreStopped)
+    async def journal_unavailable(problem: CoreStopped) -> Response:
+        """Anything that needed a write while the journal takes none (a full disk): nothing
+        was recorded; reads go on."""
+        return error(503, str(problem), outcome=SubmissionOutcome.failed.value)
+
     register_errors(app, guard, error=error, address=address)
 
     @app.errorhandler(404)
@@ -184,7 +190,7 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
         signed_in = guard.identify(request.headers, request.cookies) is not None
         return ok({"setup_required": not core.state.operators, "lockdown": core.state.lockdown.active,
                    "authority_domain_id": core.domain_id, "core_generation": core.core_generation,
-                   "signed_in": signed_in})
+                   "signed_in": signed_in, **core.health.view(detail=signed_in)})
 
     register_login(app, core, guard, setup, error=error, ok=ok, scheme=scheme, address=address)
 
@@ -269,7 +275,8 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
         submission = Submission(command_id=command_id, idempotency_key=data.get("idempotency_key") or command_id,
                                 kind=kind.value, target=record.target, payload=payload)
         result = await core.submit(submission, caller.issuer)
-        status_code = 200 if result.outcome is SubmissionOutcome.accepted else 409
+        status_code = 200 if result.outcome is SubmissionOutcome.accepted else (
+            503 if result.outcome is SubmissionOutcome.failed else 409)
         return ok({"outcome": result.outcome.value, "failure": result.failure.value if result.failure else None,
                    "reason": result.reason, "elicitation": api.elicitation_view(core.state.elicitations[elicitation_id]),
                    "command": api.command_view(result.command, core.state) if result.command else None}, status_code)
