@@ -215,6 +215,22 @@ def test_the_cli_refuses_a_payload_the_core_could_not_admit_before_sending(deplo
     assert http.get("/api/commands/cli-bad").status_code == 404
     http.close()
 
+
+def test_a_stream_cursor_that_is_no_lsn_is_taken_as_unknown(deploy: Deployment, admin: httpx.Client) -> None:
+    domain = admin.get("/api/status").json()["authority_domain_id"]
+    token = admin.headers["Authorization"].encode()
+
+    async def hello(cursor: str) -> dict[str, Any]:
+        url = deploy.url.replace("http://", "ws://") + f"/api/stream?cursor={cursor}&domain={domain}"
+        async with open_websocket_url(url, extra_headers=[(b"Authorization", token)]) as ws:
+            with trio.fail_after(20):
+                return dict(json.loads(await ws.get_message()))
+
+    for cursor in (str(10**30), "-5", "abc", "1" * 5000):
+        answer = trio.run(hello, cursor)
+        assert (answer["verdict"], answer["cursor"]) == ("snapshot", -1), (cursor[:20], answer)
+    assert admin.get("/api/status").json()["history_lost"] is False
+
 def test_after_the_refusals_the_core_restarts_and_replay_is_clean(deploy: Deployment, admin: httpx.Client) -> None:
     answer = admin.post("/api/commands", content=command("after-all", '{"text": "echo fine"}'))
     assert answer.json()["outcome"] == "accepted"

@@ -172,7 +172,11 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
             return error(404, "not found")
         node = cockpit.joinpath(*name.split("/"))
         suffix = "." + name.rsplit(".", 1)[-1] if "." in name else ""
-        if not node.is_file() or suffix not in STATIC_TYPES:
+        try:
+            found = suffix in STATIC_TYPES and node.is_file()
+        except (OSError, ValueError):  # a name too long for the file system, a NUL
+            found = False
+        if not found:
             return error(404, "not found")
         response = Response(node.read_bytes(), content_type=STATIC_TYPES[suffix])
         response.headers["Cache-Control"] = "no-cache"
