@@ -51,9 +51,9 @@ def register_login(app: QuartTrio, core: Core, guard: Guard, setup: Any, *, erro
         if not isinstance(secret, str) or not isinstance(password, str):
             return error(400, "setup needs 'secret' and 'password'")
         problem = await setup.complete(core, secret, password)
-        if problem:
-            await core.record(EventKind.login_failed, "security", {
-                "account": "setup", "address": address(), "reason": problem})
+        if problem:  # a stranger's guess: aggregated under a flood (core/_refusals.py)
+            await core.adapters.refusals.refused("login", EventKind.login_failed, "security", {
+                "account": "setup", "address": printable(address(), 100), "reason": problem}, address())
             return error(403, problem, check="setup_secret")
         return ok({"ok": True})
 
@@ -79,8 +79,8 @@ def register_login(app: QuartTrio, core: Core, guard: Guard, setup: Any, *, erro
         right = isinstance(password, str) and await trio.to_thread.run_sync(
             core.operator_password_ok, password, limiter=verifying)
         if not right:
-            await core.record(EventKind.login_failed, "security", {
-                "account": "operator", "address": address(), "reason": "wrong password"})
+            await core.record(EventKind.login_failed, "security", {  # at most the rate limit's worth
+                "account": "operator", "address": printable(address(), 100), "reason": "wrong password"})
             return error(401, "wrong password", check="password")
         guard.limiter.succeeded(keys, now)
         label = printable(str(data.get("label") or request.headers.get("User-Agent", kind)), 200)
