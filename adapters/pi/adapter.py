@@ -19,17 +19,17 @@ from typing import Any
 
 import trio
 from patchbay_adapters.common.link import AdapterLink
-from patchbay_adapters.pi import commands
+from patchbay_adapters.pi import actions, commands
 from patchbay_adapters.pi.mapping import (
     SUPPORTED_KINDS,
     check_pi_args,
     pi_environment,
-    plan_command,
 )
 from patchbay_adapters.pi.process import LaunchFailed
 from patchbay_adapters.pi.records import PiConfig
 from patchbay_adapters.pi.slot import Slot
-from patchbay_adapters.pi.state import SlotState
+from patchbay_adapters.pi.state import SlotState, adopt_session
+from patchbay_adapters.pi.support import probe
 
 from patchbay.registry import CommandKind, CommandState, Failure, IdempotencyStrength, SnapshotTier
 
@@ -52,6 +52,8 @@ class PiRuntime:
         return {"kinds": kinds, "streaming": True, "snapshot_tier": SnapshotTier.partial, "cancellation": True,
                 "session_replacement": True, "idempotency": IdempotencyStrength.at_patchbay_boundary, "attachment": "websocket",
                 "steer": True, "spawn": bool(self.spawn_roots),
+                "features": sorted(self.config.support.features),
+                "runtime": {"pi": self.config.support.pi_version, "node": self.config.support.node_version},
                 "failure_modes": [
                     "pi exits mid-turn: the turn's commands fail with execution_outcome_unknown; pi restarts "
                     "with --continue",
@@ -102,7 +104,8 @@ class PiRuntime:
         kind = command["kind"]
         slot = self.slots.get(command["runtime_session_id"])
         busy = slot is not None and slot.run is not None
-        plan = plan_command(kind, command.get("payload") or {}, busy=busy, spawn_enabled=bool(self.spawn_roots))
+        plan = actions.plan(kind, command.get("payload") or {}, busy=busy, spawn_enabled=bool(self.spawn_roots),
+                            features=self.config.support.features)
         if plan.how == "reject":
             await link.report(command["command_id"], CommandState.rejected.value,
                               failure=plan.failure.value if plan.failure else None, reason=plan.reason)
@@ -154,7 +157,7 @@ class PiRuntime:
             directory.mkdir(parents=True, exist_ok=True)
             if resume is not None:
                 slot.session_dir.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(resume, slot.session_dir / resume.name)
+                adopt_session(resume, slot.session_dir / resume.name, directory)
             self.slots[name] = slot
             await self._nursery.start(self._slot_with_lease, slot)
         except Exception as error:
@@ -247,7 +250,8 @@ def build_runtime(spaces: dict[str, Path], *, spawn_roots: list[Path], pi_path: 
     resolved = shutil.which(pi_path, path=env.get("PATH")) or pi_path
     config = PiConfig(pi_path=resolved, pi_args=list(pi_args), env=env,
                       state_dir=(state_dir or Path.home() / ".local" / "state" / "patchbay-pi").resolve(),
-                      extension=EXTENSION, approve=approve, approval_timeout=approval_timeout)
+                      extension=EXTENSION, approve=approve, approval_timeout=approval_timeout,
+                      support=probe(resolved, env))
     for name in spaces:
         SlotState.load(config.state_dir, name)  # a bad name or damaged state fails now, with its fix
     return PiRuntime(spaces, config, spawn_roots=spawn_roots)

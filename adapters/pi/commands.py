@@ -14,13 +14,14 @@ import signal
 from typing import TYPE_CHECKING, Any
 
 import trio
+from patchbay_adapters.pi import actions, extras
 from patchbay_adapters.pi.mapping import (
     Plan,
     Transcript,
     bound,
+    conversation,
     message_text,
     model_summary,
-    plan_command,
     ui_response,
 )
 from patchbay_adapters.pi.records import Run
@@ -64,6 +65,10 @@ async def deliver(slot: Slot, command: dict[str, Any], plan: Plan) -> None:
         slot.nursery.start_soon(answer, slot, command)
     elif plan.how == "resync":
         slot.nursery.start_soon(resync_command, slot, command)
+    elif plan.how == "bash":
+        slot.nursery.start_soon(extras.bash, slot, command, dict(plan.fields), running)
+    elif plan.how == "clear":
+        slot.nursery.start_soon(clear_command, slot, command)
     else:
         slot.nursery.start_soon(immediate, slot, command, plan)
 
@@ -106,7 +111,8 @@ async def worker(slot: Slot) -> None:
         while not (slot.queue and slot.run is None and slot.rpc is not None):
             await slot.changed.wait()
         command = slot.queue.popleft()
-        plan = plan_command(command["kind"], command.get("payload") or {}, busy=False, spawn_enabled=False)
+        plan = actions.plan(command["kind"], command.get("payload") or {}, busy=False, spawn_enabled=False,
+                            features=slot.config.support.features)
         await execute(slot, command, plan)
         await slot.report_session()
 
@@ -121,7 +127,7 @@ async def execute(slot: Slot, command: dict[str, Any], plan: Plan) -> None:
     if plan.rpc == "prompt":
         run = slot.run = Run([command_id])
         try:
-            await rpc.request("prompt", timeout=slot.config.request_timeout, **plan.fields)
+            answer = await rpc.request("prompt", timeout=slot.config.request_timeout, **plan.fields)
         except RpcFailure as failure:
             if failure.kind == "protocol" and slot.run is run:
                 slot.run = None
@@ -131,40 +137,51 @@ async def execute(slot: Slot, command: dict[str, Any], plan: Plan) -> None:
             if failure.kind == "timeout" and slot.pi is not None:
                 slot.pi.signal_group(signal.SIGKILL)  # wedged: the supervisor restarts it and settles the run
         else:
-            await _complete_if_no_run(slot, run, rpc)
+            await _complete_if_no_run(slot, run, rpc, answer.get("disposition"))
         await run.done.wait()
         return
     timeout = slot.config.compact_timeout if plan.rpc == "compact" else slot.config.request_timeout
     assert plan.rpc is not None
+    fields = dict(plan.fields)
+    if plan.rpc == "switch_session":
+        found = session_file(slot, fields.pop("session"))
+        if found is None:
+            await slot.link.report(command_id, CommandState.failed.value, failure=Failure.execution_failed.value,
+                                   reason=f"this slot has no Pi session {plan.fields['session']!r}")
+            return
+        fields["sessionPath"] = found
     slot.executing = command_id
     try:
-        data = await rpc.request(plan.rpc, timeout=timeout, **plan.fields)
+        data = await rpc.request(plan.rpc, timeout=timeout, **fields)
     except RpcFailure as failure:
         await fail(slot, command_id, failure, f"{plan.rpc} failed")
         return
     finally:
         slot.executing = None
-    if plan.rpc == "new_session":
-        await new_session(slot, command_id, rpc, data)
+    if plan.rpc in ("new_session", "fork", "clone", "switch_session"):
+        await new_session(slot, command_id, rpc, data, plan.rpc)
     else:
         await slot.link.report(command_id, CommandState.completed.value, result={
             "summary": bound(str(data.get("summary") or ""), 4000), "tokens_before": data.get("tokensBefore")})
 
 
-async def _complete_if_no_run(slot: Slot, run: Run, rpc: RpcClient) -> None:
+async def _complete_if_no_run(slot: Slot, run: Run, rpc: RpcClient, disposition: Any) -> None:
     """A prompt pi handled without a run (an extension command such as ``/name``) completes now.
 
-    pi marks itself streaming before it reads its next command when a prompt starts a run, and
-    writes a run's events before later responses, so "not started and not streaming" after
-    ``get_state`` means no run is coming.
+    pi 1.6 says so (``disposition: "handled"``). With 0.73: pi marks itself streaming before it
+    reads its next command when a prompt starts a run, and writes a run's events before later
+    responses, so "not started and not streaming" after ``get_state`` means no run is coming.
     """
-    if run.started:
+    if run.started or disposition in ("started", "queued"):
         return
-    try:
-        state = await rpc.request("get_state", timeout=slot.config.request_timeout)
-    except RpcFailure:
-        return  # pi is going away: the supervisor settles the run
-    if run.started or state.get("isStreaming") or slot.run is not run:
+    if disposition != "handled":
+        try:
+            state = await rpc.request("get_state", timeout=slot.config.request_timeout)
+        except RpcFailure:
+            return  # pi is going away: the supervisor settles the run
+        if run.started or state.get("isStreaming"):
+            return
+    if slot.run is not run:
         return
     slot.run = None
     run.done.set()
@@ -174,10 +191,12 @@ async def _complete_if_no_run(slot: Slot, run: Run, rpc: RpcClient) -> None:
                                result={"text": "", "stop_reason": "handled_without_run"})
 
 
-async def new_session(slot: Slot, command_id: str, rpc: RpcClient, data: dict[str, Any]) -> None:
+async def new_session(slot: Slot, command_id: str, rpc: RpcClient, data: dict[str, Any],
+                      action: str = "new_session") -> None:
+    """A new Pi session in the slot (new_session, fork, clone, switch_session): a new generation."""
     if data.get("cancelled"):
         await slot.link.report(command_id, CommandState.failed.value, failure=Failure.execution_failed.value,
-                               reason="a pi extension cancelled the new session")
+                               reason=f"a pi extension cancelled the {action}")
         return
     try:
         state = await rpc.request("get_state", timeout=slot.config.request_timeout)
@@ -191,8 +210,11 @@ async def new_session(slot: Slot, command_id: str, rpc: RpcClient, data: dict[st
     slot.transcript = Transcript()
     slot.activity = SessionActivityState.idle
     await slot.report_session(wait=True)
-    await slot.link.report(command_id, CommandState.completed.value,
-                           result={"generation": slot.generation, "pi_session_id": state.get("sessionId")})
+    result = {"generation": slot.generation, "pi_session_id": state.get("sessionId")}
+    if action == "fork":
+        result["text"] = bound(str(data.get("text") or ""), 4000)  # the prompt forked from, to edit and resend
+    await slot.link.report(command_id, CommandState.completed.value, result=result)
+    await extras.refresh_usage(slot)
 
 
 async def steer(slot: Slot, command: dict[str, Any], plan: Plan) -> None:
@@ -210,6 +232,7 @@ async def steer(slot: Slot, command: dict[str, Any], plan: Plan) -> None:
         run = slot.run = Run([command_id])
     else:
         run.commands.append(command_id)
+        run.steers[command_id] = str(fields.get("message"))
         slot.unconfirmed.add(command_id)
     try:
         await rpc.request("prompt", timeout=slot.config.request_timeout,
@@ -238,6 +261,17 @@ async def stop_run(slot: Slot, command: dict[str, Any]) -> None:
                                    result={"target_command_id": target, "effect": CommandState.cancelled.value})
             await slot.report_session()
             return
+    bash = [stream.command_id for stream in slot.bash.values()]
+    if slot.rpc is not None and bash and (target in bash or (target is None and slot.run is None)):
+        slot.bash_cancelled[target or bash[0]] = (f"interrupted by {command_id}" if kind == CommandKind.interrupt
+                                                  else f"cancelled by {command_id}")
+        try:
+            await slot.rpc.request("abort_bash", timeout=slot.config.request_timeout)
+        except RpcFailure as failure:
+            log.warning("pi slot %s: abort_bash failed: %s", slot.name, failure)
+        await slot.link.report(command_id, CommandState.completed.value,
+                               result={"target_command_id": target or bash[0], "effect": "aborted"})
+        return
     run, rpc = slot.run, slot.rpc
     if run is None or rpc is None or (target is not None and target not in run.commands):
         await slot.link.report(command_id, CommandState.completed.value,
@@ -308,19 +342,25 @@ async def immediate(slot: Slot, command: dict[str, Any], plan: Plan) -> None:
         return
     if plan.side_effect and not await running(slot, command_id):
         return
+    if plan.rpc == "export_html":
+        await export_command(slot, command_id)
+        return
     try:
         data = await rpc.request(plan.rpc, timeout=slot.config.request_timeout, **plan.fields)
         if plan.rpc == "get_state":
             messages = (await rpc.request("get_messages", timeout=slot.config.request_timeout)).get("messages")
-            result = query_result(slot, data, messages if isinstance(messages, list) else [])
+            result = query_result(slot, data, conversation(messages))
         elif plan.rpc == "get_available_models":
             models = data.get("models")
             result = {"models": [model_summary(m) for m in models] if isinstance(models, list) else []}
+        elif (shaped := extras.shape(plan.rpc, data)) is not None:
+            result = shaped
         else:
             state = await rpc.request("get_state", timeout=slot.config.request_timeout)
             slot.remember(state)
             await slot.report_session()
-            result = {"model": slot.metadata["model"], "thinking_level": slot.metadata["thinking_level"]}
+            result = {"model": slot.metadata["model"], "thinking_level": slot.metadata["thinking_level"],
+                      "session_name": slot.metadata["session_name"]}
     except RpcFailure as failure:
         await fail(slot, command_id, failure, f"{plan.rpc} failed")
         return
@@ -336,3 +376,38 @@ def query_result(slot: Slot, state: dict[str, Any], messages: list[Any]) -> dict
             "pending_message_count": state.get("pendingMessageCount"),
             "running_commands": list(slot.run.commands) if slot.run else [],
             "queued_commands": [c["command_id"] for c in slot.queue], "recent_messages": recent}
+
+
+async def export_command(slot: Slot, command_id: str) -> None:
+    try:
+        exported = await extras.export(slot, command_id)
+    except RpcFailure as failure:
+        await fail(slot, command_id, failure, "export_html failed")
+        return
+    if isinstance(exported, str):
+        await slot.link.report(command_id, CommandState.failed.value, failure=Failure.execution_failed.value,
+                               reason=exported)
+    else:
+        await slot.link.report(command_id, CommandState.completed.value, result=exported)
+
+
+async def clear_command(slot: Slot, command: dict[str, Any]) -> None:
+    command_id = command["command_id"]
+    if not await running(slot, command_id):
+        return
+    try:
+        result = await extras.clear_queue(slot, command_id)
+    except RpcFailure as failure:
+        await fail(slot, command_id, failure, "clear_queue failed")
+        return
+    await slot.link.report(command_id, CommandState.completed.value, result=result)
+
+
+def session_file(slot: Slot, session: str) -> str | None:
+    """The slot's own session file for a Pi session id (or a file name of its session directory)."""
+    if not session:
+        return None
+    for path in sorted(slot.session_dir.glob("*.jsonl")):
+        if path.name == session or path.stem.endswith(f"_{session}"):
+            return str(path)
+    return None

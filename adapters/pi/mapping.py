@@ -74,10 +74,13 @@ def check_pi_args(args: list[str]) -> None:
 
 
 def pi_argv(pi_path: str, pi_args: list[str], *, session_dir: str, extension: str, approve: str,
-            approval_timeout: float) -> list[str]:
-    """``pi --mode rpc`` for one slot, always with ``--continue``: the first start of an empty
-    session directory creates a session, every restart resumes the most recent one."""
-    return [pi_path, "--mode", "rpc", "--session-dir", session_dir, "--continue", "-e", extension,
+            approval_timeout: float, session_file: str | None = None) -> list[str]:
+    """``pi --mode rpc`` for one slot: ``--session FILE`` when the slot's Pi session is known
+    and on disk (after a fork or a switch it need not be the most recent one), else
+    ``--continue``: the first start of an empty session directory creates a session, a restart
+    resumes the most recent one."""
+    resume = ["--session", session_file] if session_file else ["--continue"]
+    return [pi_path, "--mode", "rpc", "--session-dir", session_dir, *resume, "-e", extension,
             "--patchbay-approve", approve, "--patchbay-approval-timeout", f"{approval_timeout:g}", *pi_args]
 
 
@@ -132,7 +135,8 @@ def plan_command(kind: str, payload: Mapping[str, Any], *, busy: bool, spawn_ena
             instructions = payload.get("instructions")
             fields = {"customInstructions": instructions} if isinstance(instructions, str) and instructions else {}
             return Plan("queue", "compact", fields)
-        return _reject(Failure.validation_failed, "session-management 'action' must be 'new_session' or 'compact'")
+        return _reject(Failure.validation_failed, "session-management 'action' must be one of: new_session, "
+                       "compact, fork, clone, switch_session, set_session_name, clear_queue, abort_retry")
     if kind in (CommandKind.approval_response, CommandKind.elicitation_response):
         return Plan("answer", "extension_ui_response")
     if kind == CommandKind.spawn and spawn_enabled:
@@ -156,7 +160,8 @@ def _plan_reconfigure(payload: Mapping[str, Any]) -> Plan:
         return Plan("now", "set_thinking_level", {"level": level})
     if payload.get("list_models"):
         return Plan("now", "get_available_models", side_effect=False)
-    return _reject(Failure.validation_failed, "reconfigure needs 'model', 'thinking_level' or 'list_models'")
+    return _reject(Failure.validation_failed, "reconfigure needs 'model', 'thinking_level', 'list_models', "
+                   "'auto_retry' or 'auto_compaction'")
 
 
 def model_summary(model: Any) -> dict[str, Any] | None:
@@ -177,6 +182,13 @@ def message_text(message: Mapping[str, Any]) -> str:
         return "".join(part.get("text", "") for part in content
                        if isinstance(part, Mapping) and part.get("type") == "text")
     return ""
+
+
+def conversation(messages: Any) -> list[dict[str, Any]]:
+    """The conversation's messages: pi 1.6 also lists its system prompt (role ``system``)."""
+    if not isinstance(messages, list):
+        return []
+    return [m for m in messages if isinstance(m, dict) and m.get("role") != "system"]
 
 
 def last_assistant(messages: Any) -> Mapping[str, Any] | None:
@@ -279,6 +291,8 @@ class Transcript:
     def _observe(self, kind: Any, event: Mapping[str, Any], now: float) -> dict[str, Any] | None:
         if kind in ("agent_start", "turn_start", "turn_end"):
             return {"type": kind}
+        if kind == "agent_settled":
+            return {"type": "agent_settled", "aborted": bool(event.get("aborted"))}
         if kind == "agent_end":
             final = last_assistant(event.get("messages"))
             return {"type": "agent_end", "stop_reason": final.get("stopReason") if final else None}
@@ -306,8 +320,9 @@ class Transcript:
                     "summary": bound(str(summary), 1000) if summary else None,
                     "aborted": bool(event.get("aborted")), "error": event.get("errorMessage")}
         if kind == "queue_update":
-            return {"type": "queue", "steering": len(event.get("steering") or []),
-                    "follow_up": len(event.get("followUp") or [])}
+            steering, follow_up = event.get("steering") or [], event.get("followUp") or []
+            return {"type": "queue", "steering": len(steering), "follow_up": len(follow_up),
+                    "texts": [bound(str(t), 200) for t in [*steering, *follow_up][:20]]}
         if kind == "extension_error":
             return {"type": "error", "source": "extension", "text": bound(str(event.get("error", "")), 1000)}
         if kind in ("auto_retry_start", "auto_retry_end"):
@@ -335,7 +350,7 @@ def activity_after(event_type: Any) -> SessionActivityState | None:
     """The SessionActivityState a pi event implies (None: unchanged)."""
     if event_type in ("agent_start", "turn_start"):
         return SessionActivityState.working
-    if event_type == "agent_end":
+    if event_type in ("agent_end", "agent_settled"):
         return SessionActivityState.idle
     return None
 

@@ -3,7 +3,8 @@
 Clean stop order matters: closing pi's stdin makes it exit at once, even mid-turn, so a busy
 pi is first asked to ``abort`` (and its run allowed to end) before stdin is closed; only a pi
 that does not exit after that gets SIGTERM, then SIGKILL, sent to its whole group (tools it
-started die with it).
+started die with it). A pi left running by an adapter process that died is stopped by the
+next one before it starts its own (``stop_orphan``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import attrs
@@ -84,3 +86,30 @@ class PiProcess:
             return await self.process.wait()
         self.signal_group(signal.SIGKILL)
         return await self.process.wait()
+
+
+def stop_orphan(pid: int | None, marker: str, grace: float = 5.0) -> bool:
+    """Stop a pi a previous adapter process started and left running (its process group), if
+    ``pid`` still is that pi (its command line names ``marker``, the slot's session directory):
+    an orphaned pi goes on with its turn and appends to the session the next pi resumes. Blocking
+    (bounded by ``grace``): run it in a thread."""
+    if pid is None:
+        return False
+    try:
+        if marker not in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0"):
+            return False
+        os.killpg(pid, signal.SIGKILL)
+    except (OSError, ValueError):
+        return False
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and "State:\tZ" not in _status(pid):
+        time.sleep(0.02)  # not our child: nothing to wait on but /proc
+    log.warning("stopped pi %d, left running by a previous adapter process", pid)
+    return True
+
+
+def _status(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return "State:\tZ (gone)"

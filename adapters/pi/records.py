@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import attrs
 import trio
+from patchbay_adapters.pi.support import PiSupport
 
 
 @attrs.frozen
@@ -23,6 +25,10 @@ class PiConfig:
     grace: float = 5.0
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
+    support: PiSupport = PiSupport("1.6.0", None)
+
+    def has(self, feature: str) -> bool:
+        return feature in self.support.features
 
 
 @attrs.define
@@ -33,6 +39,8 @@ class Run:
     cancelled_by: str | None = None
     started: bool = False
     done: trio.Event = attrs.field(factory=trio.Event)
+    steers: dict[str, str] = attrs.field(factory=dict)  # steer command id -> its text (clear_queue)
+    ended: dict[str, Any] | None = None  # agent_end seen; pi 1.6 closes the run on agent_settled
 
 
 @attrs.define

@@ -25,10 +25,10 @@ from typing import Any
 
 import attrs
 import trio
+from patchbay_adapters.common.jsonl import MAX_LINE_BYTES, LineSplitter, Oversized
 
 log = logging.getLogger("patchbay.adapter.pi")
 
-MAX_LINE_BYTES = 8 * 1024 * 1024
 FAILURE_KINDS = ("framing", "protocol", "pipe", "exit", "timeout")
 
 
@@ -40,50 +40,6 @@ class RpcFailure(Exception):
         super().__init__(f"pi rpc {kind} failure: {detail}")
         self.kind = kind
         self.detail = detail
-
-
-@attrs.frozen
-class Oversized:
-    """A line that exceeded the bound; its bytes were dropped."""
-
-    size: int
-
-
-class LineSplitter:
-    """Split a byte stream into records on ``\\n`` only, with a bounded record size."""
-
-    def __init__(self, max_line: int = MAX_LINE_BYTES) -> None:
-        self.max_line = max_line
-        self._buffer = bytearray()
-        self._dropping = 0  # bytes of an oversized line dropped so far (0: not dropping)
-
-    def feed(self, data: bytes | bytearray) -> list[bytes | Oversized]:
-        records: list[bytes | Oversized] = []
-        start = 0
-        while True:
-            end = data.find(b"\n", start)
-            piece = data[start:] if end < 0 else data[start:end]
-            if self._dropping:
-                self._dropping += len(piece)
-            else:
-                self._buffer += piece
-                if len(self._buffer) > self.max_line:
-                    self._dropping = len(self._buffer)
-                    self._buffer.clear()
-            if end < 0:
-                return records
-            if self._dropping:
-                records.append(Oversized(self._dropping))
-                self._dropping = 0
-            else:
-                line = bytes(self._buffer)
-                self._buffer.clear()
-                records.append(line[:-1] if line.endswith(b"\r") else line)
-            start = end + 1
-
-    def pending(self) -> bytes:
-        """What is left without a newline (at end of stream)."""
-        return bytes(self._buffer)
 
 
 def parse_record(line: bytes) -> dict[str, Any]:
@@ -139,16 +95,18 @@ class RpcClient:
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
                 raise RpcFailure("pipe", f"cannot write to pi: {error!r}") from None
 
-    async def request(self, command: str, *, timeout: float = 30.0,
-                      on_answer: Callable[[dict[str, Any]], None] | None = None, **fields: Any) -> dict[str, Any]:
+    async def request(self, command: str, /, *, timeout: float = 30.0,
+                      on_answer: Callable[[dict[str, Any]], None] | None = None, request_id: str | None = None,
+                      **fields: Any) -> dict[str, Any]:
         """Send a command and return its response's ``data`` (``{}`` when it has none).
 
         ``on_answer`` runs in the reader, as the response is read and before any later
         record is handled (the caller resumes later, after events that followed it may
-        already have been handled). Raises RpcFailure: ``protocol`` when pi refuses it
+        already have been handled). ``request_id`` names the request (pi repeats it on the
+        events of that request, e.g. ``bash_execution_update``); unique ids otherwise. Raises RpcFailure: ``protocol`` when pi refuses it
         (``success: false``), ``timeout``, ``pipe`` or ``exit``.
         """
-        request_id = next(self._ids)
+        request_id = request_id or next(self._ids)
         pending = self._pending[request_id] = _Pending(command, on_answer)
         try:
             await self.send({"id": request_id, "type": command, **fields})

@@ -24,18 +24,19 @@ from typing import Any
 
 import trio
 from patchbay_adapters.common.link import AdapterLink
-from patchbay_adapters.pi import commands
+from patchbay_adapters.pi import commands, extras, repair
 from patchbay_adapters.pi.mapping import (
     Transcript,
     activity_after,
     bound,
+    conversation,
     elicitation_for,
     message_text,
     model_summary,
     pi_argv,
     run_outcome,
 )
-from patchbay_adapters.pi.process import LaunchFailed, PiProcess
+from patchbay_adapters.pi.process import LaunchFailed, PiProcess, stop_orphan
 from patchbay_adapters.pi.records import Dialog, PiConfig, Run
 from patchbay_adapters.pi.rpc import RpcClient, RpcFailure
 from patchbay_adapters.pi.state import SlotState
@@ -76,6 +77,9 @@ class Slot:
         self.lease_id: str | None = None
         self.executing: str | None = None
         self.unconfirmed: set[str] = set()
+        self.bash: dict[str, extras.BashStream] = {}  # by RPC request id
+        self.bash_cancelled: dict[str, str] = {}  # bash command id -> why it was aborted
+        self.entry_lock = trio.Lock()  # one transcript repair at a time
         self.changed = trio.Event()
         self._held = trio.Event()
         self.nursery: trio.Nursery | None = None
@@ -140,9 +144,13 @@ class Slot:
         """One pi process from launch to exit; raises LaunchFailed if it never answered."""
         argv = pi_argv(self.config.pi_path, self.config.pi_args, session_dir=str(self.session_dir),
                        extension=str(self.config.extension), approve=self.config.approve,
-                       approval_timeout=self.config.approval_timeout)
+                       approval_timeout=self.config.approval_timeout,
+                       session_file=commands.session_file(self, self.state.pi_session_id or ""))
+        await trio.to_thread.run_sync(stop_orphan, self.state.pi_pid, str(self.session_dir))
         pi = await PiProcess.launch(argv, cwd=self.directory, env=self.config.env, slot=self.name)
         self.pi = pi
+        self.state.pi_pid = pi.pid
+        self.state.save()
         failed: LaunchFailed | None = None
         try:
             async with trio.open_nursery() as nursery:
@@ -259,16 +267,21 @@ class Slot:
         busy = state.get("isStreaming") or self.run is not None
         self.activity = SessionActivityState.working if busy else SessionActivityState.idle
         await self.report_session()
-        messages = messages if isinstance(messages, list) else []
-        last = next((m for m in reversed(messages) if isinstance(m, dict) and m.get("role") == "assistant"), None)
+        messages = conversation(messages)
+        last = next((m for m in reversed(messages) if m.get("role") == "assistant"), None)
+        await extras.refresh_usage(self)
+        if self.nursery is not None:
+            self.nursery.start_soon(repair.sync_entries, self)  # what the core missed, from pi's own record
         await self._observe({"type": "resync", "pi_session_id": state.get("sessionId"), "replaced": replaced,
                              "message_count": len(messages),
                              "last_assistant_text": bound(message_text(last), 1000) if last else None},
                             activity=self.activity)
 
     def remember(self, state: dict[str, Any]) -> None:
+        usage = self.metadata.get("usage") if self.metadata.get("pi_session_id") == state.get("sessionId") else None
         self.metadata = {"pi_session_id": state.get("sessionId"), "model": model_summary(state.get("model")),
-                         "thinking_level": state.get("thinkingLevel"), "session_name": state.get("sessionName")}
+                         "thinking_level": state.get("thinkingLevel"), "session_name": state.get("sessionName"),
+                         "auto_compaction": state.get("autoCompactionEnabled"), "usage": usage}
 
     # -- pi events -------------------------------------------------------------------------
 
@@ -293,8 +306,18 @@ class Slot:
             await self._observe(observation, activity=activity if observation["type"] != "assistant_delta" else None)
         if self.transcript.pending:
             self._held.set()
-        if kind == "agent_end":
-            await self._finish_run(event)
+        if kind == "agent_end" and self.run is not None and self.config.has("agent_settled"):
+            self.run.ended = event  # retries, compaction or queued steers may follow: wait for agent_settled
+        elif kind == "agent_end" or (kind == "agent_settled" and self.run is not None):
+            await self._finish_run(event if kind == "agent_end" else (self.run and self.run.ended) or {})
+        elif kind == "bash_execution_update":
+            for command_id, text in extras.feed_bash(self, event, trio.current_time()):
+                await self.link.observe(self.name, self.generation, {"type": "bash_output", "text": text},
+                                        command_id=command_id)
+        elif kind in ("session_info_changed", "thinking_level_changed"):  # pi 1.6: the header follows at once
+            self.metadata["session_name" if kind == "session_info_changed" else "thinking_level"] = (
+                event.get("name") if kind == "session_info_changed" else event.get("level"))
+            await self.report_session()
         elif kind == "extension_ui_request":
             await self._dialog(event)
 
@@ -329,6 +352,9 @@ class Slot:
         self.run = Run(waiting) if waiting else None
         run.done.set()
         self.notify()
+        if self.nursery is not None:
+            self.nursery.start_soon(extras.refresh_usage, self)
+            self.nursery.start_soon(repair.sync_entries, self)
 
     async def _dialog(self, request: dict[str, Any]) -> None:
         if request.get("method") == "notify":

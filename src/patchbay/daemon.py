@@ -41,6 +41,7 @@ from patchbay.domain.events import EventKind, Fact
 from patchbay.errors import PatchbayError
 from patchbay.registry import RevocationPolicy
 from patchbay.web._guard import RateLimiter, is_loopback
+from patchbay.web._push_service import PushService
 
 
 class ServeError(PatchbayError):
@@ -165,7 +166,9 @@ async def _serve_core(home: Home, config: Config, core: Core, host: str, port: i
                 if not core.state.operators:
                     setup = SetupSecret(secrets.token_urlsafe(18), core.clock.now() + config.timeouts.setup_secret)
                 limits = config.login
-                app = create_app(core, server_key=home.server_key(),
+                push = PushService(home.path, home.config_file, core)
+                await front.start(push.run)
+                app = create_app(core, server_key=home.server_key(), push=push,
                                  secure_cookies=config.tls or config.trusted_proxy,
                                  trusted_proxy=config.trusted_proxy, setup=setup, public_origins=config.public_url,
                                  limiter=RateLimiter(limits.failures_per_address, limits.failures_per_account,

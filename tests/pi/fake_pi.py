@@ -44,6 +44,7 @@ def end_run(text: str) -> None:
     global streaming
     write({"type": "message_end", "message": assistant(text)})
     write({"type": "agent_end", "messages": [assistant(text)]})
+    write({"type": "agent_settled", "aborted": False})  # as pi 1.6 does
     streaming = False
 
 

@@ -12,84 +12,24 @@ import os
 import signal
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
 import trio
 from trio_websocket import open_websocket_url
 
-from tests.pi.conftest import PI_VERSION, PiSetup, pi_version
+from tests.pi.conftest import PiBuild
 from tests.pi.fake_llm import FakeLLM
-from tests.support.processes import Api, Deployment, Proc, wait_for
+from tests.pi.world import World, adapter_extra, make_world, submit
+from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.pi
 
-TARGET = "pi-1/main"
-ASK_EXTENSION = Path(__file__).with_name("ask_extension.ts")
-
-
-def adapter_extra(world_tmp: Path) -> list[str]:
-    return ["--spawn-root", str(world_tmp / "spawn"), "--pi-arg=-e", f"--pi-arg={ASK_EXTENSION}"]
-
-
-@attrs.define
-class World:
-    d: Deployment
-    setup: PiSetup
-    adapter: Proc
-    api: Api
-    tmp: Path
-
-    def transcript(self, target: str = TARGET) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
-        while True:
-            page = self.api.http.get(f"/api/sessions/{target}/transcript",
-                                     params={"after": events[-1]["lsn"] if events else 0, "limit": 2000}).json()
-            events += page["events"]
-            if len(page["events"]) < 2000:
-                return [e for e in events if e["kind"] == "session.observation"]
-
-    def resyncs(self) -> list[dict[str, Any]]:
-        return [o for o in (e["payload"]["observation"] for e in self.transcript()) if o["type"] == "resync"]
-
-    def observations(self, command_id: str, kind: str) -> list[dict[str, Any]]:
-        return [e["payload"]["observation"] for e in self.transcript()
-                if e["payload"].get("command_id") == command_id and e["payload"]["observation"]["type"] == kind]
-
-    def pending_elicitation(self, command_id: str) -> dict[str, Any]:
-        def find() -> dict[str, Any] | None:
-            found = self.api.http.get("/api/elicitations", params={"state": "pending"}).json()["elicitations"]
-            return next((e for e in found if e["command_id"] == command_id), None)
-        return dict(wait_for(find, timeout=60, what=f"an elicitation for {command_id}"))
-
-    def session(self, target: str = TARGET) -> dict[str, Any]:
-        return self.api.sessions()[target]
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, fake_llm: FakeLLM) -> Iterator[World]:
-    assert f'"version": "{PI_VERSION}"' in pi_version()
-    tmp = tmp_path_factory.mktemp("pi")
-    setup = PiSetup(tmp, fake_llm)
-    (tmp / "spawn").mkdir()
-    d = Deployment(tmp)
-    try:
-        d.serve()
-        adapter = setup.adapter(d, extra=adapter_extra(tmp))
-        api = d.api()
-        api.wait_session(TARGET, "live", timeout=90)
-        yield World(d, setup, adapter, api, tmp)
-    finally:
-        d.stop()
-
-
-def submit(world: World, command_id: str, text: str = "", *, kind: str = "instruct",
-           payload: dict[str, Any] | None = None, target: str = TARGET) -> dict[str, Any]:
-    answer = world.api.submit(command_id, text, kind=kind, payload=payload, target=target)
-    assert answer["outcome"] == "accepted", answer
-    return answer
+def world(tmp_path_factory: pytest.TempPathFactory, fake_llm: FakeLLM, pi_build: PiBuild) -> Iterator[World]:
+    yield from make_world(tmp_path_factory, fake_llm, pi_build)
 
 
 def test_prompt_completes_with_the_final_assistant_text(world: World) -> None:
@@ -246,10 +186,12 @@ def test_reconfigure_lists_models_sets_the_model_and_thinking_level(world: World
 
 
 def test_compact_keeps_the_session_generation(world: World) -> None:
+    submit(world, "before-compact", "SAY:something to summarize")  # pi 1.6 refuses to compact an empty session
+    world.api.wait_state("before-compact", "completed", timeout=60)
     generation = world.session()["generation"]
     submit(world, "compact-1", kind="session-management", payload={"action": "compact"})
     done = world.api.wait_state("compact-1", "completed", "failed", timeout=60)
-    assert done["state"] == "completed", done
+    assert done["state"] == "completed", (done["reason"], done["failure"])
     phases = [o["phase"] for o in world.observations("compact-1", "compaction")]
     assert phases == ["start", "end"]
     assert world.session()["generation"] == generation

@@ -6,13 +6,18 @@ A FakeLink stands in for the core: it records every frame and acknowledges them.
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import trio
 from patchbay_adapters.pi.adapter import EXTENSION, PiRuntime
+from patchbay_adapters.pi.process import stop_orphan
 from patchbay_adapters.pi.records import PiConfig
 
 from tests.pi.fake_link import FakeLink
+from tests.support.processes import wait_for
 
 
 def config(tmp: Path, pi_path: str) -> PiConfig:
@@ -93,3 +98,23 @@ async def test_commands_for_unknown_slots_or_replaced_generations_are_refused(tm
     reports = {r["command_id"]: r for r in link.of("report")}
     assert (reports["old"]["state"], reports["old"]["failure"]) == ("superseded", "superseded")
     assert (reports["nowhere"]["state"], reports["nowhere"]["failure"]) == ("rejected", "target_not_found")
+
+
+def test_a_pi_left_running_by_a_dead_adapter_is_stopped_only_if_it_is_that_slots_pi(tmp_path: Path) -> None:
+    marker = str(tmp_path / "sessions" / "main")
+    sleeper = [sys.executable, "-c", "import time; time.sleep(300)"]
+    orphan = subprocess.Popen([*sleeper, "--session-dir", marker], start_new_session=True)
+    stranger = subprocess.Popen([*sleeper, "--session-dir", "elsewhere"], start_new_session=True)
+    try:
+        for proc in (orphan, stranger):  # exec'd: its command line is the sleeper's
+            wait_for(lambda proc=proc: b"--session-dir" in Path(f"/proc/{proc.pid}/cmdline").read_bytes(),
+                     timeout=30, what="the sleeper's command line")
+        assert stop_orphan(stranger.pid, marker) is False and stranger.poll() is None
+        assert stop_orphan(orphan.pid, marker) is True
+        assert orphan.wait(timeout=10) == -signal.SIGKILL
+        assert stop_orphan(None, marker) is False
+    finally:
+        for proc in (orphan, stranger):
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=10)

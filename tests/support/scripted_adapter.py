@@ -5,10 +5,14 @@ the production ones) and is driven by the text of ``instruct`` commands:
 
 - ``stream N`` — N ``text_delta`` observations (markdown text), then ``completed``;
 - ``approve TITLE`` — raises an approval elicitation and waits for the operator's answer
-  (an ``approval-response`` delivery), then completes saying what was decided;
+  (an ``approval-response`` delivery), then completes saying what was decided; ``ask TITLE``
+  does the same with a question (an ``elicitation-response``);
 - ``slow`` — a delta every 0.25 s until cancelled (``cancel``/``interrupt``) or 120 s;
 - ``tool`` — the Pi adapter's observation shapes (user echo, tool start/update/end, assistant
-  deltas then the final message); anything else — a short markdown echo.
+  deltas then the final message);
+- ``code``, ``edit``, ``plan``, ``image``, ``repeat PATH``, ``history N`` — rich content (a
+  highlighted code block, an edit's diff, a plan, an image, a tool-call id reused in every turn,
+  N events at once); anything else — a short markdown echo.
 
 ``mode: "steer"`` while a turn runs is applied to that turn at once. ``reconfigure`` and
 ``session-management`` (``new_session`` bumps the session generation, ``compact`` notes it)
@@ -19,6 +23,10 @@ complete immediately. Run: ``python tests/support/scripted_adapter.py --id ID --
 from __future__ import annotations
 
 import argparse
+import base64
+import json
+import struct
+import zlib
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -162,13 +170,13 @@ class ScriptedRuntime:
                 await self._say(f"w{i}" + ("\n" if i % 25 == 0 else " "), command_id)
             await self._say("\n\n```\ndone\n```\n", command_id)
             return {"deltas": count}
-        if word == "approve":
+        if word in ("approve", "ask"):
             eli = f"eli-{command_id}"
             self.answers[eli] = trio.Event()
             await self.link.send("elicitation", runtime_session_id=SESSION, generation=self.generation,
-                                 elicitation_id=eli, kind="approval", command_id=command_id,
-                                 title=rest or "Run the scripted step?", body="`rm -rf build/` in **/srv/scripted**",
-                                 options=[], expires_at=None)
+                                 elicitation_id=eli, kind="approval" if word == "approve" else "question",
+                                 command_id=command_id, title=rest or "Run the scripted step?",
+                                 body="`rm -rf build/` in **/srv/scripted**", options=[], expires_at=None)
             await self.answers[eli].wait()
             decision = self.decisions.get(eli, "?")
             await self._say(f"The operator chose **{decision}**.", command_id)
@@ -194,10 +202,64 @@ class ScriptedRuntime:
             await observe({"type": "assistant_message", "text": "Listed the directory.", "stop_reason": "stop"})
             await observe({"type": "queue", "steering": 0, "follow_up": 0})
             return {"tools": 1}
+        rich = await self._rich(command_id, word, rest)
+        if rich is not None:
+            return rich
         pieces = [f"You said: **{text[:200]}**", "\n\n", "- first point\n", "- second point\n", "\n`inline` code."]
         for piece in pieces:
             await self._say(piece, command_id)
         return {"echo": text[:200], "pieces": len(pieces)}
+
+
+    async def _rich(self, command_id: str, word: str, rest: str) -> dict[str, Any] | None:
+        """Rich transcript content: code, an edit's diff, a plan, an image, reused tool-call ids, history."""
+        def observe(observation: dict[str, Any]) -> Any:
+            assert self.link is not None
+            return self.link.observe(SESSION, self.generation, observation, command_id=command_id, activity="working")
+        if word == "code":
+            await self._say("Here is the function:\n\n```python\ndef add(a, b):\n    return a + b  # sum\n```\n", command_id)
+            return {"code": 1}
+        if word == "edit":  # Pi's edit tool: its arguments arrive as a JSON string
+            args = json.dumps({"path": "src/app.py", "oldText": "x = 1\nprint(x)\n", "newText": "x = 2\nprint(x)\n"})
+            await observe({"type": "tool_start", "tool_call_id": "edit-1", "tool": "edit", "args": args})
+            await observe({"type": "tool_end", "tool_call_id": "edit-1", "tool": "edit", "output": "Edited src/app.py", "is_error": False})
+            return {"edit": 1}
+        if word == "plan":
+            await observe({"type": "plan", "entries": [{"content": "Read the code", "status": "completed"},
+                                                        {"content": "Write the fix", "status": "in_progress"},
+                                                        {"content": "Run the tests", "status": "pending"}]})
+            return {"plan": 3}
+        if word == "image":
+            await observe({"type": "tool_end", "tool_call_id": "shot-1", "tool": "screenshot", "is_error": False,
+                           "content": [{"type": "image", "mimeType": "image/png", "data": PIXEL}]})
+            return {"image": 1}
+        if word == "repeat":  # the same tool-call id in every turn (runtimes restart their counters)
+            await observe({"type": "tool_start", "tool_call_id": "call-1", "tool": "read", "args": {"path": rest or "a.txt"}})
+            await observe({"type": "tool_end", "tool_call_id": "call-1", "tool": "read", "output": f"contents of {rest}"})
+            return {"repeat": 1}
+        if word == "history":  # many events at once: tool calls, complete messages and output
+            for i in range(int(rest or "1000") // 4):
+                await observe({"type": "tool_start", "tool_call_id": f"h{i}", "tool": "bash", "args": {"command": f"step {i}"}})
+                await observe({"type": "tool_end", "tool_call_id": f"h{i}", "tool": "bash", "output": f"ok {i}"})
+                await observe({"type": "assistant_message", "text": f"Step **{i}** done: `ok {i}`."})
+                await observe({"type": "notice", "text": f"note {i}"})
+            await observe({"type": "assistant_message", "text": "History complete."})
+            return {"history": rest}
+        return None
+
+
+def _png(width: int = 96, height: int = 48) -> str:
+    """A small gradient PNG, base64 (what a screenshot tool would return)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = b"".join(b"\0" + bytes(v for x in range(width) for v in (x * 255 // width, y * 255 // height, 160))
+                    for y in range(height))
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    return base64.b64encode(png).decode()
+
+
+PIXEL = _png()
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ let csrf = null;
 let onExpired = () => {};
 
 export function setCsrf(token) { csrf = token; }
+export const hasCsrf = () => !!csrf;
 export function onSessionExpired(handler) { onExpired = handler; }
 
 export class ApiError extends Error {

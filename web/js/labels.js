@@ -16,21 +16,24 @@ const LOCAL = {
   draft: "Draft", submitting: "Sending…", submit_failed: "Not sent", unknown: "Unknown — not confirmed",
 };
 
+// One sentence per failure, never contradicting itself. `ran` is what is known about whether the
+// action ran: "no", "yes" (it ran and failed), "unknown" (it may have run: the only case that
+// talks about retrying safely) or "stopped". A function gets the command view.
 const FAILURE = {
-  validation_failed: "The request was not valid",
-  authorization_denied: "Not allowed by your grants",
-  target_not_found: "The target session no longer exists (or was replaced)",
-  unsupported_command: "The adapter does not support this",
-  target_offline: "The session is offline",
-  adapter_unavailable: "The adapter went away before it took the command",
-  transport_timeout: "No answer in time — this says nothing about success or refusal",
-  delivery_rejected: "The adapter refused the command",
-  execution_failed: "It ran and failed",
-  execution_outcome_unknown: "The outcome is unknown — it may have run",
-  expired: "Its validity window closed first",
-  cancelled: "Cancelled",
-  superseded: "Replaced by a newer command",
-  stale_event: "A late event from an old generation (ignored)",
+  validation_failed: { ran: "no", text: "Not accepted: the request was not valid." },
+  authorization_denied: { ran: "no", text: "Not allowed by your grants, so it did not run." },
+  target_not_found: { ran: "no", text: "The session no longer exists (or was replaced), so it did not run." },
+  unsupported_command: { ran: "no", text: "This session does not offer that, so it did not run." },
+  target_offline: { ran: "no", text: "The session was offline, so it did not run." },
+  adapter_unavailable: { ran: "no", text: "The adapter went away before it took the command, so it did not run." },
+  transport_timeout: { ran: "unknown", text: "No answer came in time: it may have run." },
+  delivery_rejected: { ran: "no", text: "The adapter refused it, so it did not run." },
+  execution_failed: { ran: "yes", text: (c) => `It ran and failed${exitCode(c) !== null ? ` with exit code ${exitCode(c)}` : ""}.` },
+  execution_outcome_unknown: { ran: "unknown", text: "The outcome is unknown: it may have run." },
+  expired: { ran: "no", text: "Its time window closed before it could be delivered." },
+  cancelled: { ran: "stopped", text: "Cancelled." },
+  superseded: { ran: "no", text: "Replaced by a newer command." },
+  stale_event: { ran: "no", text: "A late event from an old generation; it was ignored." },
 };
 
 const ELICITATION = {
@@ -67,7 +70,24 @@ function word(table, value) {
 
 export const commandWord = (state) => word(COMMAND, state);
 export const localWord = (state) => word(LOCAL, state);
-export const failureWord = (failure) => (failure ? word(FAILURE, failure) : "");
+
+/** The exit code a command reported (shell: `result.exit_code`, or "exit code N" in its reason). */
+export function exitCode(command) {
+  const code = command.result && command.result.exit_code;
+  if (Number.isInteger(code)) return code;
+  const m = /exit code (-?\d+)/.exec(command.reason || "");
+  return m ? Number(m[1]) : null;
+}
+
+/** The one sentence for a command's failure ("" when it has none). */
+export function failureSentence(command) {
+  const entry = command.failure && FAILURE[command.failure];
+  if (!entry) return command.failure ? String(command.failure) : "";
+  return typeof entry.text === "function" ? entry.text(command) : entry.text;
+}
+
+/** Whether it is unknown if the failed command ran (the only case with retry advice). */
+export const outcomeUnknown = (command) => !!(command.failure && FAILURE[command.failure] && FAILURE[command.failure].ran === "unknown");
 export const elicitationWord = (state) => word(ELICITATION, state);
 export const kindWord = (kind) => word(KIND, kind);
 export const isTerminal = (state) => registry.terminal.has(state);
@@ -104,7 +124,8 @@ export function unavailableReason(session, lockdown) {
   return null;
 }
 
+/** For an unknown outcome only: whether sending it again is safe, and what to do. */
 export function retryAdvice(command) {
-  if (command.retry_advice === "safe_to_retry") return "Safe to retry: the adapter deduplicates end to end.";
-  return "It may have run — check before retrying.";
+  if (command.retry_advice === "safe_to_retry") return { safe: true, text: "Retrying is safe: this adapter drops a duplicate, so it cannot run twice." };
+  return { safe: false, text: "Check the session before sending it again: a second copy could run twice." };
 }

@@ -6,9 +6,12 @@ import { clock, fill, h, toast } from "./dom.js";
 import { checkRegistry } from "./labels.js";
 import { connect, disconnect, onNotify, onStreamExpired, pendingElicitations, state, subscribe } from "./store.js";
 import { mountAttention } from "./views/attention.js";
+import { installShortcuts } from "./views/keys.js";
 import { mountSecurity } from "./views/security.js";
 import { mountSession } from "./views/session.js";
 import { mountSessions } from "./views/sessions.js";
+import { offerPush, renewPush, showNotification } from "./push.js";
+import { registerWorker } from "./worker.js";
 
 const main = document.getElementById("main");
 let view = null;
@@ -17,6 +20,8 @@ let registryProblem = null;
 
 async function boot() {
   setupTheme();
+  installShortcuts();
+  registerWorker();
   onSessionExpired((message) => signedOut(message || "Your session has ended."));
   onStreamExpired((message) => signedOut(message || "Your session has ended."));
   try {
@@ -54,6 +59,7 @@ function start(me) {
   if (!location.hash || location.hash.startsWith("#/login") || location.hash === "#setup") location.hash = "#/sessions";
   route();
   renderChrome();
+  if (!me.offline) renewPush().then(offerPush);
 }
 
 function signedOut(message) {
@@ -107,7 +113,10 @@ function renderChrome() {
       state.lockdown.reason ? `Reason: ${state.lockdown.reason}. ` : "",
       "Only the core's host can lift it (patchbay lockdown exit); it cannot be lifted from the web."));
   }
-  if (state.me && state.conn === "reconnecting") {
+  if (state.me && state.offline) {
+    items.push(h("div", { class: "banner warn", role: "status", id: "offline-banner" },
+      h("strong", {}, "Offline — "), `the core cannot be reached. Showing what this device last saw, as of ${clock(state.staleSince / 1000).slice(0, 5)}; nothing here is live.`));
+  } else if (state.me && state.conn === "reconnecting") {
     items.push(h("div", { class: "banner warn", role: "status", id: "reconnect-banner" },
       h("strong", {}, "Reconnecting — "), `showing state as of ${clock(state.staleSince / 1000)}. Live indicators are stale until reconciled.`));
   }
@@ -139,9 +148,7 @@ function attention(kind, view) {
   else if (kind === "resolved") text = `${view.title || view.elicitation_id}: ${view.state}`;
   if (!text) return;
   toast(text, kind === "elicitation" ? "attention" : "info");
-  if (document.hidden && "Notification" in window && Notification.permission === "granted") {
-    new Notification("Patchbay", { body: text, tag: view.elicitation_id || view.command_id });
-  }
+  if (document.hidden) showNotification("Patchbay", { body: text, tag: view.elicitation_id || view.command_id });
 }
 
 // -- theme ---------------------------------------------------------------------------------
@@ -169,6 +176,7 @@ function setupTheme() {
 function showLogin() {
   if (view) view.unmount();
   view = null;
+  document.getElementById("push-offer")?.remove();
   document.getElementById("tabs").hidden = true;
   renderChrome();
   const error = h("p", { class: "form-error", role: "alert", id: "login-error" });
@@ -212,7 +220,7 @@ function showSetup() {
   const password = h("input", { type: "password", id: "setup-password", autocomplete: "new-password", minlength: "12", required: true });
   const form = h("form", { class: "panel narrow", id: "setup-form", "aria-labelledby": "setup-title" },
     h("h1", { id: "setup-title" }, "Set up Patchbay"),
-    h("p", {}, "Enter the one-time setup secret that `patchbay serve` printed on the core's console, and choose the operator password."),
+    h("p", {}, "Enter the one-time setup secret that ", h("code", {}, "patchbay serve"), " printed on the core's console, and choose the operator password."),
     h("label", { for: "setup-secret" }, "Setup secret"), secret,
     h("label", { for: "setup-password" }, "New operator password (12+ characters)"), password,
     h("button", { type: "submit", class: "primary" }, "Create the operator"), error);

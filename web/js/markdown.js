@@ -1,125 +1,132 @@
-// A small, safe Markdown renderer: it builds DOM nodes and sets text with text nodes only.
-// Raw HTML in the source is shown as literal text, never parsed; links keep only http(s) and
-// mailto targets and open with rel="noopener noreferrer". Supported: paragraphs, headings,
-// fenced and indented code, block quotes, bullet and numbered lists, horizontal rules, and
-// inline code, **strong**, *emphasis*, and [links](url).
+// Rich text comes from the core: `POST /api/render` runs markdown-it-py (raw HTML off), Pygments
+// (classes only) and difflib, then nh3 with a small allowlist. This module batches what the
+// screen needs into one request per frame, caches the answers, and inserts them through an inert
+// DOMParser document (no script runs there, and the CSP forbids inline script anyway). Until the
+// answer arrives the text is shown as plain text, so nothing waits on the network to be read.
+// Code blocks get a language label and a Copy button here.
 
+import { post } from "./api.js";
 import { h } from "./dom.js";
 
-const FENCE = /^(`{3,}|~{3,})\s*([\w+-]*)\s*$/;
-const HEADING = /^(#{1,6})\s+(.*)$/;
-const BULLET = /^\s*[-*+]\s+(.*)$/;
-const NUMBERED = /^\s*(\d{1,9})[.)]\s+(.*)$/;
-const RULE = /^\s*([-*_])(\s*\1){2,}\s*$/;
+const cache = new Map(); // item key -> sanitized HTML (insertion order: the oldest is dropped first)
+const waiting = new Map(); // item key -> {item, els: Set}
+const CACHE_MAX = 3000;
+const BATCH_BYTES = 180_000;
+let scheduled = false;
+let inFlight = 0;
 
-/** Render markdown text into a DocumentFragment. */
-export function renderMarkdown(text) {
-  const out = document.createDocumentFragment();
-  const lines = String(text).replace(/\r\n?/g, "\n").split("\n");
-  let i = 0;
-  while (i < lines.length) {
-    const line = lines[i];
-    const fence = line.match(FENCE);
-    if (fence) {
-      const body = [];
-      i += 1;
-      while (i < lines.length && !lines[i].startsWith(fence[1])) body.push(lines[i++]);
-      i += 1;
-      out.append(codeBlock(body.join("\n"), fence[2]));
-      continue;
-    }
-    if (!line.trim()) { i += 1; continue; }
-    const heading = line.match(HEADING);
-    if (heading) {
-      out.append(h(`h${Math.min(6, heading[1].length + 2)}`, { class: "md-h" }, inline(heading[2])));
-      i += 1;
-      continue;
-    }
-    if (RULE.test(line)) { out.append(h("hr")); i += 1; continue; }
-    if (/^ {4}|\t/.test(line)) {
-      const body = [];
-      while (i < lines.length && (/^ {4}|\t/.test(lines[i]) || !lines[i].trim())) body.push(lines[i++].replace(/^ {4}|\t/, ""));
-      out.append(codeBlock(body.join("\n").replace(/\n+$/, ""), ""));
-      continue;
-    }
-    if (line.startsWith(">")) {
-      const body = [];
-      while (i < lines.length && lines[i].startsWith(">")) body.push(lines[i++].replace(/^>\s?/, ""));
-      out.append(h("blockquote", {}, renderMarkdown(body.join("\n"))));
-      continue;
-    }
-    if (BULLET.test(line) || NUMBERED.test(line)) {
-      const numbered = NUMBERED.test(line);
-      const pattern = numbered ? NUMBERED : BULLET;
-      const list = h(numbered ? "ol" : "ul");
-      while (i < lines.length && pattern.test(lines[i])) {
-        const m = lines[i].match(pattern);
-        list.append(h("li", {}, inline(numbered ? m[2] : m[1])));
-        i += 1;
-      }
-      out.append(list);
-      continue;
-    }
-    const para = [];
-    while (i < lines.length && lines[i].trim() && !FENCE.test(lines[i]) && !HEADING.test(lines[i])
-           && !BULLET.test(lines[i]) && !NUMBERED.test(lines[i]) && !lines[i].startsWith(">")) {
-      para.push(lines[i++]);
-    }
-    const p = h("p");
-    para.forEach((text, n) => { if (n) p.append(h("br")); p.append(inline(text)); });
-    out.append(p);
+const keyOf = (item) => (typeof item.markdown === "string" ? `m${item.markdown}` : `d${JSON.stringify(item.diff)}`);
+
+/**
+ * Show `item` ({markdown} or {diff: {path, old, new}}) in `el`. With `keep`, what `el` shows now
+ * stays until the rendered HTML replaces it (no flash of plain text for a finished stream).
+ */
+export function renderInto(el, item, { keep = false } = {}) {
+  const key = keyOf(item);
+  el.richKey = key;
+  const html = cache.get(key);
+  if (html !== undefined) {
+    insert(el, html);
+    return;
   }
-  return out;
+  if (!keep || !el.firstChild) placeholder(el, item);
+  let w = waiting.get(key);
+  if (!w) { w = { item, els: new Set() }; waiting.set(key, w); }
+  w.els.add(el);
+  schedule();
 }
 
-function codeBlock(text, language) {
-  return h("pre", { class: "md-code", tabindex: "0", "aria-label": language ? `${language} code` : "code" },
-    h("code", {}, text));
+function placeholder(el, item) {
+  delete el.dataset.rendered;
+  if (typeof item.markdown === "string") el.replaceChildren(h("div", { class: "md-plain" }, item.markdown));
+  else el.replaceChildren(h("pre", { class: "md-code" }, `${item.diff.path}\n- ${item.diff.old}\n+ ${item.diff.new}`));
 }
 
-const INLINE = /(`+)([\s\S]*?)\1|\*\*([^*]+)\*\*|__([^_]+)__|\*([^*\s][^*]*)\*|_([^_\s][^_]*)_|\[([^\]]+)\]\(([^)\s]+)\)/g;
+function schedule() {
+  if (scheduled || inFlight >= 2) return;
+  scheduled = true;
+  requestAnimationFrame(flush);
+}
 
-/** Inline spans as a fragment of text nodes and elements. */
-export function inline(text) {
-  const out = document.createDocumentFragment();
-  let last = 0;
-  for (const m of String(text).matchAll(INLINE)) {
-    if (m.index > last) out.append(document.createTextNode(text.slice(last, m.index)));
-    if (m[1]) out.append(h("code", {}, m[2]));
-    else if (m[3] || m[4]) out.append(h("strong", {}, inline(m[3] || m[4])));
-    else if (m[5] || m[6]) out.append(h("em", {}, inline(m[5] || m[6])));
-    else out.append(link(m[7], m[8]));
-    last = m.index + m[0].length;
+async function flush() {
+  scheduled = false;
+  const batch = [];
+  let bytes = 0;
+  for (const [key, w] of waiting) {
+    if (batch.length && (bytes + key.length > BATCH_BYTES || batch.length >= 200)) break;
+    batch.push([key, w]);
+    bytes += key.length;
   }
-  if (last < text.length) out.append(document.createTextNode(text.slice(last)));
-  return out;
-}
-
-function link(label, href) {
-  let url = null;
+  if (!batch.length) return;
+  for (const [key] of batch) waiting.delete(key);
+  inFlight += 1;
   try {
-    url = new URL(href, window.location.origin);
+    const { status, data } = await post("/api/render", { items: batch.map(([, w]) => w.item) });
+    if (status === 200 && Array.isArray(data.html)) {
+      batch.forEach(([key, w], n) => {
+        remember(key, String(data.html[n] ?? ""));
+        for (const el of w.els) if (el.richKey === key) insert(el, cache.get(key));
+      });
+    }
   } catch {
-    url = null;
+    // Left as plain text: readable, and rendered the next time this text is shown.
+  } finally {
+    inFlight -= 1;
+    if (waiting.size) schedule();
   }
-  if (!url || !["http:", "https:", "mailto:"].includes(url.protocol)) return document.createTextNode(`${label} (${href})`);
-  return h("a", { href: url.href, target: "_blank", rel: "noopener noreferrer" }, label);
+}
+
+function remember(key, html) {
+  cache.set(key, html);
+  if (cache.size > CACHE_MAX) cache.delete(cache.keys().next().value);
+}
+
+function insert(el, html) {
+  const doc = new DOMParser().parseFromString(`<!doctype html><body>${html}</body>`, "text/html");
+  const fragment = document.createDocumentFragment();
+  fragment.append(...doc.body.childNodes);
+  for (const pre of fragment.querySelectorAll("pre.md-code")) decorate(pre);
+  el.replaceChildren(fragment);
+  el.dataset.rendered = "1";
+}
+
+/** A code block: scrolls in its box, named by its language, with a Copy button. */
+function decorate(pre) {
+  pre.tabIndex = 0;
+  const lang = pre.dataset.lang || "";
+  pre.setAttribute("aria-label", lang ? `${lang} code` : "code");
+  const copy = copyButton(() => pre.textContent, lang ? `Copy the ${lang} code` : "Copy the code");
+  const box = h("div", { class: "code-block" }, h("div", { class: "code-head" }, h("span", { class: "lang" }, lang || "text"), copy));
+  pre.replaceWith(box);
+  box.append(pre);
+}
+
+/** A Copy button for `text()` (clipboard API; says so when the browser refuses). */
+export function copyButton(text, label) {
+  const button = h("button", { type: "button", class: "copy", "aria-label": label }, "Copy");
+  button.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(text());
+      button.textContent = "Copied";
+    } catch {
+      button.textContent = "Copy failed";
+    }
+    setTimeout(() => { button.textContent = "Copy"; }, 1500);
+  });
+  return button;
 }
 
 /**
- * Markdown for text that grows (a streamed reply). The settled prefix — up to the last blank
- * line outside a code fence, or the last line break once the tail grows long — is rendered once
- * in chunks and kept; only the unsettled tail is re-rendered on each update, so a long stream
- * costs time proportional to what arrived, not to everything so far. Chunks end at blank lines
- * (exactly what `renderMarkdown` does), or — only inside a very long paragraph — at a line break,
- * which renders that paragraph as several. `finish` settles the tail the same way.
+ * Markdown for text that grows (a streamed reply). The settled prefix — up to the last blank line
+ * outside a code fence, or a line break once the tail grows long — is sent for rendering once, in
+ * chunks; the unsettled tail is plain text, redone each frame. `finish` renders the whole text
+ * once (keeping the chunks on screen until it arrives).
  */
 export class StreamingMarkdown {
   constructor() {
-    this.el = document.createElement("div");
-    this.el.className = "md";
-    this.stable = document.createElement("div");
-    this.tail = document.createElement("div");
+    this.el = h("div", { class: "md" });
+    this.stable = h("div");
+    this.tail = h("div", { class: "md-plain" });
     this.el.append(this.stable, this.tail);
     this.settled = 0;
     this.fences = 0;
@@ -130,22 +137,18 @@ export class StreamingMarkdown {
     if (this.done) return;
     const cut = this.settleUpTo(text);
     if (cut > this.settled) {
-      this.stable.append(renderMarkdown(text.slice(this.settled, cut)));
+      const chunk = h("div");
+      renderInto(chunk, { markdown: text.slice(this.settled, cut) });
+      this.stable.append(chunk);
       this.settled = cut;
     }
-    this.tail.replaceChildren(renderMarkdown(text.slice(this.settled)));
+    this.tail.textContent = text.slice(this.settled);
   }
 
   finish(text) {
     this.done = true;
-    if (this.settled === 0 || text.length < this.settled) {
-      this.el.replaceChildren(renderMarkdown(text));
-      return;
-    }
-    const cut = this.settleUpTo(text);
-    if (cut > this.settled) this.stable.append(renderMarkdown(text.slice(this.settled, cut)));
-    this.settled = Math.max(cut, this.settled);
-    this.tail.replaceChildren(renderMarkdown(text.slice(this.settled)));
+    if (!this.settled) this.tail.textContent = text;
+    renderInto(this.el, { markdown: text }, { keep: true });
   }
 
   /** The end of the settled prefix: a boundary where the fences seen so far are balanced. */
@@ -153,12 +156,10 @@ export class StreamingMarkdown {
     let cut = this.settled;
     let fences = this.fences;
     let i = this.settled;
-    let lineStart = i;
     while (i < text.length) {
       const nl = text.indexOf("\n", i);
       if (nl < 0) break;
-      const line = text.slice(lineStart, nl);
-      if (FENCE.test(line)) fences += 1;
+      if (/^(`{3,}|~{3,})/.test(text.slice(i, nl))) fences += 1;
       const blank = text.charCodeAt(nl + 1) === 10;
       const longTail = nl - cut > 2048 && !/^\s*([-*+]|\d+[.)])\s/.test(text.slice(nl + 1, nl + 6));
       if (fences % 2 === 0 && (blank || longTail)) {
@@ -166,7 +167,6 @@ export class StreamingMarkdown {
         this.fences = fences;
       }
       i = nl + 1;
-      lineStart = i;
     }
     return cut;
   }

@@ -2,8 +2,12 @@
 // stream resumes from a cursor after a disconnect), plus client-only submission state.
 // Views keep the highest `revision`. Changes are collected and announced to the views at most
 // once per animation frame, so thousands of streamed events cost one render per frame.
+// Everything seen is mirrored to the device (mirror.js); a cockpit started while the core is
+// unreachable (`me.offline`, answered by the service worker) draws that copy, marked stale as
+// of the last moment this browser was in sync, until the stream is live again.
 
-import { get } from "./api.js";
+import { get, setCsrf } from "./api.js";
+import { mirrorEvent, mirrorInSync, mirrorView, restoreMirror } from "./mirror.js";
 import { addEvent, transcripts, resetTranscripts } from "./transcript.js";
 
 export const state = {
@@ -18,6 +22,7 @@ export const state = {
   coreGeneration: null,
   conn: "connecting", // connecting | live | reconnecting | ended
   staleSince: null, // ms: when this browser last knew it was in sync, while reconnecting
+  offline: false, // started from the device's copy: nothing on screen came from the core yet
   mine: new Set(), // command ids sent from this browser (for "finished" notifications)
 };
 
@@ -51,6 +56,7 @@ function keepMax(map, key, view) {
 
 export function putCommand(view) {
   if (!view || !keepMax(state.commands, view.command_id, view)) return;
+  mirrorView("command", view.command_id, view);
   changed("commands");
   changed(`command:${view.command_id}`);
   for (const e of view.elicitations || []) putElicitation(e);
@@ -60,6 +66,7 @@ export function putCommand(view) {
 
 export function putSession(view) {
   if (!view || !keepMax(state.sessions, view.target, view)) return;
+  mirrorView("session", view.target, view);
   changed("sessions");
   changed(`session:${view.target}`);
 }
@@ -68,6 +75,7 @@ export function putElicitation(view, lsn) {
   if (!view) return;
   const old = state.elicitations.get(view.elicitation_id);
   if (!keepMax(state.elicitations, view.elicitation_id, view)) return;
+  mirrorView("elicitation", view.elicitation_id, view);
   changed("elicitations");
   const t = transcripts.get(view.target);
   if (t) t.touchElicitation(view, lsn);
@@ -90,6 +98,7 @@ export function onStreamExpired(fn) { expiredHandler = fn; }
 
 export function connect() {
   if (socket) return;
+  if (state.me && state.me.offline && !state.offline) startOffline();
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
   const url = `${proto}//${location.host}/api/stream?cursor=${state.cursor}&domain=${encodeURIComponent(state.domain || "")}`;
   const ws = new WebSocket(url);
@@ -107,6 +116,7 @@ export function connect() {
     if (socket !== ws) return;
     socket = null;
     if (state.conn === "live" || state.staleSince === null) state.staleSince = Date.now();
+    if (state.conn === "live") mirrorInSync(state.staleSince);
     if (event.code === 4401) {
       state.conn = "ended";
       changed("conn");
@@ -145,6 +155,7 @@ function handle(frame) {
     state.domain = frame.authority_domain_id;
     state.coreGeneration = frame.core_generation;
   } else if (frame.type === "snapshot") {
+    if (state.offline) forgetDeviceCopy();
     applySnapshot(frame);
   } else if (frame.type === "events") {
     for (const event of frame.events) applyEvent(event);
@@ -154,8 +165,49 @@ function handle(frame) {
     state.conn = "live";
     state.staleSince = null;
     backoff = 500;
+    mirrorInSync();
+    if (state.offline) backOnline();
+    if (state.me && state.me.offline) refreshMe();
     changed("conn");
     changed("sessions");
+  }
+}
+
+// -- started offline -------------------------------------------------------------------------
+
+async function startOffline() {
+  state.offline = true;
+  state.staleSince = state.me.as_of || Date.now();
+  const copy = await restoreMirror();
+  if (!state.offline) return; // the stream came back first
+  for (const s of copy.sessions) putSession(s);
+  for (const c of copy.commands) putCommand(c);
+  for (const e of copy.elicitations) putElicitation(e);
+  changed("sessions");
+}
+
+function forgetDeviceCopy() {
+  // What was drawn from the device's copy gives way to the core's snapshot (an approval that
+  // was pending on the device may be long answered).
+  state.commands.clear();
+  state.elicitations.clear();
+  resetTranscripts();
+}
+
+function backOnline() {
+  state.offline = false;
+  window.dispatchEvent(new HashChangeEvent("hashchange")); // remount the view on the core's data
+}
+
+/** The core's own answer to "who am I" (and this session's CSRF token), after an offline start. */
+async function refreshMe() {
+  try {
+    const me = await get("/api/me");
+    state.me = me;
+    setCsrf(me.csrf_token);
+    changed("me");
+  } catch {
+    // A 401 sends the app to the login page (api.js); anything else is tried at the next live.
   }
 }
 
@@ -193,7 +245,11 @@ function applyEvent(event) {
     if (state.conn === "live") expiredHandler("A security lockdown signed out every session.");
   }
   if (event.kind === "lockdown.exited") setLockdown({ active: false });
-  if (event.entity.startsWith("session:")) addEvent(event.entity.slice(8), event);
+  if (event.entity.startsWith("session:")) {
+    addEvent(event.entity.slice(8), event);
+    mirrorEvent(event.entity.slice(8), event);
+  }
+  if (state.conn === "live") mirrorInSync();
 }
 
 /** Reconcile a command the browser lost track of (submission answer never came back). */

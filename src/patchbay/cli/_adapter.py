@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 import trio
+from patchbay_adapters.common.trust import format_fingerprint
 
 from patchbay.cli._app import CONTEXT, home_option, main, resolve_home
 from patchbay.cli._errors import CliError
@@ -58,19 +59,27 @@ def _complete_kind(_ctx: click.Context, _param: click.Parameter, incomplete: str
 def adapter_add(adapter_id: str, kind: str, home_dir: Path | None) -> None:
     """Mint a unique credential for one adapter; prints the credential file's path last.
 
+    With TLS configured, the file also pins the core's certificate (SHA-256) for the adapter,
+    and names the core's public_url when patchbay.toml sets one.
+
     \b
     Example:
       patchbay adapter add shell-1 --kind shell --home ~/pb
     """
     from patchbay.cli._local import local_action
+    from patchbay.cli._trust import core_trust, write_adapter_credential
     from patchbay.daemon import mint_credential
 
     home = resolve_home(home_dir)
     if not home.exists():
         raise CliError(f"no Patchbay home at {home.path}: run `patchbay init` first")
+    trust = core_trust(home)
     credential, path = mint_credential(home, adapter_id)
+    written = write_adapter_credential(trust, credential, path)
     local_action(home, {"op": "adapter_register", "adapter_id": adapter_id, "kind": kind, "credential": credential})
     click.echo(f"adapter {adapter_id} ({kind}) registered; its credential (mode 0600) is in:")
+    if written.core_fingerprint:
+        click.echo(f"(it pins the core's certificate, SHA-256 {format_fingerprint(written.core_fingerprint)})")
     click.echo(str(path))
 
 
@@ -78,9 +87,11 @@ def adapter_options(function: F) -> F:
     """The options every ``adapter run KIND`` takes (identity, core, credential, workspaces)."""
     for option in reversed([
         click.option("--id", "adapter_id", required=True, help="The adapter id given to `patchbay adapter add`."),
-        click.option("--core", "core_url", required=True, help="The core's URL, e.g. http://127.0.0.1:8765."),
+        click.option("--core", "core_url", default=None,
+                     help="The core's URL, e.g. http://127.0.0.1:8765 (default: core_url in the credential file)."),
         click.option("--credential-file", type=click.Path(path_type=Path, exists=True, dir_okay=False),
                      required=True, help="The credential file `patchbay adapter add` printed."),
+        *link_options,
         click.option("--workspace", "workspaces", multiple=True,
                      help="NAME:DIR, a directory offered as session NAME (repeatable)."),
         click.option("--spawn-root", "spawn_roots", multiple=True, type=click.Path(path_type=Path),
@@ -89,6 +100,22 @@ def adapter_options(function: F) -> F:
     ]):
         function = option(function)
     return function
+
+
+def _remember_link_option(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    ctx.meta.setdefault("patchbay.link", {})[param.name] = value
+    return value
+
+
+# How the link reaches the core; taken by ``run_runtime``, so a kind's command needs no parameter for them.
+link_options = [
+    click.option("--ca-file", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+                 expose_value=False, callback=_remember_link_option,
+                 help="CA certificates for wss:// when the credential file pins no fingerprint."),
+    click.option("--reconnect-max", type=click.FloatRange(min=0.05), default=10.0, show_default=True,
+                 expose_value=False, callback=_remember_link_option,
+                 help="Longest pause (s) between reconnection attempts."),
+]
 
 
 def parse_workspaces(values: tuple[str, ...]) -> dict[str, Path]:
@@ -104,14 +131,16 @@ def parse_workspaces(values: tuple[str, ...]) -> dict[str, Path]:
     return workspaces
 
 
-def run_runtime(runtime: Any, *, adapter_id: str, core_url: str, credential_file: Path,
+def run_runtime(runtime: Any, *, adapter_id: str, core_url: str | None, credential_file: Path,
                 deployment_scope: str | None) -> None:
-    """Connect ``runtime`` out to the core until interrupted."""
+    """Connect ``runtime`` out to the core until interrupted (with the ``link_options`` given)."""
     from patchbay_adapters.common.run import run_adapter
 
+    link = click.get_current_context().meta.get("patchbay.link", {})
     try:
         trio.run(lambda: run_adapter(runtime, adapter_id=adapter_id, core_url=core_url,
-                                     credential_file=credential_file, deployment_scope=deployment_scope))
+                                     credential_file=credential_file, deployment_scope=deployment_scope,
+                                     ca_file=link.get("ca_file"), reconnect_max=link.get("reconnect_max", 10.0)))
     except KeyboardInterrupt:
         pass
 
@@ -120,7 +149,7 @@ def run_runtime(runtime: Any, *, adapter_id: str, core_url: str, credential_file
 @adapter_options
 @click.option("--cancel-grace", type=click.FloatRange(min=0.0), default=3.0, show_default=True,
               help="Seconds between SIGTERM and SIGKILL when a job is cancelled.")
-def run_shell(adapter_id: str, core_url: str, credential_file: Path, workspaces: tuple[str, ...],
+def run_shell(adapter_id: str, core_url: str | None, credential_file: Path, workspaces: tuple[str, ...],
               spawn_roots: tuple[Path, ...], deployment_scope: str | None, cancel_grace: float) -> None:
     """Run shell command lines in workspaces (one job at a time per session)."""
     from patchbay_adapters.shell.runtime import ShellRuntime
@@ -141,7 +170,7 @@ def run_shell(adapter_id: str, core_url: str, credential_file: Path, workspaces:
               help="Tools that need an operator approval (comma-separated, * for all, none).")
 @click.option("--pi-approval-timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
               help="Seconds before an unanswered approval expires and the tool is blocked.")
-def run_pi(adapter_id: str, core_url: str, credential_file: Path, workspaces: tuple[str, ...],
+def run_pi(adapter_id: str, core_url: str | None, credential_file: Path, workspaces: tuple[str, ...],
            spawn_roots: tuple[Path, ...], deployment_scope: str | None, pi_path: str, pi_args: tuple[str, ...],
            pi_env: tuple[str, ...], pi_state_dir: Path | None, pi_approve: str, pi_approval_timeout: float) -> None:
     """Drive the Pi coding agent over its RPC mode (see docs/ADAPTER-PI.md)."""

@@ -10,8 +10,9 @@ from typing import Any
 import click
 
 from patchbay.cli._app import CONTEXT, client, home_option, json_option, main, resolve_home
+from patchbay.cli._ids import checked
 from patchbay.cli._render import console, emit, show, table, when
-from patchbay.registry import RevocationPolicy
+from patchbay.registry import CommandKind, RevocationPolicy
 
 
 @main.group(context_settings=CONTEXT)
@@ -35,7 +36,8 @@ def grants_list(as_json: bool) -> None:
 
 @grants.command("add")
 @click.option("--scope", default="all", show_default=True, help="all | adapter:ID | session:ADAPTER/SESSION")
-@click.option("--kind", "kinds", multiple=True, required=True, help="A command kind, e.g. instruct (repeatable).")
+@click.option("--kind", "kinds", multiple=True, required=True, type=click.Choice([k.value for k in CommandKind]),
+              help="A command kind, e.g. instruct (repeatable).")
 @click.option("--expires-in", type=float, default=None, help="Seconds until the grant expires (default: never).")
 @click.option("--revocation-policy", type=click.Choice([p.value for p in RevocationPolicy]),
               default=RevocationPolicy.continue_.value, show_default=True,
@@ -68,7 +70,7 @@ def grants_add(scope: str, kinds: tuple[str, ...], expires_in: float | None, rev
 @click.argument("grant_id")
 def grants_revoke(grant_id: str) -> None:
     """Revoke a grant; its revocation policy applies to the unfinished commands it authorized."""
-    client().post(f"/api/grants/{grant_id}/revoke", about=("grant", grant_id))
+    client().post(f"/api/grants/{checked('a grant', grant_id)}/revoke", about=("grant", grant_id))
     click.echo(f"grant {grant_id} revoked")
 
 
@@ -105,7 +107,8 @@ def revoke() -> None:
 @click.argument("session_id")
 def revoke_session(session_id: str) -> None:
     """End one operator session (a browser or a CLI login)."""
-    client().post(f"/api/security/sessions/{session_id}/revoke", about=("operator session", session_id))
+    client().post(f"/api/security/sessions/{checked('an operator session', session_id)}/revoke",
+                  about=("operator session", session_id))
     click.echo(f"operator session {session_id} revoked")
 
 
@@ -120,7 +123,8 @@ def revoke_all_sessions() -> None:
 @click.argument("endpoint_id")
 def revoke_endpoint(endpoint_id: str) -> None:
     """Revoke an endpoint: its sessions end and it can no longer log in with its token."""
-    client().post(f"/api/security/endpoints/{endpoint_id}/revoke", about=("endpoint", endpoint_id))
+    client().post(f"/api/security/endpoints/{checked('an endpoint', endpoint_id)}/revoke",
+                  about=("endpoint", endpoint_id))
     click.echo(f"endpoint {endpoint_id} revoked")
 
 

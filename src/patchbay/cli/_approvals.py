@@ -13,7 +13,7 @@ import click
 
 from patchbay.cli._app import client, json_option, main
 from patchbay.cli._errors import EXIT_REJECTED, CliError
-from patchbay.cli._ids import resolve_elicitation
+from patchbay.cli._ids import complete_elicitation, resolve_elicitation
 from patchbay.cli._render import console, emit, err_console, one_line, show, table, when
 from patchbay.registry import ElicitationKind, ElicitationState, SubmissionOutcome
 
@@ -62,7 +62,7 @@ def _respond(elicitation: dict[str, Any], body: dict[str, Any], done: str, as_js
 
 
 @main.command()
-@click.argument("elicitation_id")
+@click.argument("elicitation_id", shell_complete=complete_elicitation)
 @click.option("--allow", "decision", flag_value="approve", help="Allow what is asked.")
 @click.option("--deny", "decision", flag_value="deny", help="Deny what is asked.")
 @json_option
@@ -86,7 +86,7 @@ def approve(elicitation_id: str, decision: str | None, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("elicitation_id")
+@click.argument("elicitation_id", shell_complete=complete_elicitation)
 @click.argument("text", required=False)
 @click.option("--decline", is_flag=True, help="Decline to answer instead of giving TEXT.")
 @json_option

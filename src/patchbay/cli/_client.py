@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 from pathlib import Path
 from typing import Any
 
 import attrs
 import httpx
+from patchbay_adapters.common.trust import client_context
 
 from patchbay.cli import _errors
 from patchbay.cli._errors import CliError
+from patchbay.cli._trust import transport_refusal
 from patchbay.core.config import write_private
 from patchbay.wire import _admit
 
@@ -36,10 +39,13 @@ class Login:
     token: str
     session_id: str
     endpoint_id: str
+    fingerprint: str | None = None  # the pinned SHA-256 of the core's certificate (https, TOFU)
+    ca_file: str | None = None  # or the CA that signs it
 
     def save(self) -> Path:
         path = config_path()
-        write_private(path, json.dumps(attrs.asdict(self), indent=2) + "\n")
+        fields = {name: value for name, value in attrs.asdict(self).items() if value is not None}
+        write_private(path, json.dumps(fields, indent=2) + "\n")
         return path
 
 
@@ -48,17 +54,29 @@ def load_login() -> Login:
     try:
         data = json.loads(path.read_text())
         return Login(url=data["url"], token=data["token"], session_id=data["session_id"],
-                     endpoint_id=data["endpoint_id"])
+                     endpoint_id=data["endpoint_id"], fingerprint=data.get("fingerprint"),
+                     ca_file=data.get("ca_file"))
     except FileNotFoundError:
         raise CliError(f"not logged in: run `patchbay login --url URL --password-stdin` ({path} missing)") from None
     except (ValueError, KeyError) as problem:
         raise CliError(f"{path} is not a valid CLI login ({problem}); log in again") from None
 
 
+def login_context(login: Login) -> ssl.SSLContext | None:
+    """The TLS trust saved with a login: its pin or CA file (None: the system store)."""
+    if not login.fingerprint and not login.ca_file:
+        return None
+    try:
+        return client_context(fingerprint=login.fingerprint, ca_file=Path(login.ca_file) if login.ca_file else None)
+    except (OSError, ssl.SSLError, ValueError) as problem:
+        raise CliError(f"the saved login's TLS trust is unusable ({problem}); log in again") from None
+
+
 class Client:
     def __init__(self, login: Login, timeout: float = 30.0) -> None:
         self.login = login
-        self._http = httpx.Client(base_url=login.url, timeout=timeout,
+        self.ssl_context = login_context(login)
+        self._http = httpx.Client(base_url=login.url, timeout=timeout, verify=self.ssl_context or True,
                                   headers={"Authorization": f"Bearer {login.token}"})
 
     def close(self) -> None:
@@ -74,7 +92,7 @@ class Client:
         try:
             response = self._http.request(method, path, json=json_body, params=params)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol, httpx.InvalidURL) as problem:
-            raise _errors.unreachable(self.login.url, problem) from None
+            raise transport_refusal(self.login.url, problem) or _errors.unreachable(self.login.url, problem) from None
         except httpx.TransportError as problem:
             if method == "GET":
                 raise _errors.connection_lost(self.login.url, problem) from None

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import click
 import trio
 from rich.text import Text
 
 from patchbay.cli._app import client, json_option, main
+from patchbay.cli._client import Client
 from patchbay.cli._errors import EXIT_REJECTED, CliError, unreachable
-from patchbay.cli._ids import resolve_command
+from patchbay.cli._follow import OUTPUT_TYPES
+from patchbay.cli._ids import complete_command, complete_target, resolve_command
 from patchbay.cli._render import (
     command_text,
     console,
@@ -60,7 +63,7 @@ def sessions(as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--session", "target", default=None, help="Only commands for this TARGET (ADAPTER_ID/SESSION).")
+@click.option("--session", "target", default=None, shell_complete=complete_target, help="Only commands for this TARGET (ADAPTER_ID/SESSION).")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True,
               help="How many of the newest commands to list.")
 @json_option
@@ -82,7 +85,7 @@ def commands(target: str | None, limit: int, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("command_id", required=False)
+@click.argument("command_id", required=False, shell_complete=complete_command)
 @click.option("--key", default=None, help="Find the command by idempotency key (to reconcile).")
 @json_option
 def inspect(command_id: str | None, key: str | None, as_json: bool) -> None:
@@ -115,7 +118,11 @@ def inspect(command_id: str | None, key: str | None, as_json: bool) -> None:
         exit_for(record)
         return
     describe_command({**record, "result": None})
-    console.print(f"  text: {command_text(record)}", soft_wrap=True, markup=False)
+    text = (record.get("payload") or {}).get("text")
+    if isinstance(text, str) and "\n" in text.strip():
+        console.print("  text:\n" + "\n".join(f"    {line}" for line in text.strip().splitlines()), markup=False)
+    else:
+        console.print(f"  text: {text.strip() if isinstance(text, str) else command_text(record)}", markup=False)
     console.print(f"  key: {record['idempotency_key']} · retry advice: {record['retry_advice']}", markup=False)
     console.print("timeline:")
     for step in record["history"]:
@@ -125,11 +132,29 @@ def inspect(command_id: str | None, key: str | None, as_json: bool) -> None:
     for e in record["elicitations"]:
         console.print(f"elicitation {e['elicitation_id']} ({e['kind']}): {e['state']} — {one_line(e['title'])}",
                       markup=False, soft_wrap=True)
-    text = result_text(record.get("result"))
-    if text:
-        console.print("output:" if "output" in (record.get("result") or {}) else "result:")
-        click.echo(text.rstrip("\n"))
+    output = streamed_output(http, record)
+    if output:
+        console.print("output:")
+        click.echo(output.rstrip("\n"))
+    result = result_text(record.get("result"))
+    if result and result.strip() not in output:
+        console.print("result:")
+        click.echo(result.rstrip("\n"))
     exit_for(record)
+
+
+def streamed_output(http: Client, record: dict[str, Any]) -> str:
+    """The output a command streamed, from its session's transcript (its first 2,000 events)."""
+    after = max(int(record.get("accepted_lsn") or 0) - 1, 0)
+    events = http.get(f"/api/sessions/{record['target']}/transcript", about=("session", record["target"]),
+                      after=after, limit=2000)["events"]
+    pieces = []
+    for event in events:
+        payload = event.get("payload") or {}
+        observation = payload.get("observation") or {}
+        if payload.get("command_id") == record["command_id"] and observation.get("type") in OUTPUT_TYPES:
+            pieces.append(str(observation.get("text") or ""))
+    return "".join(pieces)
 
 
 @main.command()
@@ -149,7 +174,7 @@ def watch(cursor: int | None, as_json: bool) -> None:
     url = f"{http.stream_url}?cursor={cursor if cursor is not None else -1}"
 
     async def follow() -> None:
-        async with open_websocket_url(url, extra_headers=http.stream_headers,
+        async with open_websocket_url(url, http.ssl_context, extra_headers=http.stream_headers,
                                       max_message_size=64 * 1024 * 1024) as ws:
             while True:
                 message = json.loads(await ws.get_message())

@@ -97,8 +97,15 @@ def _why(problem: BaseException) -> str:
 
 
 def serve_failure(problem: BaseException, listen: str | None) -> CliError | None:
-    """A failure of ``serve`` worth one line (a busy port, an unusable address), or None."""
+    """A failure of ``serve`` worth one line (a bad home, configuration or journal, a busy port,
+    an unusable address), or None for a bug (which keeps its traceback)."""
+    from patchbay.core.config import ConfigError
+    from patchbay.daemon import ServeError
+    from patchbay.journal import JournalError
+
     for leaf in _leaves(problem):
+        if isinstance(leaf, (ServeError, ConfigError, JournalError)):
+            return CliError(str(leaf))
         if isinstance(leaf, OSError) and leaf.errno == errno.EADDRINUSE:
             where = f" {listen}" if listen else ""
             return CliError(f"cannot listen on{where}: the port is already in use; stop what uses it or choose "

@@ -22,7 +22,8 @@ from patchbay.domain.events import EventKind
 from patchbay.registry import ElicitationKind, ElicitationState
 
 # Observation types whose text is the command's own output (shell output, assistant text).
-OUTPUT_TYPES = frozenset({"output", "assistant_delta"})
+OUTPUT_TYPES = frozenset({"output", "assistant_delta", "text_delta"})
+SLOW_CONSUMER = 4408  # the stream's close code for a client that could not keep up
 
 
 def elicitation_prompt(e: dict[str, Any]) -> str:
@@ -44,6 +45,7 @@ class Follower:
         self.streamed = False
         self._ends_with_newline = True
         self._announced: dict[str, str] = {}
+        self.seen_lsn = -1
 
     @property
     def command_id(self) -> str:
@@ -51,7 +53,8 @@ class Follower:
 
     @property
     def done(self) -> bool:
-        return bool(self.latest["terminal"])
+        """Terminal, and every event up to the terminal one was read (so no output is left)."""
+        return bool(self.latest["terminal"]) and self.seen_lsn >= self.latest["revision"]
 
     def feed(self, message: dict[str, Any]) -> None:
         if message.get("type") == "snapshot":
@@ -59,8 +62,10 @@ class Follower:
                 self._command(command)
             for e in message.get("elicitations", []):
                 self._elicitation(e)
+            self.seen_lsn = max(self.seen_lsn, int(message.get("lsn", -1)))
             return
         for event in message.get("events", []):
+            self.seen_lsn = max(self.seen_lsn, int(event.get("lsn", -1)))
             payload = event.get("payload") or {}
             if event.get("kind") == EventKind.session_observation and payload.get("command_id") == self.command_id:
                 self._observation(payload.get("observation") or {})
@@ -133,10 +138,18 @@ def follow(http: Client, record: dict[str, Any], timeout: float, *, live: bool) 
     follower = Follower(record, write=write if live else quiet, note=note if live else quiet)
 
     async def run() -> None:
-        url = f"{http.stream_url}?cursor={record['accepted_lsn']}"
-        async with open_websocket_url(url, extra_headers=http.stream_headers, max_message_size=16 * 1024 * 1024) as ws:
-            while not follower.done:
-                follower.feed(json.loads(await ws.get_message()))
+        cursor = record["accepted_lsn"]
+        while not follower.done:
+            url = f"{http.stream_url}?cursor={cursor}"
+            try:
+                async with open_websocket_url(url, http.ssl_context, extra_headers=http.stream_headers,
+                                              max_message_size=16 * 1024 * 1024) as ws:
+                    while not follower.done:
+                        follower.feed(json.loads(await ws.get_message()))
+            except ConnectionClosed as closed:
+                if getattr(closed.reason, "code", None) != SLOW_CONSUMER:
+                    raise
+                cursor = max(cursor, follower.seen_lsn)  # fell behind: resume where it was
 
     async def bounded() -> bool:
         with trio.move_on_after(timeout):

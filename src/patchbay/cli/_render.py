@@ -1,4 +1,4 @@
-"""How the CLI shows things to a person: rich tables that fit the terminal, one line per event.
+"""How the CLI shows things to a person: listings, command summaries, one line per event.
 
 Ids are never wrapped or cut (they are meant to be copied); free text (a command's text, a
 title) is what gets folded when the terminal is narrow. ``--json`` output never passes here.
@@ -12,11 +12,10 @@ import time
 from typing import Any
 
 import click
-from rich import box
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
+from patchbay.cli._listing import Listing, print_listing
 from patchbay.registry import CommandState
 
 # On a terminal tables fit its width; into a pipe or a file nothing is cut or folded.
@@ -36,27 +35,14 @@ def day_and_time(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
 
 
-def table(*columns: str, ids: tuple[str, ...] = (), folded: tuple[str, ...] = ()) -> Table:
-    """A table whose id columns never wrap and whose free-text columns fold to fit."""
-    grid = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False, show_edge=False)
-    for title in columns:
-        if title in ids:
-            grid.add_column(title, no_wrap=True, overflow="ignore")
-        elif title in folded:
-            grid.add_column(title, overflow="fold", ratio=1, min_width=12)
-        else:
-            grid.add_column(title, no_wrap=True)
-    return grid
+def table(*columns: str, ids: tuple[str, ...] = (), folded: tuple[str, ...] = ()) -> Listing:
+    """A listing whose ``ids`` columns are never cut and whose ``folded`` columns fold to fit."""
+    return Listing(columns, ids, folded)
 
 
-def show(grid: Table, empty: str | None = None) -> None:
-    """Print a table (lines without trailing padding), or ``empty`` when it has no rows."""
-    if grid.row_count == 0 and empty is not None:
-        console.print(empty, markup=False)
-        return
-    with console.capture() as captured:
-        console.print(grid)
-    click.echo("\n".join(line.rstrip() for line in captured.get().splitlines()), color=console.is_terminal)
+def show(listing: Listing, empty: str | None = None) -> None:
+    """Print a listing, or ``empty`` when it has no rows."""
+    print_listing(console, listing, empty)
 
 
 def one_line(text: str | None, width: int = 200) -> str:
@@ -100,34 +86,26 @@ def result_text(result: Any) -> str | None:
     return json.dumps(result, sort_keys=True)
 
 
-def summary(record: dict[str, Any]) -> Text:
+def summary(record: dict[str, Any], *, with_reason: bool = True) -> Text:
     """``cmd-… instruct → shell-1/demo (generation 1): failed (execution_failed) — exit code 3``."""
     line = Text(f"{record['command_id']} {record['kind']} → {record['target']} "
                 f"(generation {record['generation']}): ")
     line.append_text(state_text(record))
-    if record.get("reason") and record.get("terminal"):
+    if with_reason and record.get("reason") and record.get("terminal"):
         line.append(f" — {one_line(record['reason'])}")
     return line
 
 
 def describe_command(record: dict[str, Any], note: str | None = None) -> None:
     """The summary line of a command, its reason, then its result as text on stdout."""
-    line = Text(f"{record['command_id']} {record['kind']} → {record['target']} "
-                f"(generation {record['generation']}): ")
-    line.append_text(state_text(record))
-    console.print(line, soft_wrap=True)
+    console.print(summary(record, with_reason=False), soft_wrap=True)
     if note and note.startswith("duplicate"):
-        console.print(f"  {note}", soft_wrap=True)
+        console.print(f"  {note}", soft_wrap=True, markup=False)
     if record.get("reason"):
-        console.print(f"  {record['reason']}", soft_wrap=True)
+        console.print(f"  {record['reason']}", soft_wrap=True, markup=False)
     text = result_text(record.get("result"))
     if text:
         click.echo(text.rstrip("\n"))
-
-
-def elicitation_line(e: dict[str, Any]) -> str:
-    expiry = f", expires {when(e['expires_at'])}" if e.get("expires_at") else ""
-    return f"{e['elicitation_id']} ({e['kind']}) {e['state']}: {one_line(e['title'])} on {e['target']}{expiry}"
 
 
 def event_line(event: dict[str, Any]) -> str:

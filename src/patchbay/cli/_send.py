@@ -15,7 +15,7 @@ import click
 from patchbay.cli._app import client, json_option, main, wait_option
 from patchbay.cli._errors import EXIT_REJECTED, EXIT_TERMINAL_FAILURE, EXIT_UNKNOWN, OutcomeUnknown
 from patchbay.cli._follow import follow
-from patchbay.cli._ids import resolve_command
+from patchbay.cli._ids import complete_command, complete_target, resolve_command
 from patchbay.cli._render import describe_command, emit, err_console, result_text, summary
 from patchbay.registry import CommandKind, CommandState, SubmissionOutcome
 
@@ -75,7 +75,7 @@ def exit_for(record: dict[str, Any], timed_out: bool = False) -> None:
 
 
 @main.command()
-@click.argument("target")
+@click.argument("target", shell_complete=complete_target)
 @click.argument("text")
 @wait_option
 @click.option("--timeout", default=600.0, show_default=True, help="Seconds to follow with --wait before exit 4.")
@@ -113,7 +113,7 @@ def stop_command(kind: str, ident: str, wait: bool, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("command_id")
+@click.argument("command_id", shell_complete=complete_command)
 @wait_option
 @json_option
 def cancel(command_id: str, wait: bool, as_json: bool) -> None:
@@ -129,7 +129,7 @@ def cancel(command_id: str, wait: bool, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("command_id")
+@click.argument("command_id", shell_complete=complete_command)
 @wait_option
 @json_option
 def interrupt(command_id: str, wait: bool, as_json: bool) -> None:

@@ -64,10 +64,7 @@ def serve(home_dir: Path | None, listen: str | None) -> None:
     Example:
       patchbay serve --home ~/pb --listen 127.0.0.1:8765
     """
-    from patchbay.core.config import ConfigError
-    from patchbay.daemon import ServeError
     from patchbay.daemon import serve as run_serve
-    from patchbay.journal import JournalError
 
     home = resolve_home(home_dir)
 
@@ -77,11 +74,9 @@ def serve(home_dir: Path | None, listen: str | None) -> None:
 
     try:
         trio.run(lambda: run_serve(home, listen=listen, announce=announce))
-    except (ServeError, ConfigError, JournalError) as problem:
-        raise CliError(str(problem)) from None
     except KeyboardInterrupt:
         pass
-    except (OSError, BaseExceptionGroup) as problem:
+    except Exception as problem:  # what a person can act on becomes one line; the rest stays loud
         short = serve_failure(problem, listen or _configured_listen(home))
         if short is None:
             raise

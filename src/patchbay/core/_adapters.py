@@ -157,6 +157,7 @@ class AdapterPlane:
             "welcome", protocol=wire.PROTOCOL_VERSION, adapter_id=hello.adapter_id,
             adapter_generation=hello.adapter_generation, core_generation=core.core_generation,
             authority_domain_id=core.domain_id, heartbeat_interval=core.settings.heartbeat_interval,
+            stale_after=core.settings.stale_after,
             acked_seq=frame_seq if frame_gen == hello.adapter_generation else 0,
             batch_max=wire.BATCH_MAX,
         ))

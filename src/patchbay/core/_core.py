@@ -596,6 +596,12 @@ class Core:
         return self._reader.read(after_lsn=cursor, entity=entity, kinds=kinds, limit=limit,
                                  until_lsn=self.state.last_lsn)
 
+    def events_before(self, before: int | None, *, limit: int, entity: str) -> list[StoredEvent]:
+        """The newest ``limit`` events of ``entity`` below LSN ``before`` (None: the newest), oldest first."""
+        last = self.state.last_lsn
+        bound = last + 1 if before is None else min(before, last + 1)
+        return list(reversed(self._reader.read_descending(before_lsn=bound, entity=entity, limit=limit)))
+
     def audit(self, *, before_lsn: int | None = None, limit: int = 100,
               kinds: list[str] | None = None) -> list[dict[str, Any]]:
         wanted = [k for k in (kinds or sorted(AUDIT_KINDS)) if k in AUDIT_KINDS]

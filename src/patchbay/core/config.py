@@ -63,7 +63,9 @@ class Config:
     timeouts: Timeouts = Timeouts()
     adapters: tuple[LocalAdapter, ...] = ()
     login: LoginLimits = LoginLimits()
-    public_url: tuple[str, ...] = ()  # browser origins besides the listener's own (behind a proxy)
+    # How browsers, phones and adapters on other hosts reach the core (behind a proxy, a tailnet):
+    # the Origin checks admit these besides the listener's own; adapter add names the first.
+    public_url: tuple[str, ...] = ()
 
     @property
     def tls(self) -> bool:
@@ -163,7 +165,7 @@ def parse_config(raw: dict[str, Any], source: Path) -> Config:
 
 def _public_urls(value: Any) -> tuple[str, ...]:
     """``public_url``: one URL or a list of them; each must be ``http(s)://host[:port]``."""
-    urls = [value] if isinstance(value, str) else list(value)
+    urls = [u for u in ([value] if isinstance(value, str) else list(value)) if u != ""]
     for url in urls:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")) or "/" in url.split("://", 1)[1].rstrip("/"):
             raise ValueError(f"public_url {url!r} must be http(s)://host[:port]")
@@ -180,7 +182,8 @@ def render_config(config: Config) -> str:
         "# Patchbay configuration. See docs/RUNBOOK.md.",
         f"authority_domain_id = {quote(config.authority_domain_id)}",
         f"listen = {quote(config.listen)}",
-        "# The URL browsers use, when it is not the listen address (behind a proxy): Origin checks.",
+        "# The URLs browsers and adapters on other hosts use, e.g. https://core.lan:8765",
+        "# (Origin checks admit them; adapter add writes the first into credential files).",
         "public_url = [" + ", ".join(quote(u) for u in config.public_url) + "]",
         "",
         "[journal]",

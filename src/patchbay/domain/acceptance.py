@@ -21,6 +21,7 @@ from patchbay import faults
 from patchbay.domain.events import EventKind, Fact, entity_for_command, entity_for_elicitation
 from patchbay.domain.model import CommandBrief, CoreState, GrantRecord, Issuer
 from patchbay.registry import (
+    SESSION_ACTIONS,
     CommandKind,
     CommandState,
     ElicitationKind,
@@ -88,9 +89,11 @@ def _text(payload: dict[str, Any], field: str) -> str | None:
 
 def validate_payload(kind: CommandKind, payload: dict[str, Any]) -> str | None:
     """Kind-specific shape checks; returns the problem in plain words, or None."""
+    if kind is CommandKind.reconfigure and isinstance(payload.get("mode"), str) and payload["mode"]:
+        return None  # an agent's session mode (ACP): the adapter checks it is one the agent offers
     if kind is CommandKind.instruct:
-        if _text(payload, "text") is None:
-            return "instruct needs a non-empty 'text'"
+        if _text(payload, "text") is None and _text(payload, "bash") is None:
+            return "instruct needs a non-empty 'text' (or 'bash': a command line)"
         mode = payload.get("mode", "followUp")
         if mode not in ("followUp", "steer"):
             return "instruct 'mode' must be 'followUp' or 'steer'"
@@ -109,11 +112,11 @@ def validate_payload(kind: CommandKind, payload: dict[str, Any]) -> str | None:
         if "answer" not in payload and not payload.get("decline"):
             return "elicitation-response needs an 'answer' (or 'decline': true)"
     elif kind is CommandKind.reconfigure:
-        if not any(k in payload for k in ("model", "thinking_level", "list_models")):
-            return "reconfigure needs 'model', 'thinking_level' or 'list_models'"
+        if not any(k in payload for k in ("model", "thinking_level", "list_models", "auto_retry", "auto_compaction")):
+            return "reconfigure needs 'model', 'thinking_level', 'list_models', 'auto_retry' or 'auto_compaction'"
     elif kind is CommandKind.session_management:
-        if payload.get("action") not in ("new_session", "compact"):
-            return "session-management 'action' must be 'new_session' or 'compact'"
+        if payload.get("action") not in SESSION_ACTIONS:
+            return f"session-management 'action' must be one of: {', '.join(SESSION_ACTIONS)}"
     elif kind is CommandKind.spawn:
         if _text(payload, "directory") is None:
             return "spawn needs a 'directory'"
@@ -277,6 +280,11 @@ def decide_submission(
     if session.connectivity in (SessionConnectivityState.offline, SessionConnectivityState.failed):
         return _refuse(submission, issuer, SubmissionOutcome.rejected, Failure.target_offline,
                        f"session {submission.target} is {session.connectivity.value}")
+    adapter = state.adapters.get(session.adapter_id)
+    if kind is CommandKind.instruct and submission.payload.get("mode") == "steer" and adapter is not None \
+            and adapter.manifest.get("steer") is False:  # the adapter's manifest declares no steering
+        return _refuse(submission, issuer, SubmissionOutcome.rejected, Failure.unsupported_command,
+                       f"adapter {session.adapter_id} takes no steering mid-turn: send it as a follow-up")
 
     # (5) validity window
     if submission.expires_at is not None and submission.expires_at <= now and not faults.active("expiry_off"):

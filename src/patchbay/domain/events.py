@@ -65,11 +65,15 @@ class EventKind(StrEnum):
     lease_expired = "lease.expired"  # {lease_id}
     lease_denied = "lease.denied"  # {resource, scope, holder, current_holder, reason}
 
+    push_subscribed = "push.subscribed"  # {subscription_id, endpoint_id, session_id, push_endpoint, push_origin, keys, expiration_time}
+    push_unsubscribed = "push.unsubscribed"  # {subscription_id, reason}
+
 
 # Kinds shown in the audit log (SPEC §8). Observations and routine activity are transcript,
 # not audit. Payload fields named in AUDIT_REDACTED_FIELDS never appear in audit output.
 AUDIT_KINDS: Final = frozenset(set(EventKind) - {EventKind.session_observation, EventKind.session_activity})
-AUDIT_REDACTED_FIELDS: Final = frozenset({"payload", "password_hash", "token_hash", "credential_hash", "content"})
+AUDIT_REDACTED_FIELDS: Final = frozenset({"payload", "password_hash", "token_hash", "credential_hash", "content",
+                                          "keys", "push_endpoint"})
 
 
 def entity_for_command(command_id: str) -> str:

@@ -235,6 +235,20 @@ class EndpointRecord:
 
 
 @attrs.frozen
+class PushSubscriptionRecord:
+    """A browser's Web Push subscription, owned by the operator session (and device) that made it."""
+
+    subscription_id: str
+    endpoint_id: str
+    session_id: str
+    push_endpoint: str
+    p256dh: str  # the browser's P-256 public key, base64url
+    auth: str  # the browser's auth secret, base64url
+    created_ts: float
+    expiration_time: float | None = None
+
+
+@attrs.frozen
 class OperatorSessionRecord:
     session_id: str
     operator_id: str
@@ -309,6 +323,7 @@ class CoreState:
     # adapter id -> (adapter generation, highest frame seq whose effects are journaled):
     # a frame resent after a reconnect with a seq at or below it is acknowledged, not re-applied.
     adapter_frames: dict[str, tuple[int, int]] = attrs.field(factory=dict)
+    push_subscriptions: dict[str, PushSubscriptionRecord] = attrs.field(factory=dict)
 
     def clone(self) -> CoreState:
         """An independent copy; records are frozen, so copying the containers suffices."""
@@ -330,6 +345,7 @@ class CoreState:
             elicitations=dict(self.elicitations),
             leases=dict(self.leases),
             adapter_frames=dict(self.adapter_frames),
+            push_subscriptions=dict(self.push_subscriptions),
         )
 
     def command_brief(self, command_id: str) -> CommandBrief | None:

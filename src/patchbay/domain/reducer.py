@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from patchbay.domain import model
+from patchbay.domain import model, push_subscriptions
 from patchbay.domain.events import EventKind
 from patchbay.domain.model import (
     AdapterRecord,
@@ -170,6 +170,7 @@ def _endpoint_revoked(state: CoreState, event: Event) -> None:
             state.operator_sessions[session_id] = evolve(
                 session, revoked=True, ended_reason="endpoint revoked"
             )
+    push_subscriptions.drop(state, lambda s: s.endpoint_id == endpoint_id)
 
 
 @_on(EventKind.operator_session_created)
@@ -197,6 +198,11 @@ def _operator_session_ended(state: CoreState, event: Event) -> None:
     if record is not None and not record.revoked:
         reason = event.payload.get("reason") or event.kind
         state.operator_sessions[session_id] = evolve(record, revoked=True, ended_reason=reason)
+    push_subscriptions.drop(state, lambda s: s.session_id == session_id)
+
+
+_on(EventKind.push_subscribed)(push_subscriptions.subscribed)
+_on(EventKind.push_unsubscribed)(push_subscriptions.unsubscribed)
 
 
 # -- authority ---------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from patchbay.registry import (
     SubmissionOutcome,
     registry_document,
 )
+from patchbay.web import _history, _render
 from patchbay.web._errors import register_errors
 from patchbay.web._fast import (
     MAX_BODY,
@@ -36,7 +37,9 @@ from patchbay.web._fast import (
 from patchbay.web._guard import Caller, Guard, RateLimiter, Refusal, forwarded_client, is_loopback
 from patchbay.web._input import body_object, int_arg, text_arg, typed
 from patchbay.web._login import register_login
+from patchbay.web._push_routes import PushService, install_push_routes, push_views
 from patchbay.web._stream import EncodedEvents, serve_adapter, serve_stream
+from patchbay.web._worker import install_worker_route
 from patchbay.wire import api
 from patchbay.wire._admit import INT_MAX
 from patchbay.wire.requests import GrantRequest
@@ -58,7 +61,7 @@ def ok(body: Any, status: int = 200) -> Response:
 
 def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, trusted_proxy: bool = False,
                setup: Any = None, limiter: RateLimiter | None = None,
-               public_origins: tuple[str, ...] = ()) -> QuartTrio:
+               public_origins: tuple[str, ...] = (), push: PushService | None = None) -> QuartTrio:
     app = QuartTrio("patchbay", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     guard = Guard(core, server_key, secure_cookies=secure_cookies, limiter=limiter, public_origins=public_origins)
@@ -163,6 +166,8 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
     async def cockpit_file(name: str) -> Response:
         return static_file(name)
 
+    install_worker_route(app, cockpit)
+
     @app.get("/manifest.webmanifest")
     async def manifest() -> Response:
         return static_file("manifest.webmanifest")
@@ -235,6 +240,9 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
         events = [stream_event(e) for e in core.events_after(after, limit=limit, entity=f"session:{target}")]
         return ok({"target": target, "events": events, "lsn": core.state.last_lsn})
 
+    _render.register(app, guarded, error, ok)
+    _history.register(app, core, guarded, error, ok)
+
     # POST /api/commands is served by FastRoutes, in front of Quart (see _fast.py).
 
     @app.get("/api/commands/<command_id>")
@@ -305,6 +313,7 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
             "endpoints": [api.endpoint_view(e, caller.session.endpoint_id) for e in state.endpoints.values()],
             "grants": [api.grant_view(g) for g in state.grants.values()],
             "lockdown": lockdown_view(),
+            "push_subscriptions": push_views(state),
         })
 
     @app.post("/api/security/sessions/<session_id>/revoke")
@@ -395,6 +404,7 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
     async def adapter_endpoint() -> None:
         await serve_adapter(core, websocket)
 
+    install_push_routes(app, core, push, guarded)
     app.extensions["patchbay_stream_event"] = stream_event
     app.asgi_app = FastRoutes(app.asgi_app, core, guard, trusted_proxy=trusted_proxy)  # type: ignore[method-assign, assignment]
     _ = ProtocolError

@@ -68,6 +68,8 @@ class Manifest:
     failure_modes: list[str] = attrs.field(factory=list)
     steer: bool = False
     spawn: bool = False
+    features: list[str] = attrs.field(factory=list)  # adapter-named extras (e.g. session actions)
+    runtime: dict[str, Any] = attrs.field(factory=dict)  # what the adapter drives (versions)
 
 
 @attrs.frozen

@@ -100,6 +100,7 @@ def session_view(record: SessionRecord, state: CoreState) -> JSON:
         "activity": record.activity.value,
         "label": record.label,
         "metadata": record.metadata,
+        "usage": record.metadata.get("usage"),  # tokens, cost, context use, as the adapter reports them
         "snapshot_tier": record.snapshot_tier.value,
         "updated_ts": record.updated_ts,
         "tombstoned_generations": list(record.tombstoned),
@@ -122,6 +123,7 @@ def capabilities(adapter: AdapterRecord | None) -> JSON:
         "session_replacement": bool(manifest.get("session_replacement")),
         "steer": bool(manifest.get("steer")),
         "spawn": bool(manifest.get("spawn")),
+        "features": [str(f) for f in manifest.get("features", [])],
         "snapshot_tier": manifest.get("snapshot_tier", SnapshotTier.none.value),
         "idempotency": manifest.get("idempotency", IdempotencyStrength.none.value),
     }

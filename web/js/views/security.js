@@ -4,6 +4,7 @@
 import { get, post } from "../api.js";
 import { clock, fill, h, toast } from "../dom.js";
 import { state } from "../store.js";
+import { pushPanel } from "../push.js";
 
 const AUDIT_FILTERS = {
   "": "All", "login.succeeded,login.failed,logout": "Logins", "command.accepted,command.transitioned,submission.refused": "Commands",
@@ -21,12 +22,10 @@ export function mountSecurity(main, { logout }) {
   let oldest = null;
   const more = h("button", { type: "button", class: "small", onclick: () => loadAudit(false) }, "Older records");
   filter.addEventListener("change", () => loadAudit(true));
-  const notifications = "Notification" in window
-    ? h("button", { type: "button", class: "small", id: "notify", onclick: async () => { const p = await Notification.requestPermission(); toast(`Notifications: ${p}`); } }, "Enable notifications")
-    : null;
   fill(main, h("section", { class: "page", "aria-labelledby": "security-title" },
     h("div", { class: "page-head" }, h("h1", { id: "security-title" }, "Security"),
-      h("div", { class: "actions" }, notifications, h("button", { type: "button", class: "small", id: "logout", onclick: logout }, "Log out"))),
+      h("div", { class: "actions" }, h("button", { type: "button", class: "small", id: "logout", onclick: logout }, "Log out"))),
+    pushPanel({ id: "security-push" }),
     h("h2", {}, "Lockdown"), lockdown,
     h("h2", {}, "Signed-in browsers and CLI endpoints"), sessions,
     h("h2", {}, "Grants"), grants,
@@ -46,6 +45,7 @@ export function mountSecurity(main, { logout }) {
       const e = endpoints.get(s.endpoint_id) || {};
       return h("article", { class: "card row-card" },
         h("div", {}, h("strong", { title: e.label || "" }, deviceName(e.label, s.kind)), s.current ? h("span", { class: "badge tone-ok" }, "this device") : null,
+          (data.push_subscriptions || []).some((p) => p.session_id === s.session_id) ? h("span", { class: "badge tone-busy" }, "push on") : null,
           h("p", { class: "mono muted small clip" }, `${s.kind} · ${s.address || "local"} · since ${clock(s.created_ts)} · ${s.session_id}`)),
         h("div", { class: "actions" },
           h("button", { type: "button", class: "small", onclick: () => act(`/api/security/sessions/${encodeURIComponent(s.session_id)}/revoke`, "Session revoked") }, "Revoke session"),
