@@ -131,7 +131,8 @@ def test_query_parameters_are_validated_and_capped(admin: httpx.Client) -> None:
         ("/api/audit", {"limit": "1" + "0" * 40}, "limit"),
         ("/api/sessions/shell-1/demo/transcript", {"after": "abc"}, "after"),
         ("/api/sessions/shell-1/demo/transcript", {"limit": "0"}, "limit"),
-        ("/api/commands", {"limit": "1.5"}, "limit"),
+        ("/api/commands", {"limit": "1.5"}, "limit"), ("/api/commands", {"limit": "--5"}, "limit"),
+        ("/api/audit", {"limit": "\u0663"}, "limit"), ("/api/audit", {"before": "1" * 25}, "before"),
     ]:
         answer = admin.get(path, params=params)
         assert answer.status_code == 400, (path, params, answer.text)

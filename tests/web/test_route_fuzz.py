@@ -46,7 +46,7 @@ QUERY_KEYS = ["limit", "before", "after", "kind", "target", "idempotency_key", "
 path_values = st.one_of(st.text(max_size=20), st.sampled_from(["..", "%00", "shell-1/demo", "x" * 3000, "\u202e",
                                                                "cmd-1", "a/b/c"]))
 query_values = st.one_of(st.text(max_size=12), st.integers(-(2**80), 2**80).map(str),
-                         st.sampled_from(["abc", "-1", "0", "1e3", " 5", "NaN", "1" * 30, ""]))
+                         st.sampled_from(["abc", "-1", "0", "1e3", " 5", "NaN", "1" * 30, "", "--5", "+3", "\u0663"]))
 bodies = st.one_of(st.none(), values.map(lambda v: encode(v).encode("utf-8", "surrogatepass")),
                    st.binary(max_size=64), st.sampled_from([b"[1]", b'"x"', b"{", b"null", b'{"password": 1}']))
 credentials = st.sampled_from(["none", "bearer", "browser", "browser-no-csrf", "forged"])

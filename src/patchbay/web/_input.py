@@ -11,6 +11,7 @@ documented); an inadmissible value or a bad query parameter is ``InputRefused``,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -20,6 +21,7 @@ from patchbay.registry import Failure
 from patchbay.wire import _admit, requests
 
 T = TypeVar("T")
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
 
 MAX_BODY = 256 * 1024
 NOT_AN_OBJECT = "the request body must be a JSON object"
@@ -97,7 +99,7 @@ def int_arg(args: Mapping[str, str], name: str, default: int, *, low: int, high:
     text = args.get(name)
     if text is None or text == "":
         return default
-    if not (text.isascii() and text.lstrip("-").isdigit()) or len(text) > 20:
+    if not _INTEGER.fullmatch(text):
         raise InputRefused(name, "must be an integer", 400)
     value = int(text)
     if value > high and cap:
