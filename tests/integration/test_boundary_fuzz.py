@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from trio_websocket import open_websocket_url
 
+from patchbay.registry import Failure
 from patchbay.wire import _admit
 from tests.support.processes import Deployment, deployment, run_cli
 from tests.support.wild_json import Dup, encode, values
@@ -27,6 +28,7 @@ from tests.web.browser import bearer
 
 pytestmark = pytest.mark.slow
 
+FAILURES = {failure.value for failure in Failure}
 BATCHES = 3
 EXAMPLES = 12  # per batch and boundary: 3 batches x (12 + 12) examples, each up to 4 requests
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
@@ -139,12 +141,13 @@ def test_wild_submissions_and_frames_then_restart_and_replay_check(fuzzed: Fuzze
             answer = fuzzed.http.post("/api/commands", content=text.encode("utf-8", "surrogatepass"),
                                       headers={"content-type": "application/json"})
             assert answer.status_code in (200, 409, 413, 422), (answer.status_code, answer.text[:300])
+            _admit.check(answer.json())  # every answer is one any client can decode
             body = answer.json()
             if answer.status_code == 200:
                 assert body["outcome"] == "accepted"
                 _admit.check(body["command"])  # what was accepted can be stored and encoded
-            elif answer.status_code == 422:
-                assert body["failure"] in ("validation_failed", "target_not_found", "target_offline"), body
+            elif answer.status_code == 422:  # rejected, for a reason of the registry's
+                assert body["outcome"] == "rejected" and body["failure"] in FAILURES and body["reason"], body
 
     @seed(2000 + batch)
     @FUZZ

@@ -110,6 +110,20 @@ def test_bodies_that_are_no_json_object_answer_409_and_oversized_ones_413_json(d
             assert_security_headers(answer)
 
 
+
+def test_a_grant_body_of_the_wrong_shape_is_validation_failed_naming_the_field(admin: httpx.Client) -> None:
+    for body, field in [({"scope": 1, "kinds": ["instruct"]}, "scope"), ({"kinds": 5}, "kinds"),
+                        ({"kinds": [1]}, "kinds[0]"), ({"kinds": ["instruct"], "expires_at": "x"}, "expires_at"),
+                        ({"kinds": ["instruct"], "expires_at": 1e300}, "expires_at"),
+                        ({"kinds": ["instruct"], "endpoint_id": []}, "endpoint_id"),
+                        ({"kinds": ["instruct"], "scope": {"type": "adapter", "adapter_id": []}}, "scope.adapter_id")]:
+        answer = admin.post("/api/grants", json=body)
+        assert answer.status_code == 422, (body, answer.text)
+        assert (answer.json()["failure"], answer.json()["field"]) == ("validation_failed", field)
+        assert_security_headers(answer)
+    fine = admin.post("/api/grants", json={"kinds": ["query"], "scope": {"type": "all", "extra": [[1]]}})
+    assert fine.status_code == 200 and fine.json()["scope"] == {"type": "all"}
+
 def test_query_parameters_are_validated_and_capped(admin: httpx.Client) -> None:
     for path, params, field in [
         ("/api/audit", {"limit": "-1"}, "limit"), ("/api/audit", {"limit": "abc"}, "limit"),
@@ -117,7 +131,8 @@ def test_query_parameters_are_validated_and_capped(admin: httpx.Client) -> None:
         ("/api/audit", {"limit": "1" + "0" * 40}, "limit"),
         ("/api/sessions/shell-1/demo/transcript", {"after": "abc"}, "after"),
         ("/api/sessions/shell-1/demo/transcript", {"limit": "0"}, "limit"),
-        ("/api/commands", {"limit": "1.5"}, "limit"),
+        ("/api/commands", {"limit": "1.5"}, "limit"), ("/api/commands", {"limit": "--5"}, "limit"),
+        ("/api/audit", {"limit": "\u0663"}, "limit"), ("/api/audit", {"before": "1" * 25}, "before"),
     ]:
         answer = admin.get(path, params=params)
         assert answer.status_code == 400, (path, params, answer.text)
@@ -200,6 +215,22 @@ def test_the_cli_refuses_a_payload_the_core_could_not_admit_before_sending(deplo
     http, _ = bearer(deploy.url)
     assert http.get("/api/commands/cli-bad").status_code == 404
     http.close()
+
+
+def test_a_stream_cursor_that_is_no_lsn_is_taken_as_unknown(deploy: Deployment, admin: httpx.Client) -> None:
+    domain = admin.get("/api/status").json()["authority_domain_id"]
+    token = admin.headers["Authorization"].encode()
+
+    async def hello(cursor: str) -> dict[str, Any]:
+        url = deploy.url.replace("http://", "ws://") + f"/api/stream?cursor={cursor}&domain={domain}"
+        async with open_websocket_url(url, extra_headers=[(b"Authorization", token)]) as ws:
+            with trio.fail_after(20):
+                return dict(json.loads(await ws.get_message()))
+
+    for cursor in (str(10**30), "-5", "abc", "1" * 5000):
+        answer = trio.run(hello, cursor)
+        assert (answer["verdict"], answer["cursor"]) == ("snapshot", -1), (cursor[:20], answer)
+    assert admin.get("/api/status").json()["history_lost"] is False
 
 def test_after_the_refusals_the_core_restarts_and_replay_is_clean(deploy: Deployment, admin: httpx.Client) -> None:
     answer = admin.post("/api/commands", content=command("after-all", '{"text": "echo fine"}'))

@@ -7,6 +7,7 @@ this server's origin (the listener's own address or ``public_url``), never merel
 from __future__ import annotations
 
 import json
+import signal
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,3 +128,12 @@ def test_a_login_flood_gets_exactly_the_documented_verifications_with_bounded_me
         right = httpx.post(d.url + "/api/login", json={"password": PASSWORD, "endpoint_kind": "cli"},
                            headers={"X-Forwarded-For": "10.9.9.9", "X-Forwarded-Proto": "https"})
         assert right.status_code == 429  # the account limit holds even for the right password
+        d.configure(trusted_proxy="false")  # from here on the bearer client below is this host
+        d.serve_proc.kill(signal.SIGTERM)
+        d.serve()
+        http, _ = bearer(d.url)
+        failed = audit(http, "login.failed")
+        http.close()
+        reasons = Counter(r["details"]["reason"] for r in failed)
+        assert reasons["wrong password"] == 20
+        assert reasons["rate_limited"] <= 2 * 20 + 2, reasons  # 380 refusals, aggregated

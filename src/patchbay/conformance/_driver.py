@@ -119,7 +119,7 @@ class CoreHost:
 
         await nursery.start(run)
         self._core = core
-        self.app = create_app(core, server_key=SERVER_KEY)
+        self.app = create_app(core, server_key=SERVER_KEY, public_origins=(ORIGIN,))  # the test client has no listener
         self.client = self.app.test_client()
         for adapter in self.adapters.values():
             adapter.connection = None

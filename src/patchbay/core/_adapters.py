@@ -38,7 +38,7 @@ from patchbay.core._entities import (
     command_spec,
     lease_spec,
 )
-from patchbay.core._refusals import RefusalBudget, bounded_id
+from patchbay.core._refusals import BoundedAudit, bounded_id
 from patchbay.core._state import _Pending
 from patchbay.core.secrets import token_hash
 from patchbay.core.timers import TimerKey
@@ -92,7 +92,7 @@ class AdapterPlane:
     def __init__(self, core: Core) -> None:
         self.core = core
         self.connections: dict[str, AdapterConnection] = {}
-        self.refusals = RefusalBudget()
+        self.refusals = BoundedAudit(core)  # unauthenticated refusals, web ones too
 
     # -- attachment ----------------------------------------------------------------------
 
@@ -170,13 +170,9 @@ class AdapterPlane:
 
     async def _refused_hello(self, hello: wire.Hello, reason: str) -> None:
         """Audit an unauthenticated refused hello in bounded space (``core/_refusals.py``)."""
-        core = self.core
         fields = bounded_id(hello.adapter_id)
-        if self.refusals.take(core.clock.now()):
-            await core.record(EventKind.protocol_error, f"adapter:{fields['adapter_id']}", {
-                **fields, "frame_type": "hello", "code": "attach_refused", "reason": reason})
-        elif self.refusals.count(fields["adapter_id"]):
-            core.timers.arm(("hello-refusals",), self.refusals.window_end)
+        await self.refusals.refused("hello", EventKind.protocol_error, f"adapter:{fields['adapter_id']}", {
+            **fields, "frame_type": "hello", "code": "attach_refused", "reason": reason}, fields["adapter_id"])
 
     async def detached(self, connection: AdapterConnection, reason: str, *, failed: bool = False) -> None:
         """The transport closed (or heartbeats stopped): sessions go stale now, offline later."""
@@ -228,10 +224,8 @@ class AdapterPlane:
 
     async def fire(self, key: TimerKey, now: float) -> None:
         kind = key[0]
-        if kind == "hello-refusals":
-            summary = self.refusals.summary()
-            if summary is not None:
-                await self.core.record(EventKind.protocol_error, "adapter:", summary)
+        if kind == "refusal-summary":
+            await self.refusals.flush(str(key[1]))
         elif kind == "adapter-stale":
             connection = self.connections.get(str(key[1]))
             if connection is None or connection.connection_id != key[2]:

@@ -1,23 +1,29 @@
 """Bounded audit of unauthenticated refusals: what a stranger sends costs bounded journal space.
 
-Anyone who reaches the listener can send an adapter ``hello``. A refused one is audited, but
-with bounded fields (an id longer than ``SHOWN`` characters, or holding characters that cannot
-be shown, is cut and named by its SHA-256) and, under a flood, aggregated: at most ``BURST``
-records in a ``WINDOW``; the refusals beyond that are counted, and one summary record
-(``suppressed``, a few sample ids) is journaled when the window ends.
+Anyone who reaches the listener can send an adapter ``hello``, a login or a request without a
+session. Each refusal is audited, but with bounded fields (an id longer than ``SHOWN``
+characters, or holding characters that cannot be shown, is cut and named by its SHA-256) and,
+under a flood, aggregated per stream (``hello``, ``login``, ``request``): at most ``burst``
+records in a ``WINDOW``; the refusals beyond that are counted, and one summary record (the
+first suppressed record's fields, with ``suppressed`` and a few ``samples``) is journaled when
+the window ends (the timer ``("refusal-summary", stream)``).
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from patchbay.domain.events import EventKind
 from patchbay.wire._admit import printable
 
+if TYPE_CHECKING:
+    from patchbay.core._core import Core
+
 SHOWN = 64  # characters of an unauthenticated id kept in an audit record
-BURST = 5  # records per window before refusals are only counted
 WINDOW = 60.0  # seconds
-SAMPLES = 5  # ids named in a summary record
+SAMPLES = 5  # values named in a summary record
+BURSTS = {"hello": 5, "login": 20, "request": 20}  # records per window before refusals are counted
 
 
 def bounded_id(value: Any) -> dict[str, Any]:
@@ -32,39 +38,66 @@ def bounded_id(value: Any) -> dict[str, Any]:
 
 
 class RefusalBudget:
-    """How many unauthenticated refusals are still journaled one by one in this window."""
+    """How many refusals of one stream are still journaled one by one in this window."""
 
-    def __init__(self) -> None:
+    def __init__(self, burst: int) -> None:
+        self.burst = burst
         self.window_end = float("-inf")
         self.recorded = 0
         self.suppressed = 0
         self.samples: list[str] = []
+        self.first: tuple[EventKind, str, dict[str, Any]] | None = None
 
     def take(self, now: float) -> bool:
         """Whether this refusal gets a record of its own (else it is counted for the summary)."""
         if now >= self.window_end and not self.suppressed:
             self.window_end = now + WINDOW
             self.recorded = 0
-        if self.recorded < BURST:
+        if self.recorded < self.burst:
             self.recorded += 1
             return True
         return False
 
-    def count(self, adapter_id: str) -> bool:
+    def count(self, kind: EventKind, entity: str, payload: dict[str, Any], sample: str) -> bool:
         """Count a suppressed refusal; True for the first of a window (arm the summary)."""
         self.suppressed += 1
-        if len(self.samples) < SAMPLES and adapter_id not in self.samples:
-            self.samples.append(adapter_id)
+        if self.first is None:
+            self.first = (kind, entity, payload)
+        if len(self.samples) < SAMPLES and sample not in self.samples:
+            self.samples.append(sample)
         return self.suppressed == 1
 
-    def summary(self) -> dict[str, Any] | None:
+    def summary(self) -> tuple[EventKind, str, dict[str, Any]] | None:
         """The summary record of the window that ended (None when nothing was suppressed);
         the next refusal opens a new window."""
-        if not self.suppressed:
+        if self.first is None:
             return None
-        payload = {"adapter_id": "", "frame_type": "hello", "code": "attach_refused",
-                   "reason": f"{self.suppressed} more refused hellos within {WINDOW:.0f} s (not recorded one by one)",
-                   "suppressed": self.suppressed, "sample_adapter_ids": list(self.samples)}
-        self.suppressed, self.samples, self.recorded = 0, [], 0
+        kind, entity, payload = self.first
+        summary = {**payload, "reason": f"{self.suppressed} more refusals like this within {WINDOW:.0f} s "
+                                        "(not recorded one by one)",
+                   "suppressed": self.suppressed, "samples": list(self.samples)}
+        self.suppressed, self.samples, self.recorded, self.first = 0, [], 0, None
         self.window_end = float("-inf")
-        return payload
+        return kind, entity, summary
+
+
+class BoundedAudit:
+    """The budgets of the unauthenticated refusal streams of one core."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.budgets = {stream: RefusalBudget(burst) for stream, burst in BURSTS.items()}
+
+    async def refused(self, stream: str, kind: EventKind, entity: str, payload: dict[str, Any], sample: str) -> None:
+        """Journal one refusal of ``stream``, or count it for the window's summary."""
+        budget = self.budgets[stream]
+        if budget.take(self.core.clock.now()):
+            await self.core.record(kind, entity, payload)
+        elif budget.count(kind, entity, payload, printable(sample, SHOWN)):
+            self.core.timers.arm(("refusal-summary", stream), budget.window_end)
+
+    async def flush(self, stream: str) -> None:
+        """The window of ``stream`` ended: journal its summary, if anything was suppressed."""
+        summary = self.budgets[stream].summary()
+        if summary is not None:
+            await self.core.record(*summary)

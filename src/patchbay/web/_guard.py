@@ -24,6 +24,7 @@ from patchbay.domain.events import EventKind
 from patchbay.domain.model import Issuer, OperatorSessionRecord
 from patchbay.errors import CoreStopped
 from patchbay.web._input import InputRefused
+from patchbay.wire._admit import printable
 
 COOKIE_PLAIN = "patchbay_session"
 COOKIE_SECURE = "__Host-patchbay_session"
@@ -247,7 +248,12 @@ class Guard:
             pass
 
     async def audit_refusal(self, refusal: Refusal, method: str, path: str, address: str) -> None:
-        await self.core.record(EventKind.request_refused, "security", {
-            "check": refusal.check, "method": method, "path": path[:200], "address": address,
-            "status": refusal.status,
-        })
+        """Audit a refused request; one without a session (401, or plain HTTP from afar) is a
+        stranger's, aggregated under a flood (``core/_refusals.py``)."""
+        details: dict[str, Any] = {"check": refusal.check, "method": method, "path": printable(path, 200),
+                                   "address": printable(address, 100), "status": refusal.status}
+        if refusal.status == 401 or refusal.check == "tls":
+            await self.core.adapters.refusals.refused("request", EventKind.request_refused, "security", details,
+                                                      address)
+        else:
+            await self.core.record(EventKind.request_refused, "security", details)

@@ -11,13 +11,17 @@ documented); an inadmissible value or a bad query parameter is ``InputRefused``,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from patchbay.registry import Failure
-from patchbay.wire import _admit
+from patchbay.wire import _admit, requests
+
+T = TypeVar("T")
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
 
 MAX_BODY = 256 * 1024
 NOT_AN_OBJECT = "the request body must be a JSON object"
@@ -79,6 +83,15 @@ def body_object(raw: bytes | str) -> dict[str, Any]:
     return data
 
 
+def typed(data: dict[str, Any], cls: type[T]) -> T:
+    """An admitted body as its wire type (``wire/requests.py``); ``InputRefused`` (422) naming
+    the field that does not fit."""
+    try:
+        return requests.structure(data, cls)
+    except _admit.Inadmissible as refusal:
+        raise InputRefused(refusal.path, refusal.problem, 422) from None
+
+
 def int_arg(args: Mapping[str, str], name: str, default: int, *, low: int, high: int, cap: bool = False) -> int:
     """An integer query parameter in ``[low, high]``; absent or empty gives ``default``.
     With ``cap``, a value above ``high`` is taken as ``high`` (a page size); otherwise, and for
@@ -86,7 +99,7 @@ def int_arg(args: Mapping[str, str], name: str, default: int, *, low: int, high:
     text = args.get(name)
     if text is None or text == "":
         return default
-    if not (text.isascii() and text.lstrip("-").isdigit()) or len(text) > 20:
+    if not _INTEGER.fullmatch(text):
         raise InputRefused(name, "must be an integer", 400)
     value = int(text)
     if value > high and cap:

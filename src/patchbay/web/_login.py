@@ -51,9 +51,9 @@ def register_login(app: QuartTrio, core: Core, guard: Guard, setup: Any, *, erro
         if not isinstance(secret, str) or not isinstance(password, str):
             return error(400, "setup needs 'secret' and 'password'")
         problem = await setup.complete(core, secret, password)
-        if problem:
-            await core.record(EventKind.login_failed, "security", {
-                "account": "setup", "address": address(), "reason": problem})
+        if problem:  # a stranger's guess: aggregated under a flood (core/_refusals.py)
+            await core.adapters.refusals.refused("login", EventKind.login_failed, "security", {
+                "account": "setup", "address": printable(address(), 100), "reason": problem}, address())
             return error(403, problem, check="setup_secret")
         return ok({"ok": True})
 
@@ -69,18 +69,18 @@ def register_login(app: QuartTrio, core: Core, guard: Guard, setup: Any, *, erro
         now = core.clock.now()
         keys = ["account:operator", f"address:{address()}"]
         wait, blocking = guard.limiter.attempt(keys, now)  # counted now, before verifying
-        if wait > 0:
-            await core.record(EventKind.login_failed, "security", {
-                "account": "operator", "address": address(), "reason": "rate_limited",
-                "limit": (blocking or "").partition(":")[0]})
+        if wait > 0:  # a flood of these is aggregated (core/_refusals.py)
+            await core.adapters.refusals.refused("login", EventKind.login_failed, "security", {
+                "account": "operator", "address": printable(address(), 100), "reason": "rate_limited",
+                "limit": (blocking or "").partition(":")[0]}, address())
             response = error(429, f"too many failed logins; try again in {math.ceil(wait)} s", check="rate_limit")
             response.headers["Retry-After"] = str(math.ceil(wait))
             return response
         right = isinstance(password, str) and await trio.to_thread.run_sync(
             core.operator_password_ok, password, limiter=verifying)
         if not right:
-            await core.record(EventKind.login_failed, "security", {
-                "account": "operator", "address": address(), "reason": "wrong password"})
+            await core.record(EventKind.login_failed, "security", {  # at most the rate limit's worth
+                "account": "operator", "address": printable(address(), 100), "reason": "wrong password"})
             return error(401, "wrong password", check="password")
         guard.limiter.succeeded(keys, now)
         label = printable(str(data.get("label") or request.headers.get("User-Agent", kind)), 200)

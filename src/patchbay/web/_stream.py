@@ -23,8 +23,10 @@ from patchbay.journal import StoredEvent
 from patchbay.registry import ElicitationState, ResumeVerdict
 from patchbay.web._fast import encode
 from patchbay.web._guard import Caller
+from patchbay.web._input import InputRefused, int_arg
 from patchbay.wire import adapter as wire
 from patchbay.wire import api
+from patchbay.wire._admit import INT_MAX
 
 MAX_BACKLOG = 5_000
 SEND_INTERVAL = 0.01  # seconds between two events messages to one subscriber, at least
@@ -124,9 +126,9 @@ async def serve_stream(core: Core, ws: Any, caller: Caller, encoded: EncodedEven
 
 async def _stream_events(core: Core, ws: Any, caller: Caller, encoded: EncodedEvents) -> None:
     await ws.accept()
-    try:
-        cursor = int(ws.args.get("cursor", "-1"))
-    except ValueError:
+    try:  # a cursor that is not an LSN (not an integer, past 64 bits) is unknown: a snapshot
+        cursor = int_arg(ws.args, "cursor", -1, low=-1, high=INT_MAX)
+    except InputRefused:
         cursor = -1
     domain = ws.args.get("domain")
     with core.bus.subscribe(capacity=8192) as subscription:

@@ -24,7 +24,6 @@ from patchbay.errors import CoreStopped, NotFound, ProtocolError, Refused
 from patchbay.registry import (
     CommandKind,
     ElicitationKind,
-    RevocationPolicy,
     SubmissionOutcome,
     registry_document,
 )
@@ -36,13 +35,14 @@ from patchbay.web._fast import (
     FastRoutes,
 )
 from patchbay.web._guard import Caller, Guard, RateLimiter, Refusal, forwarded_client, is_loopback
-from patchbay.web._input import body_object, int_arg, text_arg
+from patchbay.web._input import body_object, int_arg, text_arg, typed
 from patchbay.web._login import register_login
 from patchbay.web._push_routes import PushService, install_push_routes, push_views
 from patchbay.web._stream import EncodedEvents, serve_adapter, serve_stream
 from patchbay.web._worker import install_worker_route
 from patchbay.wire import api
 from patchbay.wire._admit import INT_MAX
+from patchbay.wire.requests import GrantRequest
 
 STATIC_TYPES = {
     ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
@@ -177,7 +177,11 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
             return error(404, "not found")
         node = cockpit.joinpath(*name.split("/"))
         suffix = "." + name.rsplit(".", 1)[-1] if "." in name else ""
-        if not node.is_file() or suffix not in STATIC_TYPES:
+        try:
+            found = suffix in STATIC_TYPES and node.is_file()
+        except (OSError, ValueError):  # a name too long for the file system, a NUL
+            found = False
+        if not found:
             return error(404, "not found")
         response = Response(node.read_bytes(), content_type=STATIC_TYPES[suffix])
         response.headers["Cache-Control"] = "no-cache"
@@ -337,13 +341,11 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
     @app.post("/api/grants")
     @guarded(mutating=True)
     async def add_grant(caller: Caller) -> Response:
-        data = await body()
-        grant_id = await core.add_grant(scope=data.get("scope") or {"type": "all"},
-                                        kinds=list(data.get("kinds") or []),
-                                        expires_at=data.get("expires_at"),
-                                        revocation_policy=str(data.get("revocation_policy", RevocationPolicy.continue_.value)),
+        wanted = typed(await body(), GrantRequest)
+        grant_id = await core.add_grant(scope=wanted.scope.as_json(), kinds=wanted.kinds, expires_at=wanted.expires_at,
+                                        revocation_policy=wanted.revocation_policy,
                                         provenance=f"added by {caller.transport} endpoint {caller.session.endpoint_id}",
-                                        endpoint_id=data.get("endpoint_id"))
+                                        endpoint_id=wanted.endpoint_id)
         return ok(api.grant_view(core.state.grants[grant_id]))
 
     @app.post("/api/grants/<grant_id>/revoke")

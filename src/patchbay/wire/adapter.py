@@ -31,7 +31,7 @@ from patchbay.wire import _admit
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 1024 * 1024
 
-_converter = make_converter(forbid_extra_keys=False)
+converter = _converter = make_converter(forbid_extra_keys=False)  # strict, shared by wire/requests.py
 
 
 def _strict(kind: type, name: str) -> Any:
