@@ -20,7 +20,7 @@ import pytest
 import trio
 from trio_websocket import open_websocket_url
 
-from tests.support.processes import Deployment, wait_for
+from tests.support.processes import PASSWORD, Deployment, run_cli, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -99,5 +99,65 @@ def test_wal_frames_lost_after_a_kill_are_reported(tmp_path: Path) -> None:
         d.stop()
 
 
+def _point_cli_at(cli_config: Path, url: str) -> None:
+    """The same core restarted on another port (port 0): the saved login follows it."""
+    saved = json.loads(cli_config.read_text())
+    cli_config.write_text(json.dumps(dict(saved, url=url)))
+
+
 def _last_lsn(api: Any) -> int:
     return int(api.http.get("/api/commands?limit=1").json()["lsn"])
+
+
+def test_a_cli_knowing_an_lsn_beyond_the_head_is_evidence_and_still_works(tmp_path: Path) -> None:
+    d = Deployment(tmp_path)
+    journal = d.home / "journal.db"
+    cli_config = tmp_path / "cli.json"
+    try:
+        d.serve()
+        logged_in = run_cli(d.env, "login", "--url", d.url, "--password-stdin", stdin=PASSWORD + "\n")
+        assert logged_in.returncode == 0, logged_in.stderr
+        _stop(d)  # the login is merged into the journal file: it survives what follows
+        _point_cli_at(cli_config, d.serve())
+        for number in range(3):  # committed and acknowledged, in the WAL only
+            added = run_cli(d.env, "grants", "add", "--kind", "query", "--json")
+            assert added.returncode == 0, f"grant {number}: {added.stderr}"
+        listed = run_cli(d.env, "grants", "list")
+        assert listed.returncode == 0 and "lost history" not in listed.stderr, listed.stderr
+        saved = json.loads(cli_config.read_text())
+        assert oct(cli_config.stat().st_mode & 0o777) == "0o600"
+        domain, _, known = saved["known_lsn"].rpartition(":")
+        known_lsn = int(known)
+        assert d.serve_proc is not None
+        d.serve_proc.kill()  # SIGKILL: the WAL is not merged
+        Path(f"{journal}-wal").unlink()  # the WAL is lost, with acknowledged commits in it
+        Path(f"{journal}-shm").unlink(missing_ok=True)
+        Path(f"{journal}-head").unlink()  # and the head file: only the CLI remembers
+        _point_cli_at(cli_config, d.serve())
+        after = run_cli(d.env, "grants", "list")
+        assert after.returncode == 0, after.stderr  # the command still works
+        assert "has lost history it had acknowledged" in after.stderr
+        assert f"saw LSN {known_lsn}" in after.stderr
+        api = d.api()
+        status = api.http.get("/api/status").json()
+        assert status["authority_domain_id"] == domain and status["history_lost"] is True
+        source = f"cli:{saved['endpoint_id']}"
+        (evidence,) = [e for e in status["history_evidence"] if e["source"] == source]
+        assert evidence["claimed"] == known_lsn and evidence["head"] < known_lsn
+
+        def audited() -> list[dict[str, Any]]:
+            audit = api.http.get("/api/audit", params={"kind": "journal.history_lost"}).json()
+            return [r for r in audit["records"] if r["kind"] == "journal.history_lost"
+                    and r["details"]["source"] == source]
+
+        (record,) = wait_for(audited, timeout=10, what="the history_lost audit record")
+        assert record["details"]["claimed"] == known_lsn
+        assert json.loads(cli_config.read_text())["known_lsn"] == saved["known_lsn"]  # kept, not lowered
+        for garbage in (f"{domain}:{2**64}", f"{domain}:-5", f"{domain}:1e9", "no-lsn", f":{known_lsn + 9}",
+                        f"other-domain:{known_lsn + 9}"):
+            answer = api.http.get("/api/grants", headers={"X-Patchbay-Known-LSN": garbage})
+            assert answer.status_code == 200, (garbage, answer.text)
+        sources = [e["source"] for e in api.http.get("/api/status").json()["history_evidence"]]
+        assert sources == [source]  # none of those was evidence
+    finally:
+        d.stop()

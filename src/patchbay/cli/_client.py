@@ -20,9 +20,11 @@ from patchbay_adapters.common.trust import client_context
 
 from patchbay.cli import _errors
 from patchbay.cli._errors import CliError
+from patchbay.cli._known_lsn import KnownLsn
 from patchbay.cli._trust import transport_refusal
 from patchbay.core.config import write_private
 from patchbay.wire import _admit
+from patchbay.wire.known_lsn import HEAD_LSN_HEADER, KNOWN_LSN_HEADER
 
 
 def config_path() -> Path:
@@ -41,6 +43,7 @@ class Login:
     endpoint_id: str
     fingerprint: str | None = None  # the pinned SHA-256 of the core's certificate (https, TOFU)
     ca_file: str | None = None  # or the CA that signs it
+    known_lsn: str | None = None  # "<authority domain>:<lsn>", the highest seen (_known_lsn.py)
 
     def save(self) -> Path:
         path = config_path()
@@ -55,7 +58,7 @@ def load_login() -> Login:
         data = json.loads(path.read_text())
         return Login(url=data["url"], token=data["token"], session_id=data["session_id"],
                      endpoint_id=data["endpoint_id"], fingerprint=data.get("fingerprint"),
-                     ca_file=data.get("ca_file"))
+                     ca_file=data.get("ca_file"), known_lsn=data.get("known_lsn"))
     except FileNotFoundError:
         raise CliError(f"not logged in: run `patchbay login --url URL --password-stdin` ({path} missing)") from None
     except (ValueError, KeyError) as problem:
@@ -78,6 +81,7 @@ class Client:
         self.ssl_context = login_context(login)
         self._http = httpx.Client(base_url=login.url, timeout=timeout, verify=self.ssl_context or True,
                                   headers={"Authorization": f"Bearer {login.token}"})
+        self.known = KnownLsn(login.known_lsn, login.token, login.url, config_path())
 
     def close(self) -> None:
         self._http.close()
@@ -90,13 +94,15 @@ class Client:
         if refusal is not None:
             raise CliError(f"cannot send this: {refusal} (nothing was sent)", _errors.EXIT_REJECTED)
         try:
-            response = self._http.request(method, path, json=json_body, params=params)
+            known = {KNOWN_LSN_HEADER: self.known.header} if self.known.header else None
+            response = self._http.request(method, path, json=json_body, params=params, headers=known)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol, httpx.InvalidURL) as problem:
             raise transport_refusal(self.login.url, problem) or _errors.unreachable(self.login.url, problem) from None
         except httpx.TransportError as problem:
             if method == "GET":
                 raise _errors.connection_lost(self.login.url, problem) from None
             raise _errors.no_answer(self.login.url, problem) from None
+        self.known.observe(response.headers.get(HEAD_LSN_HEADER))
         try:
             body = response.json()
         except ValueError:

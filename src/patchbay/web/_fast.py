@@ -27,9 +27,11 @@ from patchbay.errors import CoreStopped, NotFound, Refused
 from patchbay.registry import Failure, SubmissionOutcome
 from patchbay.web._guard import Guard, Refusal, forwarded_client
 from patchbay.web._input import MAX_BODY, NOT_AN_OBJECT, BodyRefused, InputRefused, body_object
+from patchbay.web._known_lsn import head_value, report_known_lsn
 from patchbay.wire import api
 from patchbay.wire._admit import INT_MAX
 from patchbay.wire.adapter import MAX_TIMESTAMP
+from patchbay.wire.known_lsn import HEAD_LSN_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +171,8 @@ class FastRoutes:
         except Exception:
             log.exception("POST %s failed", path)
             status, answer = 500, {"error": "internal server error"}
-        await _answer(send, status, answer)
+        head = [(HEAD_LSN_HEADER.lower().encode(), head_value(self.core).encode())] if status < 300 else []
+        await _answer(send, status, answer, head)
 
     async def _submit(self, scope: Scope, receive: Receive, headers: RequestHeaders, scheme: str,
                       address: str) -> tuple[int, dict[str, Any]]:
@@ -192,6 +195,7 @@ class FastRoutes:
             return 408, {"error": f"the request body did not arrive within {BODY_TIMEOUT:g} s"}
         if raw is None:
             return 413, {"error": f"the request body is larger than {MAX_BODY} bytes"}
+        report_known_lsn(self.core, headers, caller.session.endpoint_id)
         try:
             submission = submission_from(body_object(raw))
         except BodyRefused as refused:
@@ -211,10 +215,11 @@ class FastRoutes:
         return submit_answer(self.core, result)
 
 
-async def _answer(send: Send, status: int, answer: dict[str, Any]) -> None:
+async def _answer(send: Send, status: int, answer: dict[str, Any],
+                  extra: list[tuple[bytes, bytes]] | None = None) -> None:
     body = encode(answer)
     await send({"type": "http.response.start", "status": status,
-                "headers": [*_API_HEADERS, (b"content-length", str(len(body)).encode())]})
+                "headers": [*_API_HEADERS, *(extra or []), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
 
 

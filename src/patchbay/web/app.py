@@ -36,12 +36,14 @@ from patchbay.web._fast import (
 )
 from patchbay.web._guard import Caller, Guard, RateLimiter, Refusal, forwarded_client, is_loopback
 from patchbay.web._input import body_object, int_arg, text_arg, typed
+from patchbay.web._known_lsn import head_value, report_known_lsn
 from patchbay.web._login import register_login
 from patchbay.web._push_routes import PushService, install_push_routes, push_views
 from patchbay.web._stream import EncodedEvents, serve_adapter, serve_stream
 from patchbay.web._worker import install_worker_route
 from patchbay.wire import api
 from patchbay.wire._admit import INT_MAX
+from patchbay.wire.known_lsn import HEAD_LSN_HEADER
 from patchbay.wire.requests import GrantRequest
 
 STATIC_TYPES = {
@@ -142,8 +144,11 @@ def create_app(core: Core, *, server_key: bytes, secure_cookies: bool = False, t
                     if refusal.status == 403 or mutating:
                         await guard.audit_refusal(refusal, request.method, request.path, address())
                     return error(refusal.status, refusal.message, check=refusal.check)
+                report_known_lsn(core, request.headers, caller.session.endpoint_id)
                 try:
-                    return await handler(caller, *args, **kwargs)
+                    answer = await handler(caller, *args, **kwargs)
+                    answer.headers[HEAD_LSN_HEADER] = head_value(core)
+                    return answer
                 except NotFound as missing:
                     return error(404, str(missing))
                 except Refused as refused:
