@@ -262,6 +262,7 @@ class ScriptedRuntime:
             await observe({"type": "tool_end", "tool_call_id": "call-1", "tool": "read", "output": f"contents of {rest}"})
             return {"repeat": 1}
         if word == "acp":  # the ACP and Pi adapters' bookkeeping observations
+            await observe({"type": "user_message", "text": "acp"})  # Pi's echo of the prompt
             await observe({"type": "resync", "session_id": "s-2", "resumed": True, "replaced": False})
             await observe({"type": "notice", "level": "warning", "text": "this agent cannot resume a session"})
             await observe({"type": "fs_refused", "method": "fs/read_text_file", "path": "/etc/shadow",
@@ -275,7 +276,9 @@ class ScriptedRuntime:
                            "cost": {"amount": 0.042, "currency": "USD"}})
             await observe({"type": "usage_update", "scope": "turn", "tokens": {"inputTokens": 1200, "outputTokens": 340}})
             await self._say("Bookkeeping done.", command_id)
+            await observe({"type": "assistant_message", "text": "Bookkeeping done.", "stop_reason": "stop"})
             await observe({"type": "agent_settled", "aborted": False})
+            await observe({"type": "entry", "entry_id": "e0", "entry_type": "message", "role": "user", "text": "acp"})
             await observe({"type": "entry", "entry_id": "e1", "entry_type": "message", "role": "assistant",
                            "text": "Bookkeeping done."})
             await observe({"type": "entry", "entry_id": "e2", "entry_type": "message", "role": "assistant",

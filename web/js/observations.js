@@ -77,6 +77,25 @@ export function repairedEntry(obs, known) {
   return known(obs.role, obs.text) ? null : { type: obs.role, text: obs.text };
 }
 
+/**
+ * The messages a transcript's events said (user echoes, complete assistant messages), by role
+ * and the head of their text: a repair entry repeating one of them adds nothing, even when the
+ * command bubble it echoes is not loaded yet. Bounded: the oldest are forgotten first.
+ */
+export class Said {
+  constructor(limit = 5000) { this.keys = new Set(); this.limit = limit; }
+
+  static key(role, text) { return `${role}\n${String(text).trim().slice(0, 1000)}`; }
+
+  add(role, text) {
+    if (typeof text !== "string" || !text.trim()) return;
+    this.keys.add(Said.key(role, text));
+    if (this.keys.size > this.limit) this.keys.delete(this.keys.values().next().value);
+  }
+
+  has(role, text) { return this.keys.has(Said.key(role, text)); }
+}
+
 /** Slash commands ({name, description}) from a list of names or of objects, names without "/". */
 export function slashCommands(list) {
   if (!Array.isArray(list)) return [];

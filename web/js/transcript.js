@@ -6,7 +6,7 @@
 // its own: it is a line on the command it targets.
 
 import { get } from "./api.js";
-import { bookkeepingLine, foldUsage, repairedEntry, slashCommands } from "./observations.js";
+import { Said, bookkeepingLine, foldUsage, repairedEntry, slashCommands } from "./observations.js";
 import { changed, putCommand, putElicitation, state } from "./store.js";
 
 export const transcripts = new Map();
@@ -85,6 +85,8 @@ class Transcript {
     this.loadingOlder = null;
     this.usage = null; // what usage observations said (the header prefers the session's own usage)
     this.slash = null; // the agent's slash commands, from available_commands_update
+    this.said = new Said(); // what user echoes and complete messages said (for repair entries)
+    this.echoes = new Map(); // command id -> the key of the runtime's echo of its message
   }
 
   load() {
@@ -176,7 +178,7 @@ class Transcript {
       if (!old || old.sort !== entry.sort) this.dirty.add(key);
       else if (old.open) entry.open = old.open;
     }
-    for (const key of ["entries", "byKey", "tools", "epoch", "applied", "events", "usage", "slash"]) this[key] = next[key];
+    for (const key of ["entries", "byKey", "tools", "epoch", "applied", "events", "usage", "slash", "said", "echoes"]) this[key] = next[key];
     this.oldest = answer.events[0].lsn;
   }
 
@@ -220,6 +222,7 @@ class Transcript {
       this.put({ key: `${kind}:${event.lsn}`, sort: event.lsn, type: kind, text, command_id: commandId, streaming: true });
       return;
     }
+    if (type === "user_message" || type === "assistant_message") this.said.add(type === "user_message" ? "user" : "assistant", obs.text);
     if (type === "assistant_message") {
       // The complete text of a message whose deltas came before: it is authoritative.
       const open = this.openReply(commandId);
@@ -254,8 +257,9 @@ class Transcript {
     if (type === "user_message") {
       // The runtime's echo of a message; one sent through Patchbay already has its bubble.
       const known = commandId && state.commands.get(commandId);
-      if (!(known && known.kind === "instruct")) {
-        this.put({ key: `user:${event.lsn}`, sort: event.lsn, type: "user", text: textOf(obs), images: imagesOf(obs) });
+      if (!(known && known.kind === "instruct")) { // its command may not be loaded yet: the row hides once it is
+        this.put({ key: `user:${event.lsn}`, sort: event.lsn, type: "user", text: textOf(obs), images: imagesOf(obs), command_id: commandId });
+        if (commandId) this.echoes.set(commandId, `user:${event.lsn}`);
       }
       return;
     }
@@ -270,7 +274,7 @@ class Transcript {
 
   /** Pi's repair entry: shown only when it is a message this transcript has not shown. */
   repaired(event, obs) {
-    const known = (role, text) => this.entries.slice(-400).some((e) => {
+    const known = (role, text) => this.said.has(role, text) || this.entries.slice(-400).some((e) => {
       const command = role === "user" && e.type === "command" ? state.commands.get(e.command_id) : null;
       const shown = e.type === role ? e.text : command && command.payload ? command.payload.text : null;
       if (typeof shown !== "string" || !shown.trim()) return false;
@@ -331,6 +335,7 @@ class Transcript {
       return;
     }
     const key = `cmd:${view.command_id}`;
+    if (this.echoes.has(view.command_id)) this.dirty.add(this.echoes.get(view.command_id));
     if (!this.byKey.has(key)) {
       this.put({ key, sort: view.accepted_lsn ?? Number.MAX_SAFE_INTEGER, type: "command", command_id: view.command_id });
       for (const other of state.commands.values()) if (aimedAt(other) === view.command_id) this.dirty.add(key);
