@@ -53,7 +53,9 @@ def test_bookkeeping_observations_read_as_sentences_and_usage_fills_the_header(r
     c.page.reload()
     wait_text(c.page, "#transcript .entry.assistant", "A reply the cockpit missed.")
     wait_text(c.page, "#session-usage", "1.2k in")
-    assert c.page.locator("#transcript .entry.user").count() == 0
+    wait_text(c.page, "#transcript .card.command .user-text", "acp")  # the commands are loaded too
+    c.page.wait_for_selector('#conn[data-state="live"]')
+    assert c.page.locator("#transcript .entry.user:not([hidden])").count() == 0
     replies = c.page.locator("#transcript .entry.assistant").all_inner_texts()
     assert [sum(t in r for r in replies) for t in ("Bookkeeping done.", "A reply the cockpit missed.")] == [1, 1], replies
     c.no_horizontal_scroll()
@@ -116,3 +118,18 @@ def test_the_export_downloads_as_html(rig: Rig, cockpit: Any) -> None:
     wait_text(page, "#export-status", "Downloaded scripted-chat.html")
     c.screenshot("observations-export")
     assert c.axe() == []
+
+
+def test_a_failed_export_says_why_and_downloads_nothing(rig: Rig, cockpit: Any) -> None:
+    c = cockpit("phone", accept_downloads=True)
+    c.login()
+    c.open_session(CHAT)
+    page = c.page
+    completed(page, send(page, "break-export"))
+    downloads: list[Any] = []
+    page.on("download", lambda d: downloads.append(d))
+    page.click("#session-info-toggle")
+    page.get_by_role("button", name="Download transcript (HTML)").click()
+    wait_text(page, "#export-status", "The export failed: scripted: no room for the export.")
+    assert downloads == []
+    assert page.get_by_role("button", name="Download transcript (HTML)").is_enabled()  # it can be tried again

@@ -14,7 +14,7 @@ the production ones) and is driven by the text of ``instruct`` commands:
   highlighted code block, an edit's diff, a plan, an image, a tool-call id reused in every turn,
   N events at once); ``lost`` — fails with an unknown outcome; ``acp`` — the ACP and Pi adapters'
   bookkeeping observations (resync, notice, fs_refused, fs_write, agent_update, usage, slash
-  commands, mode, repair entries); ``usage`` — Pi's ``metadata.usage``; anything else — a short
+  commands, mode, repair entries); ``usage`` — Pi's ``metadata.usage``; ``break-export`` — later exports fail; anything else — a short
   markdown echo. The manifest declares ``export_html`` and ``get_commands`` (``query {"what":
   "export"}`` answers a gzip+base64 HTML page, ``{"what": "commands"}`` a command list).
 
@@ -59,6 +59,7 @@ class ScriptedRuntime:
         self.answers: dict[str, trio.Event] = {}
         self.decisions: dict[str, str] = {}
         self.usage: dict[str, Any] | None = None
+        self.export_broken = False
 
     def manifest(self) -> dict[str, Any]:
         return {"kinds": KINDS, "streaming": True, "snapshot_tier": "partial", "cancellation": True,
@@ -135,6 +136,9 @@ class ScriptedRuntime:
         elif kind == "query":
             await link.report(command_id, "delivered")
             what = payload.get("what")
+            if what == "export" and self.export_broken:
+                await link.report(command_id, "failed", failure="execution_failed", reason="scripted: no room for the export")
+                return
             if what == "export":
                 page = b"<!doctype html><title>Scripted export</title><h1>Scripted transcript</h1>"
                 result: dict[str, Any] = {"filename": "scripted-chat.html", "media_type": "text/html",
@@ -290,6 +294,9 @@ class ScriptedRuntime:
                           "cost": 0.1234, "context": {"tokens": 30000, "window": 200000, "percent": 15.0}}
             await self._report_session()
             return {"usage": 1}
+        if word == "break-export":  # later exports fail (the cockpit says why)
+            self.export_broken = True
+            return {"export_broken": True}
         if word == "lost":  # the outcome is unknown: it may have run
             return {"lost": True}
         if word == "history":  # many events at once: tool calls, complete messages and output

@@ -50,7 +50,7 @@ export async function downloadExport(session, say) {
   }
   const view = await settled(answer.command.command_id);
   if (!view || !view.terminal) { say("No export came in time; it is still in the transcript as a command."); return; }
-  if (view.state !== "completed") { say(`The export failed: ${failureSentence(view) || view.reason || view.state}`); return; }
+  if (view.state !== "completed") { say(`The export failed: ${view.reason || failureSentence(view) || view.state}.`); return; }
   try {
     const blob = await decodeExport(view.result);
     const url = URL.createObjectURL(blob);
