@@ -278,7 +278,7 @@ class Transcript {
       const command = role === "user" && e.type === "command" ? state.commands.get(e.command_id) : null;
       const shown = e.type === role ? e.text : command && command.payload ? command.payload.text : null;
       if (typeof shown !== "string" || !shown.trim()) return false;
-      return shown === text || shown.startsWith(text) || text.startsWith(shown.trim());
+      return shown === text || shown.startsWith(text) || (role === "assistant" && text.startsWith(shown.trim()));
     });
     const entry = repairedEntry(obs, known);
     if (entry) this.put({ key: `${entry.type}:${event.lsn}`, sort: event.lsn, type: entry.type, text: entry.text });

@@ -49,6 +49,7 @@ export function makeComposer(target) {
     if (!modes.hidden) payload.mode = modeSteer.checked ? "steer" : "followUp";
     text.value = "";
     text.rows = 1;
+    slash.hide();
     localStorage.removeItem(draftKey);
     submit("instruct", target, payload, { generation: s.generation });
   });
