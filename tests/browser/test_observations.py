@@ -48,7 +48,7 @@ def test_bookkeeping_observations_read_as_sentences_and_usage_fills_the_header(r
     assert sum("A reply the cockpit missed." in r for r in replies) == 1, replies
     wait_text(c.page, "#session-usage", "1.2k in")
     usage = c.page.locator("#session-usage").inner_text()
-    assert "1.2k in · 340 out · $0.042 · 3% of context" in usage, usage
+    assert "1.2k in · 340 out (last turn) · $0.042 · 3% of context" in usage, usage
     # Opened again (history folded before the commands are loaded): still no repeated message.
     c.page.reload()
     wait_text(c.page, "#transcript .entry.assistant", "A reply the cockpit missed.")

@@ -32,6 +32,7 @@ export function foldUsage(usage, obs) {
     const t = obs.tokens;
     next.tokens = { input: t.inputTokens ?? t.input, output: t.outputTokens ?? t.output,
       cache_read: t.cachedReadTokens ?? t.cache_read, cache_write: t.cachedWriteTokens ?? t.cache_write };
+    next.last_turn = true; // ACP reports a turn's tokens, not the session's
   } else {
     if (Number.isFinite(obs.used)) next.context = { tokens: obs.used, window: Number.isFinite(obs.size) ? obs.size : null };
     if (obs.cost && Number.isFinite(obs.cost.amount)) Object.assign(next, { cost: obs.cost.amount, currency: obs.cost.currency });
@@ -56,6 +57,7 @@ export function usageLine(usage) {
   if (count(t.output)) parts.push(`${count(t.output)} out`);
   const cached = (Number(t.cache_read) || 0) + (Number(t.cache_write) || 0);
   if (cached) parts.push(`${count(cached)} cached`);
+  if (usage.last_turn && parts.length) parts[parts.length - 1] += " (last turn)";
   if (Number.isFinite(usage.cost)) {
     const currency = usage.currency && usage.currency !== "USD" ? ` ${usage.currency}` : "";
     parts.push(`${currency ? "" : "$"}${usage.cost.toFixed(usage.cost < 1 ? 3 : 2)}${currency}`);
