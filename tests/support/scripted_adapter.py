@@ -12,7 +12,11 @@ the production ones) and is driven by the text of ``instruct`` commands:
   deltas then the final message);
 - ``code``, ``edit``, ``plan``, ``image``, ``repeat PATH``, ``history N`` — rich content (a
   highlighted code block, an edit's diff, a plan, an image, a tool-call id reused in every turn,
-  N events at once); ``lost`` — fails with an unknown outcome; anything else — a short markdown echo.
+  N events at once); ``lost`` — fails with an unknown outcome; ``acp`` — the ACP and Pi adapters'
+  bookkeeping observations (resync, notice, fs_refused, fs_write, agent_update, usage, slash
+  commands, mode, repair entries); ``usage`` — Pi's ``metadata.usage``; ``break-export`` — later exports fail; anything else — a short
+  markdown echo. The manifest declares ``export_html`` and ``get_commands`` (``query {"what":
+  "export"}`` answers a gzip+base64 HTML page, ``{"what": "commands"}`` a command list).
 
 ``mode: "steer"`` while a turn runs is applied to that turn at once. ``reconfigure`` and
 ``session-management`` (``new_session`` bumps the session generation, ``compact`` notes it)
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import gzip
 import json
 import struct
 import zlib
@@ -53,11 +58,14 @@ class ScriptedRuntime:
         self.stopped_by: str | None = None
         self.answers: dict[str, trio.Event] = {}
         self.decisions: dict[str, str] = {}
+        self.usage: dict[str, Any] | None = None
+        self.export_broken = False
 
     def manifest(self) -> dict[str, Any]:
         return {"kinds": KINDS, "streaming": True, "snapshot_tier": "partial", "cancellation": True,
                 "session_replacement": True, "idempotency": "end-to-end", "attachment": "websocket",
-                "failure_modes": ["scripted"], "steer": True, "spawn": False}
+                "failure_modes": ["scripted"], "steer": True, "spawn": False,
+                "features": ["export_html", "get_commands"]}
 
     async def run(self, link: AdapterLink, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self.link = link
@@ -74,7 +82,8 @@ class ScriptedRuntime:
     async def _report_session(self) -> None:
         assert self.link is not None
         await self.link.session(SESSION, self.generation, label="scripted chat",
-                                metadata={"cwd": "/srv/scripted", "model": self.model, "thinking": self.thinking},
+                                metadata={"cwd": "/srv/scripted", "model": self.model, "thinking": self.thinking,
+                                          **({"usage": self.usage} if self.usage else {})},
                                 activity="working" if self.current else "idle", snapshot_tier="partial")
 
     async def deliver(self, command: dict[str, Any]) -> None:
@@ -126,7 +135,21 @@ class ScriptedRuntime:
             await link.report(command_id, "completed", result={"action": payload.get("action")})
         elif kind == "query":
             await link.report(command_id, "delivered")
-            await link.report(command_id, "completed", result={"model": self.model, "queued": len(self.queue)})
+            what = payload.get("what")
+            if what == "export" and self.export_broken:
+                await link.report(command_id, "failed", failure="execution_failed", reason="scripted: no room for the export")
+                return
+            if what == "export":
+                page = b"<!doctype html><title>Scripted export</title><h1>Scripted transcript</h1>"
+                result: dict[str, Any] = {"filename": "scripted-chat.html", "media_type": "text/html",
+                                          "encoding": "gzip+base64", "bytes": len(page),
+                                          "data": base64.b64encode(gzip.compress(page, mtime=0)).decode()}
+            elif what == "commands":
+                result = {"commands": [{"name": "review", "description": "Review the working tree", "source": "prompt"},
+                                       {"name": "release", "description": "Cut a release", "source": "extension"}]}
+            else:
+                result = {"model": self.model, "queued": len(self.queue)}
+            await link.report(command_id, "completed", result=result)
         else:
             await link.report(command_id, "rejected", failure="unsupported_command", reason=f"scripted: no {kind}")
 
@@ -242,6 +265,38 @@ class ScriptedRuntime:
             await observe({"type": "tool_start", "tool_call_id": "call-1", "tool": "read", "args": {"path": rest or "a.txt"}})
             await observe({"type": "tool_end", "tool_call_id": "call-1", "tool": "read", "output": f"contents of {rest}"})
             return {"repeat": 1}
+        if word == "acp":  # the ACP and Pi adapters' bookkeeping observations
+            await observe({"type": "user_message", "text": "acp"})  # Pi's echo of the prompt
+            await observe({"type": "resync", "session_id": "s-2", "resumed": True, "replaced": False})
+            await observe({"type": "notice", "level": "warning", "text": "this agent cannot resume a session"})
+            await observe({"type": "fs_refused", "method": "fs/read_text_file", "path": "/etc/shadow",
+                           "reason": "outside the workspace"})
+            await observe({"type": "fs_write", "path": "src/notes.md"})
+            await observe({"type": "agent_update", "update": "config_option_update"})
+            await observe({"type": "current_mode_update", "mode_id": "plan"})
+            await observe({"type": "available_commands_update", "commands": [
+                {"name": "compact", "description": "Summarise the conversation"}, {"name": "init", "description": ""}]})
+            await observe({"type": "usage_update", "scope": "session", "used": 5200, "size": 200000,
+                           "cost": {"amount": 0.042, "currency": "USD"}})
+            await observe({"type": "usage_update", "scope": "turn", "tokens": {"inputTokens": 1200, "outputTokens": 340}})
+            await self._say("Bookkeeping done.", command_id)
+            await observe({"type": "assistant_message", "text": "Bookkeeping done.", "stop_reason": "stop"})
+            await observe({"type": "agent_settled", "aborted": False})
+            await observe({"type": "entry", "entry_id": "e0", "entry_type": "message", "role": "user", "text": "acp"})
+            await observe({"type": "entry", "entry_id": "e1", "entry_type": "message", "role": "assistant",
+                           "text": "Bookkeeping done."})
+            await observe({"type": "entry", "entry_id": "e2", "entry_type": "message", "role": "assistant",
+                           "text": "A reply the cockpit missed."})
+            await observe({"type": "entry", "entry_id": "e3", "entry_type": "model_change", "text": "acme/x"})
+            return {"acp": 1}
+        if word == "usage":  # Pi's get_session_stats as metadata.usage
+            self.usage = {"tokens": {"input": 15320, "output": 2210, "cache_read": 4000, "cache_write": 0, "total": 21530},
+                          "cost": 0.1234, "context": {"tokens": 30000, "window": 200000, "percent": 15.0}}
+            await self._report_session()
+            return {"usage": 1}
+        if word == "break-export":  # later exports fail (the cockpit says why)
+            self.export_broken = True
+            return {"export_broken": True}
         if word == "lost":  # the outcome is unknown: it may have run
             return {"lost": True}
         if word == "history":  # many events at once: tool calls, complete messages and output

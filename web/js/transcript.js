@@ -6,6 +6,7 @@
 // its own: it is a line on the command it targets.
 
 import { get } from "./api.js";
+import { Said, bookkeepingLine, foldUsage, repairedEntry, slashCommands } from "./observations.js";
 import { changed, putCommand, putElicitation, state } from "./store.js";
 
 export const transcripts = new Map();
@@ -15,7 +16,7 @@ const THINKING_TYPES = new Set(["thinking_delta", "thinking", "agent_thought_chu
 const TOOL_START = new Set(["tool_call", "tool_start", "tool_execution_start", "toolcall_start"]);
 const TOOL_END = new Set(["tool_result", "tool_end", "tool_execution_end", "toolcall_end"]);
 const TOOL_UPDATE = new Set(["tool_update", "tool_execution_update", "tool_call_update"]);
-const QUIET = new Set(["agent_start", "turn_start", "turn_end", "usage_update", "available_commands_update", "current_mode_update"]);
+const QUIET = new Set(["agent_start", "turn_start", "turn_end"]);
 const PAGE = 2000;
 
 export function resetTranscripts() {
@@ -82,6 +83,10 @@ class Transcript {
     this.hasOlder = false;
     this.oldest = null;
     this.loadingOlder = null;
+    this.usage = null; // what usage observations said (the header prefers the session's own usage)
+    this.slash = null; // the agent's slash commands, from available_commands_update
+    this.said = new Said(); // what user echoes and complete messages said (for repair entries)
+    this.echoes = new Map(); // command id -> the key of the runtime's echo of its message
   }
 
   load() {
@@ -173,7 +178,7 @@ class Transcript {
       if (!old || old.sort !== entry.sort) this.dirty.add(key);
       else if (old.open) entry.open = old.open;
     }
-    for (const key of ["entries", "byKey", "tools", "epoch", "applied", "events"]) this[key] = next[key];
+    for (const key of ["entries", "byKey", "tools", "epoch", "applied", "events", "usage", "slash", "said", "echoes"]) this[key] = next[key];
     this.oldest = answer.events[0].lsn;
   }
 
@@ -217,6 +222,7 @@ class Transcript {
       this.put({ key: `${kind}:${event.lsn}`, sort: event.lsn, type: kind, text, command_id: commandId, streaming: true });
       return;
     }
+    if (type === "user_message" || type === "assistant_message") this.said.add(type === "user_message" ? "user" : "assistant", obs.text);
     if (type === "assistant_message") {
       // The complete text of a message whose deltas came before: it is authoritative.
       const open = this.openReply(commandId);
@@ -232,6 +238,10 @@ class Transcript {
     }
     if (type === "agent_start") this.epoch += 1;
     if (QUIET.has(type)) return;
+    if (type === "usage_update") { this.usage = foldUsage(this.usage, obs); changed(`session:${this.target}`); return; }
+    if (type === "available_commands_update") { this.slash = slashCommands(obs.commands); changed(`slash:${this.target}`); return; }
+    if (type === "entry") { this.repaired(event, obs); return; }
+    if (type === "bash_output") { this.observation(event, { ...obs, type: "output" }, commandId); return; }
     if (last && last.streaming) { last.streaming = false; this.dirty.add(last.key); }
     if (TOOL_START.has(type) || TOOL_END.has(type) || TOOL_UPDATE.has(type)) {
       this.tool(event, obs, type, commandId);
@@ -247,8 +257,9 @@ class Transcript {
     if (type === "user_message") {
       // The runtime's echo of a message; one sent through Patchbay already has its bubble.
       const known = commandId && state.commands.get(commandId);
-      if (!(known && known.kind === "instruct")) {
-        this.put({ key: `user:${event.lsn}`, sort: event.lsn, type: "user", text: textOf(obs), images: imagesOf(obs) });
+      if (!(known && known.kind === "instruct")) { // its command may not be loaded yet: the row hides once it is
+        this.put({ key: `user:${event.lsn}`, sort: event.lsn, type: "user", text: textOf(obs), images: imagesOf(obs), command_id: commandId });
+        if (commandId) this.echoes.set(commandId, `user:${event.lsn}`);
       }
       return;
     }
@@ -259,6 +270,18 @@ class Transcript {
     if (type === "queue" && !obs.follow_up && !obs.steering) return;
     const line = systemLine(type, obs);
     if (line) this.system(event, line);
+  }
+
+  /** Pi's repair entry: shown only when it is a message this transcript has not shown. */
+  repaired(event, obs) {
+    const known = (role, text) => this.said.has(role, text) || this.entries.slice(-400).some((e) => {
+      const command = role === "user" && e.type === "command" ? state.commands.get(e.command_id) : null;
+      const shown = e.type === role ? e.text : command && command.payload ? command.payload.text : null;
+      if (typeof shown !== "string" || !shown.trim()) return false;
+      return shown === text || shown.startsWith(text) || (role === "assistant" && text.startsWith(shown.trim()));
+    });
+    const entry = repairedEntry(obs, known);
+    if (entry) this.put({ key: `${entry.type}:${event.lsn}`, sort: event.lsn, type: entry.type, text: entry.text });
   }
 
   openReply(commandId) {
@@ -312,6 +335,7 @@ class Transcript {
       return;
     }
     const key = `cmd:${view.command_id}`;
+    if (this.echoes.has(view.command_id)) this.dirty.add(this.echoes.get(view.command_id));
     if (!this.byKey.has(key)) {
       this.put({ key, sort: view.accepted_lsn ?? Number.MAX_SAFE_INTEGER, type: "command", command_id: view.command_id });
       for (const other of state.commands.values()) if (aimedAt(other) === view.command_id) this.dirty.add(key);
@@ -399,11 +423,8 @@ function systemLine(type, obs) {
   if (type === "agent_end") return obs.stop_reason === "aborted" ? "The turn was stopped." : `The turn ended: ${obs.stop_reason}.`;
   if (type === "retry") return obs.phase === "end" ? "Retry finished." : `Retrying (attempt ${obs.attempt ?? "?"})${obs.error ? `: ${obs.error}` : ""}`;
   if (type === "error") return `Error${obs.source ? ` from ${obs.source}` : ""}: ${obs.text ?? ""}`;
-  if (type === "resync") {
-    const count = Number.isInteger(obs.message_count) ? ` (${obs.message_count} messages)` : "";
-    return obs.replaced ? `Reconnected to a new runtime session${count}.` : `Reconnected to the runtime${count}.`;
-  }
-  if (type === "notice") return String(obs.text ?? "");
+  const bookkeeping = bookkeepingLine(type, obs);
+  if (bookkeeping !== null) return bookkeeping;
   const text = [obs.text, obs.message, obs.summary].find((v) => typeof v === "string" && v);
   const name = type.replace(/_/g, " ");
   return text ? `${name[0].toUpperCase()}${name.slice(1)}: ${text.slice(0, 2000)}` : `${name[0].toUpperCase()}${name.slice(1)}.`;

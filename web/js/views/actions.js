@@ -3,6 +3,7 @@
 // and say why.
 
 import { h } from "../dom.js";
+import { downloadExport, offersExport } from "../export.js";
 import { state } from "../store.js";
 import { submit } from "../submit.js";
 
@@ -32,6 +33,14 @@ export function actionRows(session) {
   if (kinds.has("query")) simple.push(button("Refresh status", () => send("query", {})));
   if (kinds.has("attach")) simple.push(button("Re-attach", () => send("attach", {})));
   if (simple.length) rows.push(h("div", { class: "action-row" }, simple));
+  if (offersExport(session)) {
+    const status = h("p", { class: "muted small", id: "export-status", role: "status" });
+    rows.push(h("div", { class: "action-row" }, button("Download transcript (HTML)", (event) => {
+      const b = event.currentTarget;
+      b.disabled = true;
+      downloadExport(session, (text) => { status.textContent = text; }).finally(() => { b.disabled = locked; });
+    })), status);
+  }
   if (kinds.has("spawn")) {
     const directory = h("input", { type: "text", id: "spawn-dir", placeholder: "directory", "aria-label": "Directory for the new session" });
     rows.push(h("div", { class: "action-row" }, directory, button("Spawn", () => { if (directory.value.trim()) send("spawn", { directory: directory.value.trim() }); })));

@@ -87,7 +87,7 @@ function bodyOf(command) {
   let what = kindWord(command.kind);
   if (command.kind === "reconfigure") what = p.model ? `Set model → ${p.model.provider}/${p.model.model_id}` : p.thinking_level ? `Set thinking → ${p.thinking_level}` : "List models";
   if (command.kind === "session-management") what = p.action === "new_session" ? "Start a new session" : p.action === "compact" ? "Compact the context" : String(p.action);
-  if (command.kind === "query") what = "Refresh status";
+  if (command.kind === "query") what = { commands: "List the slash commands", export: "Export the transcript" }[p.what] || "Refresh status";
   if (command.kind === "interrupt" || command.kind === "cancel") what = `${kindWord(command.kind)} the current turn`;
   if (command.kind === "spawn") what = `Spawn a session in ${p.directory || "?"}`;
   return h("span", { class: "kind" }, what);

@@ -1,10 +1,12 @@
 // The composer: the exact identity a message goes to, the draft kept per session, Enter to send
-// (Shift+Enter for a new line), and while a turn runs the choice to queue or steer.
+// (Shift+Enter for a new line), while a turn runs the choice to queue or steer, and after a
+// leading "/" the session's slash commands (slash.js).
 
 import { h } from "../dom.js";
 import { unavailableReason } from "../labels.js";
 import { state } from "../store.js";
 import { submit } from "../submit.js";
+import { makeSlashList } from "./slash.js";
 
 export function makeComposer(target) {
   const draftKey = `pb.draft.${target}`;
@@ -18,22 +20,25 @@ export function makeComposer(target) {
     h("label", { for: "mode-steer" }, modeSteer, " Steer now"));
   const why = h("p", { class: "why", id: "composer-why" });
   const sendButton = h("button", { type: "submit", class: "primary", id: "send" }, "Send");
+  const slash = makeSlashList(target, text);
   const form = h("form", { class: "composer", id: "composer", "aria-label": "Composer" },
     targetLine, modes,
     h("label", { for: "composer-text", class: "sr-only" }, "Message"),
-    h("div", { class: "composer-row" }, text, sendButton),
+    h("div", { class: "composer-row" }, text, sendButton), slash.el,
     h("p", { class: "muted small", id: "composer-help" }, "Enter sends · Shift+Enter for a new line · ? for shortcuts · drafts stay on this device"), why);
   text.addEventListener("input", () => {
     if (text.value) localStorage.setItem(draftKey, text.value);
     else localStorage.removeItem(draftKey);
     text.rows = Math.min(8, Math.max(1, text.value.split("\n").length));
+    slash.update();
   });
   text.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       form.requestSubmit();
     }
-    if (event.key === "Escape") text.blur();
+    if (event.key === "ArrowDown" && slash.focusFirst()) event.preventDefault();
+    if (event.key === "Escape" && !slash.hide()) text.blur();
   });
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -44,6 +49,7 @@ export function makeComposer(target) {
     if (!modes.hidden) payload.mode = modeSteer.checked ? "steer" : "followUp";
     text.value = "";
     text.rows = 1;
+    slash.hide();
     localStorage.removeItem(draftKey);
     submit("instruct", target, payload, { generation: s.generation });
   });
@@ -61,5 +67,5 @@ export function makeComposer(target) {
     sendButton.disabled = blocked;
     why.textContent = blocked ? (reason || "This session does not take messages.") : s.connectivity !== "live" ? "The session is not live: the message is kept and delivered when it is back." : "";
   }
-  return { el: form, refresh, focus: () => text.focus({ preventScroll: true }) };
+  return { el: form, refresh, refreshSlash: slash.refresh, focus: () => text.focus({ preventScroll: true }) };
 }

@@ -5,6 +5,7 @@
 
 import { h } from "../dom.js";
 import { renderInto, StreamingMarkdown } from "../markdown.js";
+import { state } from "../store.js";
 import { images } from "./cards.js";
 
 const TOOL_WORD = { running: "running", done: "done", error: "failed" };
@@ -32,6 +33,9 @@ export function entryNode(entry, grow) {
   }
   if (entry.type === "tool") return toolRow(entry);
   if (entry.type === "plan") return plan(entry);
+  if (entry.type === "user" && entry.command_id && (state.commands.get(entry.command_id) || {}).kind === "instruct") {
+    return h("li", { class: "entry user echo", hidden: true }); // the runtime's echo of a message with its own bubble
+  }
   if (entry.type === "user") return h("li", { class: "entry user" }, h("div", { class: "user-text" }, entry.text, images(entry.images)));
   return h("li", { class: "entry system" }, entry.text);
 }

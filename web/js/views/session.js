@@ -5,6 +5,7 @@
 
 import { clock, fill, h, relative } from "../dom.js";
 import { presentation, unavailableReason } from "../labels.js";
+import { usageLine } from "../observations.js";
 import { state } from "../store.js";
 import { localFor, reconcileAll } from "../submit.js";
 import { transcriptFor } from "../transcript.js";
@@ -50,9 +51,11 @@ export function mountSession(main, target) {
     }
     const label = presentation(s, state.conn === "live");
     const why = unavailableReason(s, state.lockdown);
+    const usage = usageLine(s.usage || t.usage);
     fill(header,
       h("div", { class: "head-row" }, back, h("h1", { id: "session-title" }, s.label || s.runtime_session_id),
         h("span", { class: `badge tone-${label.tone}`, id: "session-state", dataset: { presentation: label.text } }, label.text), toggle),
+      usage ? h("p", { class: "usage muted small", id: "session-usage" }, h("span", { class: "sr-only" }, "Usage: "), usage) : null,
       why ? h("p", { class: "why" }, why) : null);
     const meta = s.metadata || {};
     fill(infoMeta,
@@ -100,6 +103,7 @@ export function mountSession(main, target) {
     update(tags) {
       if (tags.has(`session:${target}`) || tags.has("conn") || tags.has("lockdown") || tags.has("sessions")) { renderHeader(); composer.refresh(); }
       if (tags.has(`transcript:${target}`) || tags.has(`local:${target}`) || tags.has("commands") || tags.has("elicitations")) renderTranscript();
+      if (tags.has(`slash:${target}`) || tags.has("commands")) composer.refreshSlash();
       sideList.update(tags);
     },
     unmount() {
