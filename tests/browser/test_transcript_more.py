@@ -172,7 +172,8 @@ def test_the_documented_keyboard_shortcuts(rig: Rig, cockpit: Any) -> None:
     page.keyboard.press("s")
     page.wait_for_selector("#session-list .session-card")
     assert page.evaluate("location.hash") == "#/sessions"
-    # In a session (two panes), j / k open the next / previous session; Esc leaves the box first.
+    # In a session (two panes), j / k open the next / previous session, one after the other
+    # (Esc leaves the message box first; the focus then stays on the list).
     c.open_session(CHAT)
     order = page.evaluate("[...document.querySelectorAll('#side-list .session-link')].map((a) => a.getAttribute('href'))")
     at = order.index(f"#/session/{CHAT}")
@@ -181,11 +182,14 @@ def test_the_documented_keyboard_shortcuts(rig: Rig, cockpit: Any) -> None:
     page.keyboard.press("Escape")
     page.keyboard.press("j" if step == 1 else "k")
     page.wait_for_function("h => location.hash === h", arg=order[at + step])
-    page.wait_for_selector("#composer-text")
-    page.keyboard.press("Escape")
+    current = f'#side-list .session-link[aria-current="page"][href="{order[at + step]}"]'
+    page.wait_for_function("s => document.activeElement === document.querySelector(s)", arg=current)
     page.keyboard.press("k" if step == 1 else "j")
     page.wait_for_function("h => location.hash === h", arg=order[at])
     page.wait_for_selector(f'#side-list .session-link[aria-current="page"][href="{order[at]}"]')
+    assert page.input_value("#composer-text") == ""  # nothing was typed into a message box
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "composer-text"
     # End jumps to the newest entry.
     sent(Api.login(rig.url), "keys-history", "history 200")
     wait_text(page, ".entry.assistant", "History complete.")
