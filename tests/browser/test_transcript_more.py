@@ -130,7 +130,7 @@ def test_two_panes_side_by_side_from_1024_px_and_one_pane_on_a_phone(rig: Rig, c
         assert c.page.locator("#side-list .session-link").count() >= 2
         c.no_horizontal_scroll()
         if width == 1440:
-            c.page.wait_for_function("[...document.querySelectorAll('#transcript .md')].every((m) => m.dataset.rendered)")
+            c.page.wait_for_function("() => [...document.querySelectorAll('#transcript .md')].every((m) => m.dataset.rendered)")
             assert shots(c, "session-two-panes") == []
     phone = cockpit("phone")
     phone.login()
