@@ -10,8 +10,8 @@ the production ones) and is driven by the text of ``instruct`` commands:
 - ``slow`` — a delta every 0.25 s until cancelled (``cancel``/``interrupt``) or 120 s;
 - ``tool`` — the Pi adapter's observation shapes (user echo, tool start/update/end, assistant
   deltas then the final message);
-- ``code``, ``edit``, ``plan``, ``image``, ``repeat PATH``, ``history N`` — rich content (a
-  highlighted code block, an edit's diff, a plan, an image, a tool-call id reused in every turn,
+- ``code``, ``edit``, ``plan``, ``image``, ``think``, ``repeat PATH``, ``history N`` — rich content (a
+  highlighted code block, an edit's diff, a plan, an image, reasoning deltas, a tool-call id reused in every turn,
   N events at once); ``lost`` — fails with an unknown outcome; ``acp`` — the ACP and Pi adapters'
   bookkeeping observations (resync, notice, fs_refused, fs_write, agent_update, usage, slash
   commands, mode, repair entries); ``usage`` — Pi's ``metadata.usage``; ``break-export`` — later exports fail; anything else — a short
@@ -257,6 +257,11 @@ class ScriptedRuntime:
                                                         {"content": "Write the fix", "status": "in_progress"},
                                                         {"content": "Run the tests", "status": "pending"}]})
             return {"plan": 3}
+        if word == "think":  # reasoning deltas before the reply (collapsed in the cockpit)
+            await observe({"type": "thinking_delta", "text": "Weighing the two options; "})
+            await observe({"type": "thinking_delta", "text": "the second is safer."})
+            await self._say("I chose the second option.", command_id)
+            return {"think": 1}
         if word == "image":
             await observe({"type": "tool_end", "tool_call_id": "shot-1", "tool": "screenshot", "is_error": False,
                            "content": [{"type": "image", "mimeType": "image/png", "data": PIXEL}]})

@@ -10,7 +10,7 @@ import { installShortcuts } from "./views/keys.js";
 import { mountSecurity } from "./views/security.js";
 import { mountSession } from "./views/session.js";
 import { mountSessions } from "./views/sessions.js";
-import { offerPush, renewPush, showNotification } from "./push.js";
+import { offerPush, placeOffer, renewPush, showNotification } from "./push.js";
 import { registerWorker } from "./worker.js";
 
 const main = document.getElementById("main");
@@ -83,6 +83,7 @@ function route() {
   else if (name === "attention") view = mountAttention(main);
   else if (name === "security") view = mountSecurity(main, { logout });
   else view = mountSessions(main);
+  placeOffer(!["session", "attention", "security"].includes(name) || (name === "session" && !param));
   for (const tab of document.querySelectorAll("#tabs a")) {
     if (tab.dataset.tab === (name === "session" ? "sessions" : name)) tab.setAttribute("aria-current", "page");
     else tab.removeAttribute("aria-current");

@@ -138,12 +138,23 @@ export async function showNotification(title, options) {
   }
 }
 
+// The offer shows on the session list only: Attention and Security have the panel itself, and a
+// session page keeps its room for the transcript.
+let offerHere = false;
+
+/** Called on every route: whether the page now shown is the one the offer belongs on. */
+export function placeOffer(here) {
+  offerHere = here;
+  const offer = document.getElementById("push-offer");
+  if (offer) offer.hidden = !here;
+}
+
 /** After the first login on a device: offer notifications once, until turned on or dismissed. */
 export async function offerPush() {
   if (localStorage.getItem(OFFER_KEY) === "dismissed") return;
   const now = await pushState();
   if (now === "on" || now === "denied" || now === "unsupported" || document.getElementById("push-offer")) return;
-  const offer = h("div", { class: "push-offer", id: "push-offer" });
+  const offer = h("div", { class: "push-offer", id: "push-offer", hidden: !offerHere });
   const dismiss = h("button", { type: "button", class: "small", id: "push-offer-dismiss", onclick: () => { localStorage.setItem(OFFER_KEY, "dismissed"); offer.remove(); } }, "Not now");
   offer.append(pushPanel({ id: "push-offer-panel", title: "Get notified when an agent needs you?", extra: dismiss,
     onState: (now) => { if (now === "on") offer.remove(); } }));

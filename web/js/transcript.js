@@ -166,8 +166,8 @@ class Transcript {
     if (!answer.events.length) return;
     const next = new Transcript(this.target);
     const events = [...answer.events, ...this.events];
-    for (let i = 0; i < events.length; i += 1000) {
-      for (const event of events.slice(i, i + 1000)) next.fold(event);
+    for (let i = 0; i < events.length; i += 250) {
+      for (const event of events.slice(i, i + 250)) next.fold(event);
       await new Promise((resolve) => setTimeout(resolve, 0));
     }
     for (const event of this.events) next.fold(event); // what arrived meanwhile (older ones are skipped)

@@ -93,11 +93,11 @@ function bodyOf(command) {
   return h("span", { class: "kind" }, what);
 }
 
-/** Inline images ({data, mime(Type)} base64) as data: URLs, which the CSP allows for img. */
+/** Inline images ({data, mime_type | mimeType | mime} base64) as data: URLs, which the CSP allows for img. */
 export function images(list) {
   if (!Array.isArray(list) || !list.length) return null;
   return h("div", { class: "images" }, list.map((img, n) => h("img", {
-    src: `data:${img.mime || img.mimeType};base64,${img.data}`, alt: `Image ${n + 1}`, loading: "lazy", decoding: "async",
+    src: `data:${img.mime_type || img.mimeType || img.mime};base64,${img.data}`, alt: `Image ${n + 1}`, loading: "lazy", decoding: "async",
   })));
 }
 

@@ -48,8 +48,14 @@ function move(step) {
   if (!links.length) return;
   const at = links.findIndex((a) => a.getAttribute("aria-current") === "page" || a === document.activeElement);
   const next = links[Math.min(links.length - 1, Math.max(0, at + step))];
-  if (document.getElementById("side-list")) location.hash = next.getAttribute("href");
-  else next.focus();
+  if (!document.getElementById("side-list")) { next.focus(); return; }
+  if (next.getAttribute("aria-current") === "page") return; // at either end: no route, nothing to refocus
+  // The session opened focuses its message box (in a frame after the route): keep the focus on
+  // the list instead, so j / k go on moving; `/` goes to the message box.
+  window.addEventListener("hashchange", () => requestAnimationFrame(() => {
+    document.querySelector('#side-list .session-link[aria-current="page"]')?.focus({ preventScroll: true });
+  }), { once: true });
+  location.hash = next.getAttribute("href");
 }
 
 function showHelp() {
