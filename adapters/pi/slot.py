@@ -147,7 +147,7 @@ class Slot:
                        approval_timeout=self.config.approval_timeout,
                        session_file=commands.session_file(self, self.state.pi_session_id or ""))
         await trio.to_thread.run_sync(stop_orphan, self.state.pi_pid, str(self.session_dir))
-        pi = await PiProcess.launch(argv, cwd=self.directory, env=self.config.env, slot=self.name)
+        pi = await PiProcess.start(argv, cwd=self.directory, env=self.config.env, slot=self.name)
         self.pi = pi
         self.state.pi_pid = pi.pid
         self.state.save()
