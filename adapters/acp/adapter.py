@@ -15,10 +15,11 @@ from typing import Any
 
 import trio
 from patchbay_adapters.acp import commands
-from patchbay_adapters.acp.mapping import SUPPORTED_KINDS, ConfigurationError, agent_environment
+from patchbay_adapters.acp.mapping import SUPPORTED_KINDS, agent_environment
 from patchbay_adapters.acp.presets import preset
 from patchbay_adapters.acp.records import AcpConfig, SlotState
 from patchbay_adapters.acp.slot import Slot
+from patchbay_adapters.common.environment import ConfigurationError
 from patchbay_adapters.common.link import AdapterLink
 from patchbay_adapters.common.sigterm import SigtermStop
 
