@@ -10,18 +10,18 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import signal
-import threading
 from pathlib import Path
 from typing import Any
 
 import trio
 from patchbay_adapters.acp import commands
-from patchbay_adapters.acp.mapping import SUPPORTED_KINDS, ConfigurationError, agent_environment
+from patchbay_adapters.acp.mapping import SUPPORTED_KINDS, agent_environment
 from patchbay_adapters.acp.presets import preset
 from patchbay_adapters.acp.records import AcpConfig, SlotState
 from patchbay_adapters.acp.slot import Slot
+from patchbay_adapters.common.environment import ConfigurationError
 from patchbay_adapters.common.link import AdapterLink
+from patchbay_adapters.common.sigterm import SigtermStop
 
 from patchbay.registry import CommandState, Failure, IdempotencyStrength, SnapshotTier
 
@@ -32,7 +32,7 @@ class AcpRuntime:
         self.config = config
         self.slots: dict[str, Slot] = {}
         self.link: AdapterLink | None = None
-        self._sigterm = False
+        self._sigterm = SigtermStop()
 
     def manifest(self) -> dict[str, Any]:
         return {"kinds": list(SUPPORTED_KINDS), "streaming": True, "snapshot_tier": SnapshotTier.partial,
@@ -56,25 +56,12 @@ class AcpRuntime:
         """
         self.link = link
         async with trio.open_nursery() as nursery:
-            if threading.current_thread() is threading.main_thread():
-                nursery.start_soon(self._watch_sigterm, nursery.cancel_scope)
+            self._sigterm.watch(nursery)
             for name, directory in self.workspaces.items():
                 slot = self.slots[name] = Slot(name, directory, self.config, link)
                 await nursery.start(slot.run_slot)
             task_status.started()
-        if self._sigterm:
-            with trio.move_on_after(5):
-                for slot in list(self.slots.values()):
-                    await slot.report_offline("the adapter was stopped (SIGTERM)")
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    async def _watch_sigterm(self, scope: trio.CancelScope) -> None:
-        with trio.open_signal_receiver(signal.SIGTERM) as signals:
-            async for _ in signals:
-                self._sigterm = True
-                scope.cancel()
-                return
+        await self._sigterm.finish(self.slots.values())
 
     async def attached(self) -> None:
         for slot in list(self.slots.values()):

@@ -19,6 +19,7 @@ from patchbay_adapters.acp import incoming
 from patchbay_adapters.acp.jsonrpc import RpcFailure
 from patchbay_adapters.acp.mapping import Plan, bound, permission_answer, plan_command, turn_outcome
 from patchbay_adapters.acp.records import Turn
+from patchbay_adapters.common.queueing import enqueue
 
 from patchbay.registry import CommandKind, CommandState, Failure, SessionActivityState
 
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("patchbay.adapter.acp")
 
-QUEUE_LIMIT = 1000
 RUNNING_ACK_TIMEOUT = 24 * 3600.0
 
 
@@ -42,14 +42,7 @@ async def deliver(slot: Slot, command: dict[str, Any], plan: Plan) -> None:
     command_id = command["command_id"]
     assert slot.nursery is not None
     if plan.how == "queue":
-        if len(slot.queue) >= QUEUE_LIMIT:
-            await slot.link.report(command_id, CommandState.rejected.value,
-                                   failure=Failure.delivery_rejected.value, reason="the slot's queue is full")
-            return
-        slot.queue.append(command)
-        await slot.link.report(command_id, CommandState.delivered.value)
-        await slot.report_session()
-        slot.notify()
+        await enqueue(slot, command)
         return
     await slot.link.report(command_id, CommandState.delivered.value)
     handler = {"stop": stop_turn, "answer": answer, "resync": resync_command}.get(plan.how, immediate)

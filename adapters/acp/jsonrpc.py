@@ -22,7 +22,8 @@ from typing import Any
 
 import attrs
 import trio
-from patchbay_adapters.common.jsonl import MAX_LINE_BYTES, LineSplitter, Oversized
+from patchbay_adapters.common.jsonl import MAX_LINE_BYTES
+from patchbay_adapters.common.linerpc import ChannelFailure, LineChannel, Pending
 
 log = logging.getLogger("patchbay.adapter.acp")
 
@@ -32,7 +33,7 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 
 
-class RpcFailure(Exception):
+class RpcFailure(ChannelFailure):
     def __init__(self, kind: str, detail: str, *, code: int | None = None) -> None:
         assert kind in FAILURE_KINDS, kind
         super().__init__(f"acp {kind} failure: {detail}")
@@ -73,38 +74,23 @@ def classify(value: Any) -> Incoming | dict[str, Any]:
     raise RpcFailure("protocol", "message is neither a request, a notification nor an answer")
 
 
-@attrs.define
-class _Pending:
-    method: str
-    done: trio.Event = attrs.field(factory=trio.Event)
-    answer: dict[str, Any] | None = None
-    failure: RpcFailure | None = None
-
-
 OnMessage = Callable[[Incoming], Awaitable[None]]
 OnFailure = Callable[[RpcFailure], Awaitable[None]]
 
 
-class Peer:
+class Peer(LineChannel[RpcFailure]):
+    peer = "the agent"
+
     def __init__(self, stdin: trio.abc.SendStream, stdout: trio.abc.ReceiveStream, *,
                  max_line: int = MAX_LINE_BYTES) -> None:
-        self._stdin = stdin
-        self._stdout = stdout
-        self._splitter = LineSplitter(max_line)
+        super().__init__(stdin, stdout, max_line=max_line)
         self._ids = itertools.count(1)
-        self._pending: dict[int, _Pending] = {}
-        self._write_lock = trio.Lock()
-        self.closed: RpcFailure | None = None
+
+    def _failure(self, kind: str, detail: str) -> RpcFailure:
+        return RpcFailure(kind, detail)
 
     async def _write(self, message: dict[str, Any]) -> None:
-        if self.closed is not None:
-            raise RpcFailure("pipe", f"the agent is gone ({self.closed.detail})")
-        data = json.dumps({"jsonrpc": "2.0", **message}, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
-        async with self._write_lock:
-            try:
-                await self._stdin.send_all(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
-                raise RpcFailure("pipe", f"cannot write to the agent: {error!r}") from None
+        await self._send_line({"jsonrpc": "2.0", **message})
 
     async def notify(self, method: str, params: dict[str, Any]) -> None:
         await self._write({"method": method, "params": params})
@@ -118,18 +104,11 @@ class Peer:
     async def request(self, method: str, params: dict[str, Any], *, timeout: float = 30.0) -> dict[str, Any]:
         """Send a request and return its ``result`` (``{}`` when it is not an object)."""
         request_id = next(self._ids)
-        pending = self._pending[request_id] = _Pending(method)
-        try:
-            await self._write({"id": request_id, "method": method, "params": params})
-            with trio.move_on_after(timeout):
-                await pending.done.wait()
-        finally:
-            self._pending.pop(request_id, None)
-        if pending.failure is not None:
-            raise pending.failure
-        if pending.answer is None:
+        answer = await self._exchange(request_id, Pending(method), {
+            "jsonrpc": "2.0", "id": request_id, "method": method, "params": params}, timeout)
+        if answer is None:
             raise RpcFailure("timeout", f"no answer to {method} within {timeout:g} s")
-        error = pending.answer.get("error")
+        error = answer.get("error")
         if error is not None:
             message = error.get("message") if isinstance(error, dict) else error
             code = error.get("code") if isinstance(error, dict) else None
@@ -137,27 +116,18 @@ class Peer:
             detail = f"{message}" + (f" ({json.dumps(data, default=str)[:300]})" if data else "")
             raise RpcFailure("refused", f"the agent refused {method}: {detail}",
                              code=code if isinstance(code, int) else None)
-        result = pending.answer.get("result")
+        result = answer.get("result")
         return result if isinstance(result, dict) else {}
 
     async def run(self, on_message: OnMessage, on_failure: OnFailure) -> None:
         """Read until stdout ends, then fail every pending request with ``exit``."""
-        try:
-            async for chunk in self._stdout:
-                for record in self._splitter.feed(chunk):
-                    await self._handle(record, on_message, on_failure)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
-            self._close(RpcFailure("exit", f"stdout failed: {error!r}"))
-        else:
-            self._close(RpcFailure("exit", "stdout ended"))
 
-    async def _handle(self, record: bytes | Oversized, on_message: OnMessage, on_failure: OnFailure) -> None:
-        if isinstance(record, Oversized):
-            await on_failure(RpcFailure("framing", f"dropped a {record.size}-byte line "
-                                                   f"(limit {self._splitter.max_line})"))
-            return
-        if not record.strip():
-            return
+        async def handle(record: bytes) -> None:
+            await self._handle(record, on_message, on_failure)
+
+        await self._read(handle, on_failure)
+
+    async def _handle(self, record: bytes, on_message: OnMessage, on_failure: OnFailure) -> None:
         try:
             value = json.loads(record)
         except (ValueError, UnicodeDecodeError) as error:
@@ -178,10 +148,3 @@ class Peer:
             return
         pending.answer = message
         pending.done.set()
-
-    def _close(self, failure: RpcFailure) -> None:
-        self.closed = failure
-        for pending in self._pending.values():
-            if not pending.done.is_set():
-                pending.failure = failure
-                pending.done.set()

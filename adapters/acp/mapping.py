@@ -16,13 +16,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+from patchbay_adapters.common.environment import child_environment
 
 from patchbay.registry import CommandKind, CommandState, ElicitationKind, Failure
 
 SUPPORTED_KINDS = [CommandKind.instruct, CommandKind.cancel, CommandKind.interrupt, CommandKind.query,
                    CommandKind.approval_response, CommandKind.reconfigure, CommandKind.session_management,
                    CommandKind.attach]
-BASE_ENVIRONMENT = ("PATH", "HOME", "LANG", "TMPDIR")
 # ACP's own words that coincide with registry names: the stop reason and permission outcome
 # ``cancelled``, and a tool call's last statuses.
 ACP_CANCELLED = "cancelled"
@@ -30,10 +30,6 @@ TOOL_DONE = ("completed", "failed")
 CANCELLED_ANSWER: dict[str, Any] = {"outcome": {"outcome": ACP_CANCELLED}}
 ALLOW_KINDS = ("allow_once", "allow_always")
 REJECT_KINDS = ("reject_once", "reject_always")
-
-
-class ConfigurationError(ValueError):
-    """Adapter configuration that cannot work; the message names the fix."""
 
 
 def bound(text: str, limit: int = 4096) -> str:
@@ -50,19 +46,7 @@ def agent_environment(adapter_env: Mapping[str, str], entries: list[str],
     ``NAME`` copies the adapter's value (an error if it has none); ``NAME=VALUE`` sets one.
     Nothing else of the adapter's environment reaches the agent.
     """
-    env = {name: adapter_env[name] for name in BASE_ENVIRONMENT if name in adapter_env}
-    env.update(preset or {})
-    for entry in entries:
-        name, has_value, value = entry.partition("=")
-        if not name or not name.replace("_", "a").isalnum() or name[0].isdigit():
-            raise ConfigurationError(f"--agent-env {name!r} is not a valid variable name")
-        if has_value:
-            env[name] = value
-        elif name in adapter_env:
-            env[name] = adapter_env[name]
-        else:
-            raise ConfigurationError(f"--agent-env {name}: the adapter's environment has no {name} to copy")
-    return env
+    return child_environment(adapter_env, entries, flag="--agent-env", preset=preset)
 
 
 # -- commands --------------------------------------------------------------------------------

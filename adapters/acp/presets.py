@@ -5,7 +5,7 @@ and endpoints are never part of a preset: pass them with ``--agent-env``."""
 from __future__ import annotations
 
 import attrs
-from patchbay_adapters.acp.mapping import ConfigurationError
+from patchbay_adapters.common.environment import ConfigurationError
 
 
 @attrs.frozen

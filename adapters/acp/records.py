@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import re
 from pathlib import Path
 
 import attrs
 import trio
 from patchbay_adapters.acp.mapping import Permission
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+from patchbay_adapters.common.slotfile import damaged, slot_file, write_atomically
 
 
 @attrs.frozen
@@ -60,9 +57,7 @@ class SlotState:
 
     @classmethod
     def load(cls, state_dir: Path, slot: str) -> SlotState:
-        if not _NAME.match(slot):
-            raise ValueError(f"slot name {slot!r} must be 1-128 characters of A-Z a-z 0-9 . _ : -")
-        path = state_dir / "slots" / f"{slot.replace(':', '_')}.json"
+        path = slot_file(state_dir, slot)
         try:
             raw = json.loads(path.read_text())
             agent = raw.get("agent")
@@ -71,17 +66,11 @@ class SlotState:
         except FileNotFoundError:
             return cls(path)
         except (ValueError, TypeError, AttributeError) as error:
-            raise ValueError(f"slot state {path} is damaged ({error}); move it away to start the slot afresh") from None
+            raise damaged(path, error) from None
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with tmp.open("w") as handle:
-            json.dump({"generation": self.generation, "session_id": self.session_id,
-                       "agent": list(self.agent) if self.agent else None}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(self.path)
+        write_atomically(self.path, {"generation": self.generation, "session_id": self.session_id,
+                                     "agent": list(self.agent) if self.agent else None})
 
     def replace_session(self, session_id: str | None) -> None:
         """A new ACP session for this slot: a new generation unless it is the slot's first."""

@@ -25,6 +25,7 @@ from patchbay_adapters.acp.records import AcpConfig, Asked, SlotState, Turn
 from patchbay_adapters.acp.transcript import Transcript
 from patchbay_adapters.common.child import Child, LaunchFailed, kill_orphaned_group, started_at
 from patchbay_adapters.common.link import AdapterLink
+from patchbay_adapters.common.slotevents import SlotEvents
 
 from patchbay.registry import (
     CommandState,
@@ -41,8 +42,9 @@ STABLE_AFTER = 30.0
 PROTOCOL_VERSION = 1
 
 
-class Slot:
+class Slot(SlotEvents[Transcript]):
     def __init__(self, name: str, directory: Path, config: AcpConfig, link: AdapterLink) -> None:
+        super().__init__()
         self.name = name
         self.directory = directory
         self.config = config
@@ -67,8 +69,6 @@ class Slot:
         self.recycling: str | None = None
         self.offline_reason: str | None = None
         self.executing: str | None = None
-        self.changed = trio.Event()
-        self._held = trio.Event()
         self.nursery: trio.Nursery | None = None
         self.process_nursery: trio.Nursery | None = None
         self._host = socket.gethostname()
@@ -92,13 +92,6 @@ class Slot:
     def mode_ids(self) -> list[str]:
         modes = self.modes.get("availableModes")
         return [str(m.get("id")) for m in modes if isinstance(m, dict)] if isinstance(modes, list) else []
-
-    def notify(self) -> None:
-        self.changed.set()
-        self.changed = trio.Event()
-
-    def held(self) -> None:
-        self._held.set()
 
     # -- supervision -----------------------------------------------------------------------
 
@@ -144,7 +137,7 @@ class Slot:
                 self.process_nursery = nursery
                 nursery.start_soon(self._read, child, peer, nursery.cancel_scope)
                 nursery.start_soon(child.drain_stderr)
-                nursery.start_soon(self._flush_text)
+                nursery.start_soon(self.flush_held, self.observe)
                 try:
                     await self._open(peer)
                 except RpcFailure as failure:
@@ -342,14 +335,3 @@ class Slot:
     async def _on_failure(self, failure: RpcFailure) -> None:
         log.warning("acp slot %s: %s", self.name, failure)
         await self.observe({"type": "error", "source": "rpc", "kind": failure.kind, "text": failure.detail})
-
-    async def _flush_text(self) -> None:
-        while True:
-            due = self.transcript.due()
-            if due is None:
-                await self._held.wait()
-                self._held = trio.Event()
-                continue
-            await trio.sleep_until(due)
-            for observation in self.transcript.flush():
-                await self.observe(observation)

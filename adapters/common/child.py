@@ -47,6 +47,16 @@ class LaunchFailed(Exception):
     """The child could not be started, or did not answer in time."""
 
 
+async def open_group(argv: list[str], *, cwd: Path, env: dict[str, str]) -> trio.Process:
+    """Start ``argv`` with piped stdio as the leader of a new process group."""
+    try:
+        return await trio.lowlevel.open_process(
+            argv, cwd=str(cwd), env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, start_new_session=True)
+    except OSError as error:
+        raise LaunchFailed(f"cannot start {argv[0]}: {error}") from None
+
+
 class Child:
     def __init__(self, process: trio.Process) -> None:
         self.process = process
@@ -57,13 +67,7 @@ class Child:
 
     @classmethod
     async def launch(cls, argv: list[str], *, cwd: Path, env: dict[str, str]) -> Child:
-        try:
-            process = await trio.lowlevel.open_process(
-                argv, cwd=str(cwd), env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, start_new_session=True)
-        except OSError as error:
-            raise LaunchFailed(f"cannot start {argv[0]}: {error}") from None
-        return cls(process)
+        return cls(await open_group(argv, cwd=cwd, env=env))
 
     @property
     def pid(self) -> int:
@@ -98,8 +102,10 @@ class Child:
         except (ProcessLookupError, PermissionError):
             pass
 
-    async def close(self, grace: float) -> int:
-        """Close stdin, then TERM and KILL the group if the child lingers; returns its code."""
+    async def close(self, grace: float, *, leftovers: bool = True) -> int:
+        """Close stdin, then TERM and KILL the group if the child lingers; returns its code.
+        With ``leftovers`` the group is SIGKILLed once the child has exited, even a clean exit
+        (without it, tools it started outlive a child that exits of itself)."""
         try:
             await self.stdin.aclose()
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
@@ -114,5 +120,6 @@ class Child:
         if code is None:
             self.signal_group(signal.SIGKILL)
             code = await self.process.wait()
-        self.kill_leftovers()
+        if leftovers:
+            self.kill_leftovers()
         return code

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import threading
 from pathlib import Path
 from typing import Any
 
 import trio
 from patchbay_adapters.common.link import AdapterLink
+from patchbay_adapters.common.sigterm import SigtermStop
 from patchbay_adapters.pi import actions, commands
 from patchbay_adapters.pi.mapping import (
     SUPPORTED_KINDS,
@@ -45,7 +44,7 @@ class PiRuntime:
         self.slots: dict[str, Slot] = {}
         self.link: AdapterLink | None = None
         self._nursery: trio.Nursery | None = None
-        self._sigterm = False
+        self._sigterm = SigtermStop()
 
     def manifest(self) -> dict[str, Any]:
         kinds = SUPPORTED_KINDS + ([CommandKind.spawn] if self.spawn_roots else [])
@@ -73,25 +72,12 @@ class PiRuntime:
         self.link = link
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            if threading.current_thread() is threading.main_thread():
-                nursery.start_soon(self._watch_sigterm, nursery.cancel_scope)
+            self._sigterm.watch(nursery)
             for name, directory in self.workspaces.items():
                 slot = self.slots[name] = Slot(name, directory, self.config, link)
                 await nursery.start(slot.run_slot)
             task_status.started()
-        if self._sigterm:
-            with trio.move_on_after(5):
-                for slot in list(self.slots.values()):
-                    await slot.report_offline("the adapter was stopped (SIGTERM)")
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    async def _watch_sigterm(self, scope: trio.CancelScope) -> None:
-        with trio.open_signal_receiver(signal.SIGTERM) as signals:
-            async for _ in signals:
-                self._sigterm = True
-                scope.cancel()
-                return
+        await self._sigterm.finish(self.slots.values())
 
     async def attached(self) -> None:
         """After every (re)attach: report each slot again from pi itself."""

@@ -14,6 +14,7 @@ import signal
 from typing import TYPE_CHECKING, Any
 
 import trio
+from patchbay_adapters.common.queueing import enqueue
 from patchbay_adapters.pi import actions, extras
 from patchbay_adapters.pi.mapping import (
     Plan,
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("patchbay.adapter.pi")
 
-QUEUE_LIMIT = 1000
 RUNNING_ACK_TIMEOUT = 24 * 3600.0
 
 
@@ -47,14 +47,7 @@ async def deliver(slot: Slot, command: dict[str, Any], plan: Plan) -> None:
     command_id = command["command_id"]
     assert slot.nursery is not None
     if plan.how == "queue":
-        if len(slot.queue) >= QUEUE_LIMIT:
-            await slot.link.report(command_id, CommandState.rejected.value,
-                                   failure=Failure.delivery_rejected.value, reason="the slot's queue is full")
-            return
-        slot.queue.append(command)
-        await slot.link.report(command_id, CommandState.delivered.value)
-        await slot.report_session()
-        slot.notify()
+        await enqueue(slot, command)
         return
     await slot.link.report(command_id, CommandState.delivered.value)
     if plan.how == "steer":

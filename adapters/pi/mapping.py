@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+from patchbay_adapters.common.environment import ConfigurationError, child_environment
 
 from patchbay.registry import (
     CommandKind,
@@ -28,7 +29,6 @@ from patchbay.registry import (
 SUPPORTED_KINDS = [CommandKind.instruct, CommandKind.cancel, CommandKind.interrupt, CommandKind.query,
                    CommandKind.approval_response, CommandKind.elicitation_response, CommandKind.reconfigure,
                    CommandKind.session_management, CommandKind.attach]
-BASE_ENVIRONMENT = ("PATH", "HOME", "LANG", "TMPDIR")
 MANAGED_FLAGS = ("--mode", "--session-dir", "--continue", "-c", "--session", "--resume", "-r", "--fork",
                  "--no-session", "--print", "-p", "--export")
 OUTPUT_LIMIT = 4096
@@ -36,10 +36,6 @@ TEXT_FLUSH_BYTES = 2048
 TEXT_FLUSH_SECONDS = 0.1
 TOOL_UPDATE_SECONDS = 0.5
 THINKING_LEVELS = ("off", "minimal", "low", "medium", "high", "xhigh")
-
-
-class ConfigurationError(ValueError):
-    """Adapter configuration that cannot work; the message names the fix."""
 
 
 # -- the child's environment and command line ----------------------------------------------
@@ -50,18 +46,7 @@ def pi_environment(adapter_env: Mapping[str, str], entries: list[str]) -> dict[s
 
     ``NAME`` copies the adapter's value (an error if it has none); ``NAME=VALUE`` sets one.
     """
-    env = {name: adapter_env[name] for name in BASE_ENVIRONMENT if name in adapter_env}
-    for entry in entries:
-        name, has_value, value = entry.partition("=")
-        if not name or not name.replace("_", "a").isalnum() or name[0].isdigit():
-            raise ConfigurationError(f"--pi-env {entry.split('=')[0]!r} is not a valid variable name")
-        if has_value:
-            env[name] = value
-        elif name in adapter_env:
-            env[name] = adapter_env[name]
-        else:
-            raise ConfigurationError(f"--pi-env {name}: the adapter's environment has no {name} to copy")
-    return env
+    return child_environment(adapter_env, entries, flag="--pi-env")
 
 
 def check_pi_args(args: list[str]) -> None:

@@ -4,7 +4,8 @@ Clean stop order matters: closing pi's stdin makes it exit at once, even mid-tur
 pi is first asked to ``abort`` (and its run allowed to end) before stdin is closed; only a pi
 that does not exit after that gets SIGTERM, then SIGKILL, sent to its whole group (tools it
 started die with it). A pi left running by an adapter process that died is stopped by the
-next one before it starts its own (``stop_orphan``).
+next one before it starts its own (``stop_orphan``). Launch, stderr tail and the stop itself
+are the shared ``common.child.Child``.
 """
 
 from __future__ import annotations
@@ -12,80 +13,31 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
-import attrs
 import trio
+from patchbay_adapters.common.child import Child, LaunchFailed, open_group
 from patchbay_adapters.pi.rpc import RpcClient
+
+__all__ = ["LaunchFailed", "PiProcess", "stop_orphan"]
 
 log = logging.getLogger("patchbay.adapter.pi")
 
-STDERR_TAIL = 8 * 1024
 
-
-class LaunchFailed(Exception):
-    """pi could not be started or did not answer in time."""
-
-
-@attrs.define
-class PiProcess:
-    process: trio.Process
-    rpc: RpcClient
-    stderr_tail: bytearray = attrs.field(factory=bytearray)
+class PiProcess(Child):
+    def __init__(self, process: trio.Process, *, slot: str) -> None:
+        super().__init__(process)
+        self.rpc = RpcClient(self.stdin, self.stdout, prefix=f"pb-{slot}")
 
     @classmethod
-    async def launch(cls, argv: list[str], *, cwd: Path, env: dict[str, str], slot: str) -> PiProcess:
-        try:
-            process = await trio.lowlevel.open_process(
-                argv, cwd=str(cwd), env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, start_new_session=True)
-        except OSError as error:
-            raise LaunchFailed(f"cannot start {argv[0]}: {error}") from None
-        assert process.stdin is not None and process.stdout is not None
-        return cls(process, RpcClient(process.stdin, process.stdout, prefix=f"pb-{slot}"))
+    async def start(cls, argv: list[str], *, cwd: Path, env: dict[str, str], slot: str) -> PiProcess:
+        return cls(await open_group(argv, cwd=cwd, env=env), slot=slot)
 
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    async def drain_stderr(self) -> None:
-        """Keep the tail of pi's stderr (diagnostics for an exit); never blocks pi."""
-        assert self.process.stderr is not None
-        try:
-            async for chunk in self.process.stderr:
-                self.stderr_tail += chunk
-                if len(self.stderr_tail) > STDERR_TAIL:
-                    del self.stderr_tail[: len(self.stderr_tail) - STDERR_TAIL]
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            return
-
-    def stderr_text(self, limit: int = 1000) -> str:
-        return bytes(self.stderr_tail[-limit:]).decode("utf-8", "replace").strip()
-
-    def signal_group(self, sig: int) -> None:
-        if self.process.returncode is not None:
-            return
-        try:
-            os.killpg(self.process.pid, sig)
-        except ProcessLookupError:
-            pass
-
-    async def close(self, grace: float) -> int | None:
-        """Close stdin (pi exits), then TERM and KILL the group if it lingers; returns the code."""
-        assert self.process.stdin is not None
-        try:
-            await self.process.stdin.aclose()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            pass
-        with trio.move_on_after(grace):
-            return await self.process.wait()
-        self.signal_group(signal.SIGTERM)
-        with trio.move_on_after(grace):
-            return await self.process.wait()
-        self.signal_group(signal.SIGKILL)
-        return await self.process.wait()
+    async def close(self, grace: float, *, leftovers: bool = False) -> int:
+        """Close stdin (pi exits), then TERM and KILL the group if it lingers; returns the code.
+        Tools a cleanly exited pi left behind are not killed."""
+        return await super().close(grace, leftovers=leftovers)
 
 
 def stop_orphan(pid: int | None, marker: str, grace: float = 5.0) -> bool:

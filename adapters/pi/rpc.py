@@ -25,14 +25,15 @@ from typing import Any
 
 import attrs
 import trio
-from patchbay_adapters.common.jsonl import MAX_LINE_BYTES, LineSplitter, Oversized
+from patchbay_adapters.common.jsonl import MAX_LINE_BYTES
+from patchbay_adapters.common.linerpc import ChannelFailure, LineChannel, Pending
 
 log = logging.getLogger("patchbay.adapter.pi")
 
 FAILURE_KINDS = ("framing", "protocol", "pipe", "exit", "timeout")
 
 
-class RpcFailure(Exception):
+class RpcFailure(ChannelFailure):
     """A classified failure of the RPC channel or of one request."""
 
     def __init__(self, kind: str, detail: str) -> None:
@@ -54,19 +55,15 @@ def parse_record(line: bytes) -> dict[str, Any]:
 
 
 @attrs.define
-class _Pending:
-    command: str
+class _Pending(Pending[RpcFailure]):
     on_answer: Callable[[dict[str, Any]], None] | None = None
-    done: trio.Event = attrs.field(factory=trio.Event)
-    answer: dict[str, Any] | None = None
-    failure: RpcFailure | None = None
 
 
 OnEvent = Callable[[dict[str, Any]], Awaitable[None]]
 OnFailure = Callable[[RpcFailure], Awaitable[None]]
 
 
-class RpcClient:
+class RpcClient(LineChannel[RpcFailure]):
     """Talk to one pi process over its stdin/stdout streams.
 
     ``run`` reads stdout until it ends and hands every event (any record that is not a
@@ -74,26 +71,19 @@ class RpcClient:
     pending request with ``exit``. ``request`` may be called from any task.
     """
 
+    peer = "pi"
+
     def __init__(self, stdin: trio.abc.SendStream, stdout: trio.abc.ReceiveStream, *,
                  max_line: int = MAX_LINE_BYTES, prefix: str = "pb") -> None:
-        self._stdin = stdin
-        self._stdout = stdout
-        self._splitter = LineSplitter(max_line)
+        super().__init__(stdin, stdout, max_line=max_line)
         self._ids = (f"{prefix}-{n}" for n in itertools.count(1))
-        self._pending: dict[str, _Pending] = {}
-        self._write_lock = trio.Lock()
-        self.closed: RpcFailure | None = None
+
+    def _failure(self, kind: str, detail: str) -> RpcFailure:
+        return RpcFailure(kind, detail)
 
     async def send(self, record: dict[str, Any]) -> None:
         """Write one record (no answer expected, e.g. ``extension_ui_response``)."""
-        if self.closed is not None:
-            raise RpcFailure("pipe", f"pi is gone ({self.closed.detail})")
-        data = json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
-        async with self._write_lock:
-            try:
-                await self._stdin.send_all(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
-                raise RpcFailure("pipe", f"cannot write to pi: {error!r}") from None
+        await self._send_line(record)
 
     async def request(self, command: str, /, *, timeout: float = 30.0,
                       on_answer: Callable[[dict[str, Any]], None] | None = None, request_id: str | None = None,
@@ -107,40 +97,24 @@ class RpcClient:
         (``success: false``), ``timeout``, ``pipe`` or ``exit``.
         """
         request_id = request_id or next(self._ids)
-        pending = self._pending[request_id] = _Pending(command, on_answer)
-        try:
-            await self.send({"id": request_id, "type": command, **fields})
-            with trio.move_on_after(timeout):
-                await pending.done.wait()
-        finally:
-            self._pending.pop(request_id, None)
-        if pending.failure is not None:
-            raise pending.failure
-        if pending.answer is None:
+        answer = await self._exchange(request_id, _Pending(command, on_answer=on_answer),
+                                      {"id": request_id, "type": command, **fields}, timeout)
+        if answer is None:
             raise RpcFailure("timeout", f"no answer to {command} within {timeout:.0f} s")
-        if not pending.answer.get("success", False):
-            raise RpcFailure("protocol", f"pi refused {command}: {pending.answer.get('error', 'no reason given')}")
-        data = pending.answer.get("data")
+        if not answer.get("success", False):
+            raise RpcFailure("protocol", f"pi refused {command}: {answer.get('error', 'no reason given')}")
+        data = answer.get("data")
         return data if isinstance(data, dict) else {"value": data}
 
     async def run(self, on_event: OnEvent, on_failure: OnFailure) -> None:
         """Read records until stdout ends; framing and protocol failures go to ``on_failure``."""
-        try:
-            async for chunk in self._stdout:
-                for record in self._splitter.feed(chunk):
-                    await self._handle(record, on_event, on_failure)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
-            self._close(RpcFailure("exit", f"stdout failed: {error!r}"))
-        else:
-            self._close(RpcFailure("exit", "stdout ended"))
 
-    async def _handle(self, record: bytes | Oversized, on_event: OnEvent, on_failure: OnFailure) -> None:
-        if isinstance(record, Oversized):
-            await on_failure(RpcFailure("framing", f"dropped a {record.size}-byte line (limit "
-                                                   f"{self._splitter.max_line})"))
-            return
-        if not record.strip():
-            return
+        async def handle(record: bytes) -> None:
+            await self._handle(record, on_event, on_failure)
+
+        await self._read(handle, on_failure)
+
+    async def _handle(self, record: bytes, on_event: OnEvent, on_failure: OnFailure) -> None:
         try:
             value = parse_record(record)
         except RpcFailure as failure:
@@ -156,7 +130,7 @@ class RpcClient:
         pending = self._pending.get(request_id) if isinstance(request_id, str) else None
         if pending is None and request_id is None:
             command = response.get("command")
-            pending = next((p for p in self._pending.values() if p.command == command and not p.done.is_set()), None)
+            pending = next((p for p in self._pending.values() if p.name == command and not p.done.is_set()), None)
             if pending is None and command == "parse":
                 log.warning("pi could not parse a record: %s", response.get("error"))
         if pending is None:
@@ -164,12 +138,5 @@ class RpcClient:
             return
         pending.answer = response
         pending.done.set()
-        if pending.on_answer is not None:
+        if isinstance(pending, _Pending) and pending.on_answer is not None:
             pending.on_answer(response)
-
-    def _close(self, failure: RpcFailure) -> None:
-        self.closed = failure
-        for pending in self._pending.values():
-            if not pending.done.is_set():
-                pending.failure = failure
-                pending.done.set()

@@ -24,6 +24,7 @@ from typing import Any
 
 import trio
 from patchbay_adapters.common.link import AdapterLink
+from patchbay_adapters.common.slotevents import SlotEvents
 from patchbay_adapters.pi import commands, extras, repair
 from patchbay_adapters.pi.mapping import (
     Transcript,
@@ -55,9 +56,10 @@ log = logging.getLogger("patchbay.adapter.pi")
 STABLE_AFTER = 30.0
 
 
-class Slot:
+class Slot(SlotEvents[Transcript]):
     def __init__(self, name: str, directory: Path, config: PiConfig, link: AdapterLink, *,
                  spawned: bool = False) -> None:
+        super().__init__()
         self.name = name
         self.directory = directory
         self.config = config
@@ -80,8 +82,6 @@ class Slot:
         self.bash: dict[str, extras.BashStream] = {}  # by RPC request id
         self.bash_cancelled: dict[str, str] = {}  # bash command id -> why it was aborted
         self.entry_lock = trio.Lock()  # one transcript repair at a time
-        self.changed = trio.Event()
-        self._held = trio.Event()
         self.nursery: trio.Nursery | None = None
         self._host = socket.gethostname()
 
@@ -99,10 +99,6 @@ class Slot:
     @property
     def rpc(self) -> RpcClient | None:
         return self.pi.rpc if self.pi is not None and self.connectivity == SessionConnectivityState.live else None
-
-    def notify(self) -> None:
-        self.changed.set()
-        self.changed = trio.Event()
 
     # -- supervision -----------------------------------------------------------------------
 
@@ -147,7 +143,7 @@ class Slot:
                        approval_timeout=self.config.approval_timeout,
                        session_file=commands.session_file(self, self.state.pi_session_id or ""))
         await trio.to_thread.run_sync(stop_orphan, self.state.pi_pid, str(self.session_dir))
-        pi = await PiProcess.launch(argv, cwd=self.directory, env=self.config.env, slot=self.name)
+        pi = await PiProcess.start(argv, cwd=self.directory, env=self.config.env, slot=self.name)
         self.pi = pi
         self.state.pi_pid = pi.pid
         self.state.save()
@@ -156,7 +152,7 @@ class Slot:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._read, pi, nursery.cancel_scope)
                 nursery.start_soon(pi.drain_stderr)
-                nursery.start_soon(self._flush_text)
+                nursery.start_soon(self.flush_held, self._observe)
                 try:
                     state = await pi.rpc.request("get_state", timeout=self.config.startup_timeout)
                 except RpcFailure as failure:
@@ -305,7 +301,7 @@ class Slot:
         for observation in self.transcript.feed(event, trio.current_time()):
             await self._observe(observation, activity=activity if observation["type"] != "assistant_delta" else None)
         if self.transcript.pending:
-            self._held.set()
+            self.held()
         if kind == "agent_end" and self.run is not None and self.config.has("agent_settled"):
             self.run.ended = event  # retries, compaction or queued steers may follow: wait for agent_settled
         elif kind == "agent_end" or (kind == "agent_settled" and self.run is not None):
@@ -320,17 +316,6 @@ class Slot:
             await self.report_session()
         elif kind == "extension_ui_request":
             await self._dialog(event)
-
-    async def _flush_text(self) -> None:
-        while True:
-            due = self.transcript.due()
-            if due is None:
-                await self._held.wait()
-                self._held = trio.Event()
-                continue
-            await trio.sleep_until(due)
-            for observation in self.transcript.flush():
-                await self._observe(observation)
 
     async def _finish_run(self, event: dict[str, Any]) -> None:
         run = self.run

@@ -10,13 +10,10 @@ pretending the conversation is the same one.
 from __future__ import annotations
 
 import json
-import os
-import re
 from pathlib import Path
 
 import attrs
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+from patchbay_adapters.common.slotfile import damaged, slot_file, write_atomically
 
 
 @attrs.define
@@ -30,9 +27,7 @@ class SlotState:
 
     @classmethod
     def load(cls, state_dir: Path, slot: str) -> SlotState:
-        if not _NAME.match(slot):
-            raise ValueError(f"slot name {slot!r} must be 1-128 characters of A-Z a-z 0-9 . _ : -")
-        path = state_dir / "slots" / f"{slot.replace(':', '_')}.json"
+        path = slot_file(state_dir, slot)
         try:
             raw = json.loads(path.read_text())
             return cls(path, max(1, int(raw.get("generation", 1))), raw.get("pi_session_id"),
@@ -40,18 +35,12 @@ class SlotState:
         except FileNotFoundError:
             return cls(path)
         except (ValueError, TypeError, AttributeError) as error:
-            raise ValueError(f"slot state {path} is damaged ({error}); move it away to start the slot afresh") from None
+            raise damaged(path, error) from None
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with tmp.open("w") as handle:
-            json.dump({"generation": self.generation, "pi_session_id": self.pi_session_id,
-                       "entry_session": self.entry_session, "entry_cursor": self.entry_cursor,
-                       "pi_pid": self.pi_pid}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(self.path)
+        write_atomically(self.path, {"generation": self.generation, "pi_session_id": self.pi_session_id,
+                                     "entry_session": self.entry_session, "entry_cursor": self.entry_cursor,
+                                     "pi_pid": self.pi_pid})
 
     def observe_session(self, pi_session_id: str | None) -> bool:
         """Record the Pi session this slot now runs; True when that is a replacement (bump)."""

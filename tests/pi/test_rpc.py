@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from patchbay_adapters.pi.rpc import LineSplitter, Oversized, RpcClient, RpcFailure, parse_record
+from patchbay_adapters.common.jsonl import LineSplitter, Oversized
+from patchbay_adapters.pi.rpc import RpcClient, RpcFailure, parse_record
 
 
 def test_records_split_on_newline_bytes_only_and_keep_unicode_separators() -> None:
