@@ -19,7 +19,7 @@ from patchbay_adapters.acp import incoming
 from patchbay_adapters.acp.jsonrpc import RpcFailure
 from patchbay_adapters.acp.mapping import Plan, bound, permission_answer, plan_command, turn_outcome
 from patchbay_adapters.acp.records import Turn
-from patchbay_adapters.common.queueing import enqueue
+from patchbay_adapters.common.queueing import cancel_queued, enqueue
 
 from patchbay.registry import CommandKind, CommandState, Failure, SessionActivityState
 
@@ -154,15 +154,8 @@ async def new_session(slot: Slot, command_id: str) -> None:
 async def stop_turn(slot: Slot, command: dict[str, Any]) -> None:
     command_id, kind = command["command_id"], command["kind"]
     target = (command.get("payload") or {}).get("command_id")
-    for queued in list(slot.queue):
-        if target is not None and queued["command_id"] == target:
-            slot.queue.remove(queued)
-            await slot.link.report(target, CommandState.cancelled.value, failure=Failure.cancelled.value,
-                                   reason=f"cancelled by {command_id} before it started")
-            await slot.link.report(command_id, CommandState.completed.value,
-                                   result={"target_command_id": target, "effect": CommandState.cancelled.value})
-            await slot.report_session()
-            return
+    if await cancel_queued(slot, command_id, target):
+        return
     turn, peer = slot.turn, slot.live_peer
     if turn is None or peer is None or (target is not None and target not in turn.commands):
         await slot.link.report(command_id, CommandState.completed.value,

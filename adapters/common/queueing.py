@@ -37,3 +37,18 @@ async def enqueue(slot: Queueing, command: dict[str, Any]) -> None:
     await slot.link.report(command_id, CommandState.delivered.value)
     await slot.report_session()
     slot.notify()
+
+
+async def cancel_queued(slot: Queueing, command_id: str, target: str | None) -> bool:
+    """Cancel ``target`` if it still waits in the queue (it never started): report it
+    ``cancelled``, the cancel ``completed``, and the session; False if it is not queued."""
+    for queued in list(slot.queue):
+        if target is not None and queued["command_id"] == target:
+            slot.queue.remove(queued)
+            await slot.link.report(target, CommandState.cancelled.value, failure=Failure.cancelled.value,
+                                   reason=f"cancelled by {command_id} before it started")
+            await slot.link.report(command_id, CommandState.completed.value,
+                                   result={"target_command_id": target, "effect": CommandState.cancelled.value})
+            await slot.report_session()
+            return True
+    return False

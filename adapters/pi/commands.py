@@ -14,7 +14,7 @@ import signal
 from typing import TYPE_CHECKING, Any
 
 import trio
-from patchbay_adapters.common.queueing import enqueue
+from patchbay_adapters.common.queueing import cancel_queued, enqueue
 from patchbay_adapters.pi import actions, extras
 from patchbay_adapters.pi.mapping import (
     Plan,
@@ -245,15 +245,8 @@ async def steer(slot: Slot, command: dict[str, Any], plan: Plan) -> None:
 async def stop_run(slot: Slot, command: dict[str, Any]) -> None:
     command_id, kind = command["command_id"], command["kind"]
     target = (command.get("payload") or {}).get("command_id")
-    for queued in list(slot.queue):
-        if target is not None and queued["command_id"] == target:
-            slot.queue.remove(queued)
-            await slot.link.report(target, CommandState.cancelled.value, failure=Failure.cancelled.value,
-                                   reason=f"cancelled by {command_id} before it started")
-            await slot.link.report(command_id, CommandState.completed.value,
-                                   result={"target_command_id": target, "effect": CommandState.cancelled.value})
-            await slot.report_session()
-            return
+    if await cancel_queued(slot, command_id, target):
+        return
     bash = [stream.command_id for stream in slot.bash.values()]
     if slot.rpc is not None and bash and (target in bash or (target is None and slot.run is None)):
         slot.bash_cancelled[target or bash[0]] = (f"interrupted by {command_id}" if kind == CommandKind.interrupt
